@@ -1,0 +1,135 @@
+"""One frozen Settings object: environment beats ./spark.toml beats defaults.
+
+Built per system (never a module-level singleton) so tests build their own; SIGHUP builds a new one.
+Every knob the service has lives here: limits, queue size, heartbeat, mock delay, folders, flags.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from spark.errors import InputError
+
+__all__ = ["Settings", "load_settings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4001
+    admin_token: str = ""                 # ADMIN_TOKEN; empty: mutations answer 500 saying so
+    admin_enabled: bool = False           # ADMIN_ENABLED: the dashboard enables mutation buttons
+    impl: str = "engine"                  # BACKTEST_IMPL: engine | mock
+    disabled_plugins: tuple[str, ...] = ()  # SPARK_DISABLED_PLUGINS=write,... or [plugins] disabled = [...]
+    evidence_dir: Path = Path("evidence")  # SPARK_EVIDENCE_DIR
+    log_dir: Path = Path("logs")           # SPARK_LOG_DIR
+    data_dir: Path = Path("data")          # SPARK_DATA_DIR: the only folder an API file feed may read
+    queue_size: int = 100                  # runs waiting; over it a start answers 503
+    max_concurrent: int = field(default_factory=lambda: os.cpu_count() or 1)
+    rate_limit_per_minute: int = 10        # starts per client IP per minute
+    rate_limit_max_ips: int = 10_000       # memory bound on tracked IPs
+    trusted_proxies: int = 0               # X-Forwarded-For hops to trust; 0 ignores the header
+    heartbeat_s: float = 15.0
+    sse_max_clients: int = 1000
+    sse_ring_size: int = 1000
+    sse_retry_ms: int = 3000
+    mock_delay_s: float = 3.5              # BACKTEST_IMPL=mock finishes a run after this long
+    max_body_bytes: int = 65536
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.log_dir / "audit"
+
+    @property
+    def write_enabled(self) -> bool:
+        return "write" not in self.disabled_plugins
+
+
+# env var -> field name; SPARK_<FIELD> works for every field too.
+_ENV_ALIASES = {
+    "ADMIN_TOKEN": "admin_token",
+    "ADMIN_ENABLED": "admin_enabled",
+    "BACKTEST_IMPL": "impl",
+    "SPARK_DISABLED_PLUGINS": "disabled_plugins",
+    "SPARK_EVIDENCE_DIR": "evidence_dir",
+    "SPARK_LOG_DIR": "log_dir",
+    "SPARK_DATA_DIR": "data_dir",
+}
+_IMPLS = ("engine", "mock")
+
+
+def load_settings(env: Mapping[str, str] | None = None, toml_path: Path | None = Path("spark.toml"),
+                  **overrides: Any) -> Settings:
+    """Defaults, then ``toml_path`` (if it exists), then ``env``, then keyword ``overrides`` (tests, CLI flags).
+
+    Raises InputError with the offending key on a bad value, so a typo stops start-up instead of being ignored.
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if toml_path is not None and toml_path.is_file():
+        try:
+            doc = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{toml_path}: {exc}") from None
+        section = dict(doc.get("spark", {}))
+        if "plugins" in doc and "disabled" in doc["plugins"]:
+            section["disabled_plugins"] = doc["plugins"]["disabled"]
+        raw.update(section)
+    names = {f.name for f in fields(Settings)}
+    for key, value in env.items():
+        name = _ENV_ALIASES.get(key)
+        if name is None and key.startswith("SPARK_") and key[6:].lower() in names:
+            name = key[6:].lower()
+        if name is not None:
+            raw[name] = value
+    raw.update(overrides)
+    return _build(raw)
+
+
+def _build(raw: Mapping[str, Any]) -> Settings:
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name not in raw:
+            continue
+        values[f.name] = _coerce(f.name, raw[f.name], getattr(defaults, f.name))
+    settings = replace(defaults, **values)
+    if settings.impl not in _IMPLS:
+        raise InputError(f"BACKTEST_IMPL must be one of {', '.join(_IMPLS)}, got {settings.impl!r}",
+                         field="impl")
+    for name in ("port", "queue_size", "max_concurrent", "rate_limit_per_minute", "sse_max_clients",
+                 "sse_ring_size", "max_body_bytes", "rate_limit_max_ips"):
+        minimum = 0 if name == "port" else 1
+        if getattr(settings, name) < minimum:
+            raise InputError(f"setting {name} must be >= {minimum}", field=name)
+    return settings
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(f"not a boolean: {value!r}")
+        if isinstance(default, tuple):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(sorted({str(x).strip() for x in items if str(x).strip()}))
+        if isinstance(default, Path):
+            return Path(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"setting {name}: {exc}", field=name) from None

@@ -1,0 +1,111 @@
+"""The strategy contract: a declared spec, and the context a strategy function writes its intent into.
+
+A strategy is ``fn(params, ctx) -> None``. It sees the whole series (``ctx.candles``) and hands over either orders
+one by one (``ctx.emit``) or whole arrays (``ctx.signals(entries, exits)``, ``ctx.target(positions)``), which the
+engine simulates without a Python loop per bar. It must not look ahead: its output on the first k bars equals the
+first k of its output on all bars (the test suite checks every built-in strategy for this).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from spark.engine.candles import Candles
+from spark.engine.orders import Order
+from spark.engine.params import Param
+from spark.errors import ParamError
+
+__all__ = ["Intent", "StrategyContext", "StrategyFn", "StrategySpec"]
+
+StrategyFn = Callable[[Mapping[str, Any], "StrategyContext"], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategySpec:
+    """What a plugin registers: the function, its declared parameters and a version that enters fingerprints.
+
+    ``check`` validates rules between parameters (``fast < slow``) by raising ParamError.
+    """
+
+    name: str
+    fn: StrategyFn
+    params: tuple[Param, ...] = ()
+    version: str = "1"
+    help: str = ""
+    aliases: tuple[str, ...] = ()
+    check: Callable[[dict[str, Any]], None] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "help": self.help, "aliases": list(self.aliases),
+                "params": [p.to_json() for p in self.params]}
+
+
+@dataclass(slots=True)
+class Intent:
+    """Everything a strategy handed over, in bar order; the engine's only input from strategy code.
+
+    ``entries``/``exits`` (and the short pair) are bool arrays, one per bar, or None; ``target`` is a float array of
+    desired signed positions or None; ``orders`` are emitted orders.
+    """
+
+    entries: np.ndarray | None = None
+    exits: np.ndarray | None = None
+    short_entries: np.ndarray | None = None
+    short_exits: np.ndarray | None = None
+    target: np.ndarray | None = None
+    orders: list[Order] = field(default_factory=list)
+
+
+class StrategyContext:
+    """Handed to a strategy function; records its intent and gives it data time and seeded randomness."""
+
+    def __init__(self, candles: Candles, params: Mapping[str, Any]) -> None:
+        self.candles = candles
+        self.params = params
+        self.intent = Intent()
+
+    def now(self) -> int:
+        """Data time: the timestamp (ms) of the last bar the strategy can see. Never the wall clock."""
+        return int(self.candles.timestamp[-1])
+
+    def rand(self, seed: str | int = "") -> np.random.Generator:
+        """A generator seeded from a stable hash of ``seed`` (never Python's salted ``hash()``)."""
+        digest = hashlib.sha256(str(seed).encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+    def emit(self, order: Order) -> None:
+        """Hand over one order decided at the close of bar ``order.bar`` (or the bar at ``order.ts``)."""
+        if not isinstance(order, Order):
+            raise ParamError(f"emit() takes an Order, got {type(order).__name__}")
+        self.intent.orders.append(order)
+
+    def signals(self, entries: Any, exits: Any, *, short_entries: Any = None, short_exits: Any = None) -> None:
+        """Hand over boolean arrays, one value per bar: enter long / exit long (and optionally short)."""
+        n = len(self.candles)
+        self.intent.entries = _bool_column(entries, n, "entries")
+        self.intent.exits = _bool_column(exits, n, "exits")
+        if short_entries is not None:
+            self.intent.short_entries = _bool_column(short_entries, n, "short_entries")
+        if short_exits is not None:
+            self.intent.short_exits = _bool_column(short_exits, n, "short_exits")
+
+    def target(self, positions: Any) -> None:
+        """Hand over the desired signed position per bar (units, or fractions of equity with ``size_pct``)."""
+        arr = np.asarray(positions, dtype=np.float64)
+        if arr.shape != (len(self.candles),):
+            raise ParamError(f"target() needs one value per bar ({len(self.candles)}), got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ParamError("target() positions must be finite")
+        self.intent.target = arr
+
+
+def _bool_column(values: Any, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.shape != (n,):
+        raise ParamError(f"signals(): {name} needs one value per bar ({n}), got shape {arr.shape}")
+    return arr.astype(bool, copy=False)

@@ -1,0 +1,38 @@
+"""The data-feed contract: a declared spec whose ``load`` returns Candles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spark.engine.candles import Candles
+from spark.engine.params import Param
+
+__all__ = ["FeedEnv", "FeedSpec"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedEnv:
+    """Where a feed may read. With ``restricted`` (the API), a file feed reads only plain file names inside
+    ``data_dir``, never a path the client chose; the CLI passes ``restricted=False``."""
+
+    data_dir: Path
+    restricted: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSpec:
+    """What a plugin registers: ``load(args, env)`` returns validated Candles or raises DataError/ParamError.
+
+    ``args`` are already checked against ``params``.
+    """
+
+    name: str
+    load: Callable[[Mapping[str, Any], FeedEnv], Candles]
+    params: tuple[Param, ...] = ()
+    help: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "help": self.help, "params": [p.to_json() for p in self.params]}

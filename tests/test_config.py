@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+
+from spark.config import load_settings
+from spark.errors import InputError
+
+
+def test_defaults_need_no_configuration(tmp_path: Path) -> None:
+    s = load_settings(env={}, toml_path=tmp_path / "absent.toml")
+    assert (s.port, s.impl, s.admin_token, s.write_enabled) == (4001, "engine", "", True)
+
+
+def test_environment_beats_toml_beats_defaults(tmp_path: Path) -> None:
+    toml = tmp_path / "spark.toml"
+    toml.write_text('[spark]\nport = 5000\nimpl = "mock"\n[plugins]\ndisabled = ["write"]\n')
+    s = load_settings(env={"BACKTEST_IMPL": "engine"}, toml_path=toml)
+    assert (s.port, s.impl, s.disabled_plugins, s.write_enabled) == (5000, "engine", ("write",), False)
+
+
+def test_env_list_and_paths(tmp_path: Path) -> None:
+    s = load_settings(env={"SPARK_DISABLED_PLUGINS": "write, feeds", "SPARK_EVIDENCE_DIR": str(tmp_path)},
+                      toml_path=None)
+    assert s.disabled_plugins == ("feeds", "write")
+    assert s.evidence_dir == tmp_path
+
+
+@pytest.mark.parametrize(("env", "field"), [({"BACKTEST_IMPL": "fast"}, "impl"),
+                                             ({"SPARK_PORT": "eighty"}, "port"),
+                                             ({"ADMIN_ENABLED": "perhaps"}, "admin_enabled")])
+def test_bad_values_are_refused_with_their_key(env: dict[str, str], field: str) -> None:
+    with pytest.raises(InputError) as err:
+        load_settings(env=env, toml_path=None)
+    assert err.value.field == field
+
+
+def test_broken_toml_is_refused(tmp_path: Path) -> None:
+    toml = tmp_path / "spark.toml"
+    toml.write_text("[spark\n")
+    with pytest.raises(InputError, match="spark.toml"):
+        load_settings(env={}, toml_path=toml)
