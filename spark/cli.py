@@ -1,34 +1,29 @@
-"""The ``spark`` command: one subcommand per job. Bad input prints one line and exits non-zero."""
+"""The ``spark`` command: one subcommand per module in `COMMANDS`. Bad input prints one line, exits non-zero.
+
+Each command module exposes ``add_parser(subparsers)``, which adds its parser and sets ``func(args) -> int``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from spark.errors import SparkError
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
-
-def _cmd_plugins(args: argparse.Namespace) -> int:
-    from spark.config import load_settings
-    from spark.plugins import build_plugins
-
-    plugins = build_plugins(load_settings().disabled_plugins)
-    print("plugins: " + ", ".join(plugins.names))
-    for spec in plugins.strategies.values():
-        print(f"strategy {spec.name}: {spec.help}")
-    for feed in plugins.feeds.values():
-        print(f"feed {feed.name}: {feed.help}")
-    return 0
+COMMANDS = (
+    "spark.commands.plugins",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spark", description="Backtests of trading strategies.")
+    parser = argparse.ArgumentParser(prog="spark", description="Deterministic backtests of trading strategies.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("plugins", help="list strategies and feeds with their parameters")
-    p.set_defaults(func=_cmd_plugins)
+    for name in COMMANDS:
+        importlib.import_module(name).add_parser(sub)
     return parser
 
 
@@ -39,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SparkError as exc:
         print(f"spark: error: {exc.message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""One module per ``spark`` subcommand; see `spark.cli.COMMANDS`."""

@@ -1,0 +1,1 @@
+"""Operator tools behind `spark backup`, `spark restore`, `spark audit` and `spark loadtest`."""
