@@ -1,0 +1,120 @@
+"""A start request: the body of ``POST /api/backtest/start`` (and the CLI's flags), validated into one frozen,
+picklable value before anything is queued. Every field is optional; unknown fields are refused, never ignored."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from spark.engine.options import Options
+from spark.engine.params import validate_params
+from spark.errors import InputError, ParamError
+from spark.plugins import Plugins
+
+__all__ = ["OPTION_FIELDS", "RunRequest"]
+
+_FIELDS = ("pair", "timeframe", "notes", "strategy", "params", "feed", "options")
+# wire name (camelCase) -> Options field
+OPTION_FIELDS = {"cash": "cash", "fee": "fee", "slippageBps": "slippage_bps", "size": "size",
+                 "sizePct": "size_pct", "fill": "fill", "periodsPerYear": "periods_per_year", "margin": "margin"}
+_PAIR = re.compile(r"^[A-Za-z0-9._/-]{1,32}$")
+_TIMEFRAME = re.compile(r"^[1-9][0-9]{0,3}[smhdwMy]$")
+MAX_NOTES = 1000
+DEFAULT_BARS = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRequest:
+    pair: str = "ETHUSDT"
+    timeframe: str = "4h"
+    notes: str = ""
+    strategy: str = "sma_cross"
+    params: dict[str, Any] = field(default_factory=dict)
+    feed_name: str = "synthetic"
+    feed_args: dict[str, Any] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)
+
+    @classmethod
+    def parse(cls, body: Any, plugins: Plugins) -> RunRequest:
+        """Validate a decoded JSON body against the registered strategies and feeds.
+
+        Raises InputError (400) naming the field: unknown fields (``id``, ``status`` included), wrong types,
+        unknown strategy or feed, parameters out of their declared bounds, bad options.
+        """
+        if body is None:
+            body = {}
+        if not isinstance(body, Mapping):
+            raise InputError("the body must be a JSON object")
+        for key in body:
+            if key not in _FIELDS:
+                raise InputError(f"unknown field {key!r} (allowed: {', '.join(_FIELDS)})", field=str(key))
+        pair = _text(body, "pair", "ETHUSDT", _PAIR, "letters, digits and ._/- (at most 32)")
+        timeframe = _text(body, "timeframe", "4h", _TIMEFRAME, "a number and a unit, like 1m, 4h, 1d")
+        notes = body.get("notes", "")
+        if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+            raise InputError(f"notes must be a string of at most {MAX_NOTES} characters", field="notes")
+        strategy_name = body.get("strategy", "sma_cross")
+        if not isinstance(strategy_name, str):
+            raise InputError("strategy must be a string", field="strategy")
+        spec = plugins.strategy(strategy_name)
+        raw_params = body.get("params", {})
+        if not isinstance(raw_params, Mapping):
+            raise ParamError("params must be an object", field="params")
+        params = validate_params(spec.params, raw_params, check=spec.check)
+        feed_name, feed_args = _feed(body.get("feed"), pair, timeframe, plugins)
+        options = _options(body.get("options", {}))
+        return cls(pair=pair, timeframe=timeframe, notes=notes, strategy=spec.name, params=params,
+                   feed_name=feed_name, feed_args=feed_args, options=options)
+
+    def feed_json(self) -> dict[str, Any]:
+        return {"name": self.feed_name, "args": dict(self.feed_args)}
+
+    def options_json(self) -> dict[str, Any]:
+        return {wire: getattr(self.options, name) for wire, name in OPTION_FIELDS.items()}
+
+
+def _text(body: Mapping, name: str, default: str, pattern: re.Pattern, what: str) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or not pattern.match(value):
+        raise InputError(f"{name} must be {what}, got {value!r}", field=name)
+    return value
+
+
+def _feed(raw: Any, pair: str, timeframe: str, plugins: Plugins) -> tuple[str, dict[str, Any]]:
+    if raw is None:
+        raw = {"name": "synthetic", "args": {"symbol": pair, "timeframe": timeframe, "bars": DEFAULT_BARS}}
+    if not isinstance(raw, Mapping):
+        raise InputError("feed must be an object {name, args}", field="feed")
+    for key in raw:
+        if key not in ("name", "args"):
+            raise InputError(f"unknown field feed.{key} (allowed: name, args)", field=f"feed.{key}")
+    name = raw.get("name", "synthetic")
+    if not isinstance(name, str):
+        raise InputError("feed.name must be a string", field="feed.name")
+    spec = plugins.feed(name)
+    args = raw.get("args", {})
+    if not isinstance(args, Mapping):
+        raise InputError("feed.args must be an object", field="feed.args")
+    if name == "synthetic":
+        args = {"symbol": pair, "timeframe": timeframe, **args}
+    return spec.name, validate_params(spec.params, args, prefix="feed.args")
+
+
+def _options(raw: Any) -> Options:
+    if not isinstance(raw, Mapping):
+        raise InputError("options must be an object", field="options")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in OPTION_FIELDS:
+            raise InputError(f"unknown field options.{key} (allowed: {', '.join(OPTION_FIELDS)})",
+                             field=f"options.{key}")
+        values[OPTION_FIELDS[key]] = value
+    try:
+        return Options(**values)
+    except ParamError as exc:
+        wire = {v: k for k, v in OPTION_FIELDS.items()}.get(exc.field or "", exc.field)
+        raise ParamError(exc.message, field=f"options.{wire}") from None
+    except TypeError as exc:
+        raise InputError(f"options: {exc}", field="options") from None
