@@ -1,0 +1,97 @@
+"""The contract between the running system and the HTTP layer (routes, the write plugin).
+
+`spark.system` builds the one object that implements `Services`; `spark.api.create_app` and plugins' routes get it
+and reach the actors only through it. Nothing here knows HTTP: errors are `spark.errors` exceptions, which the
+API turns into JSON answers with their status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from prometheus_client import CollectorRegistry
+
+from spark.config import Settings
+from spark.plugins import Plugins
+from spark.requests import RunRequest
+
+__all__ = ["Caller", "Services", "StreamEvent", "Subscription"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """Who asked: recorded in the audit line (``ip``, ``user``). ``user`` is "admin" once the token matched,
+    "anonymous" otherwise."""
+
+    ip: str
+    user: str = "anonymous"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamEvent:
+    """One SSE event: ``kind`` "snapshot" (data ``{"runs": [...], "serverTime"}``) or "run" (a record plus
+    ``serverTime``); ``id`` increases globally across the process."""
+
+    id: int
+    kind: Literal["snapshot", "run"]
+    data: dict[str, Any]
+
+
+class Subscription(Protocol):
+    """A client's bounded view of the event stream. Iterating yields events in id order; when the client fell
+    behind, the backlog is dropped and a fresh snapshot comes instead."""
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]: ...
+
+
+class Services(Protocol):
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now (SIGHUP swaps them)."""
+
+    @property
+    def plugins(self) -> Plugins: ...
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+    def plugin_enabled(self, name: str) -> bool:
+        """False once config switches the plugin off (checked per request, so SIGHUP acts at once)."""
+
+    def healthy(self) -> bool:
+        """True while every actor is alive."""
+
+    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Wire run records, newest first."""
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The wire record, or None. ``run_id`` must already match the id format."""
+
+    def get_result(self, run_id: str) -> dict[str, Any] | None:
+        """The full result document of a done run (evidence ``<id>.json``), or None."""
+
+    def artifact_path(self, run_id: str, name: str) -> Path | None:
+        """The file of one artifact, only if ``name`` is one of the run's listed artifacts."""
+
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        """``[{type, name, url, bytes}]`` for the run's files that exist."""
+
+    async def audit(self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool,
+                    error: str | None = None) -> None:
+        """Write one audit line and fsync it; raises Unavailable (503) when it cannot be written."""
+
+    async def start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
+        """Queue a run: audited (success) before it is acknowledged. Returns ``{"id", "status", "startedAt"}``.
+        Raises Unavailable when the queue is full or the audit cannot be written (nothing queued then)."""
+
+    async def cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
+        """Cancel a queued or running run (it ends ``failed`` / ``cancelled``); audited. Returns
+        ``{"ok": true, "id", "status": "failed"}``; a second cancel changes nothing. Raises NotFound, Conflict."""
+
+    def subscribe(self, last_event_id: int | None) -> AbstractAsyncContextManager[Subscription]:
+        """A stream for one SSE client, replaying after ``last_event_id`` from the ring when it can, else starting
+        with a snapshot. Raises Unavailable (with retry_after) over the client cap."""
