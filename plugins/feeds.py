@@ -1,12 +1,128 @@
-"""Built-in data feeds."""
+"""Built-in data feeds: ``csv`` (a file in either supported header style), ``synthetic`` (a seeded random walk) and
+``default`` (the real GOOG daily series shipped inside this package, so the first run needs no files)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
-from spark import FeedSpec, hookimpl
+import numpy as np
+
+from spark import Candles, FeedEnv, FeedSpec, Param, hookimpl
+from spark.datafiles import load_candles
+from spark.errors import DataError, ParamError
+
+__all__ = ["SYNTHETIC_EPOCH_MS", "load_csv", "load_default", "load_synthetic", "register_feeds", "synthetic_seed"]
+
+SYNTHETIC_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: the first synthetic bar
+MAX_SYNTHETIC_BARS = 5_000_000
+_TIMEFRAME = re.compile(r"^([1-9][0-9]{0,3})([smhdwMy])$")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000,
+            "M": 30 * 86_400_000, "y": 365 * 86_400_000}
+
+CSV_PARAMS = (
+    Param(name="path", type="str", default="",
+          help="the CSV file; over the API only a file name inside the data directory (SPARK_DATA_DIR)"),
+    Param(name="symbol", type="str", default="", help="symbol recorded in the result (default: the file's stem)"),
+    Param(name="timeframe", type="str", default="", help="bar length like 1d (default: inferred from the spacing)"),
+)
+SYNTHETIC_PARAMS = (
+    Param(name="symbol", type="str", default="SYNTH", help="symbol recorded in the result; enters the default seed"),
+    Param(name="timeframe", type="str", default="1h", help="bar length (1m, 4h, 1d, 1w, 1M = 30 days, ...)"),
+    Param(name="bars", type="int", default=10_000, min=1, max=MAX_SYNTHETIC_BARS, help="number of bars"),
+    Param(name="seed", type="int", default=None, min=0, max=2**63 - 1,
+          help="random seed (default: derived from sha256 of symbol and timeframe)"),
+    Param(name="price", type="float", default=100.0, min=1e-6, max=1e9, help="opening price of the first bar"),
+    Param(name="volatility", type="float", default=0.01, min=0.0, max=0.2,
+          help="standard deviation of the log return per bar"),
+)
+
+
+def load_csv(args: Mapping[str, Any], env: FeedEnv) -> Candles:
+    """Read ``args["path"]``. Restricted (the API): a plain ``*.csv`` file name that resolves inside
+    ``env.data_dir`` (no separators, no ``..``, no absolute path, no symlink leading out); messages never show the
+    data directory's own path."""
+    raw = str(args.get("path", ""))
+    if not raw:
+        raise ParamError("feed.args.path is required: the CSV file to read", field="feed.args.path")
+    path = _inside(raw, env.data_dir) if env.restricted else Path(raw)
+    return load_candles(path, symbol=str(args.get("symbol", "")), timeframe=str(args.get("timeframe", "")))
+
+
+def _inside(name: str, data_dir: Path) -> Path:
+    field = "feed.args.path"
+    if (name in {".", ".."} or "/" in name or "\\" in name or "\0" in name or ":" in name
+            or Path(name).is_absolute() or name.startswith(".")):
+        raise ParamError(f"{field} must be a plain file name inside the data directory, got {name!r}", field=field)
+    if not name.endswith(".csv"):
+        raise ParamError(f"{field} must name a .csv file, got {name!r}", field=field)
+    root = data_dir.resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or path.parent != root:
+        raise ParamError(f"{field} {name!r} leads outside the data directory", field=field)
+    if not path.is_file():
+        raise DataError(f"no data file named {name!r} in the data directory", field=field)
+    return path
+
+
+def synthetic_seed(symbol: str, timeframe: str) -> int:
+    """The default seed: stable across processes and machines (sha256, never Python's salted ``hash()``)."""
+    digest = hashlib.sha256(f"{symbol}|{timeframe}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def load_synthetic(args: Mapping[str, Any], env: FeedEnv) -> Candles:
+    """A geometric random walk: close = price * exp(cumsum(N(0, volatility))); each bar opens at the previous
+    close; high and low reach beyond the body by half-normal wicks; times start at 2020-01-01Z, one timeframe apart.
+    The same args always give the same candles."""
+    symbol, timeframe = str(args.get("symbol", "SYNTH")), str(args.get("timeframe", "1h"))
+    match = _TIMEFRAME.match(timeframe)
+    if match is None:
+        raise ParamError(f"feed.args.timeframe must be a number and a unit like 1m, 4h, 1d, got {timeframe!r}",
+                         field="feed.args.timeframe")
+    step = int(match.group(1)) * _UNIT_MS[match.group(2)]
+    n = int(args.get("bars", 10_000))
+    if not 1 <= n <= MAX_SYNTHETIC_BARS:
+        raise ParamError(f"feed.args.bars must be within 1..{MAX_SYNTHETIC_BARS}", field="feed.args.bars")
+    seed = args.get("seed")
+    rng = np.random.default_rng(synthetic_seed(symbol, timeframe) if seed is None else int(seed))
+    vol = float(args.get("volatility", 0.01))
+    price = float(args.get("price", 100.0))
+    close = price * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
+    open_ = np.empty(n)
+    open_[0] = price
+    open_[1:] = close[:-1]
+    wicks = np.abs(rng.normal(0.0, vol / 2, (2, n)))
+    high = np.maximum(open_, close) * np.exp(wicks[0])
+    low = np.minimum(open_, close) * np.exp(-wicks[1])
+    volume = np.round(rng.lognormal(10.0, 1.0, n), 4)
+    timestamp = SYNTHETIC_EPOCH_MS + step * np.arange(n, dtype=np.int64)
+    return Candles.from_arrays(timestamp=timestamp, open=open_, high=high, low=low, close=close, volume=volume,
+                               symbol=symbol, timeframe=timeframe)
+
+
+def load_default(args: Mapping[str, Any], env: FeedEnv) -> Candles:
+    """NASDAQ:GOOG daily, 2004-08-19 .. 2013-03-01 (2,148 bars), read once per process from package data."""
+    return _default_candles()
+
+
+@functools.cache
+def _default_candles() -> Candles:
+    with resources.files(__package__).joinpath("data/GOOG.csv").open("rb") as fh:
+        return load_candles(fh, symbol="GOOG", timeframe="1d")
 
 
 @hookimpl
 def register_feeds(register: Callable[[FeedSpec], None]) -> None:
-    """Feeds are added by the engine issue's feed work."""
+    register(FeedSpec(name="csv", load=load_csv, params=CSV_PARAMS,
+                      help="a CSV file: ',Open,High,Low,Close,Volume' with a date index, or "
+                           "'timestamp,open,high,low,close,volume' with epoch ms"))
+    register(FeedSpec(name="synthetic", load=load_synthetic, params=SYNTHETIC_PARAMS,
+                      help="a seeded random walk: the same args give the same candles"))
+    register(FeedSpec(name="default", load=load_default,
+                      help="the embedded real data set: GOOG daily 2004-08-19..2013-03-01, 2,148 bars"))

@@ -1,4 +1,8 @@
-"""Built-in strategies."""
+"""Built-in strategies. Each hands the engine whole signal arrays (``ctx.signals``): no Python loop per bar, and
+no lookahead (a decision at bar t uses bars 0..t only; the test suite checks every registered strategy).
+
+Signals mean "enter long when flat" and "exit when long"; an entry while long or an exit while flat does nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,48 @@ from typing import Any
 
 import numpy as np
 
-from spark import StrategyContext, StrategySpec, hookimpl
+from spark import Param, StrategyContext, StrategySpec, hookimpl
+from spark.errors import ParamError
+
+from .indicators import crossed_above, crossed_below, rolling_std, sma, wilder_rsi
+
+__all__ = ["bollinger_breakout", "buy_and_hold", "register_strategies", "rsi_reversion", "sma_cross"]
+
+
+def sma_cross(params: Mapping[str, Any], ctx: StrategyContext) -> None:
+    """Long while the fast SMA is above the slow one: enter on a strict cross up
+    (``fast[t-1] < slow[t-1]`` and ``fast[t] > slow[t]``), exit on the strict cross down."""
+    close = ctx.candles.close
+    fast, slow = sma(close, params["fast"]), sma(close, params["slow"])
+    ctx.signals(crossed_above(fast, slow), crossed_below(fast, slow))
+
+
+def _fast_below_slow(p: dict[str, Any]) -> None:
+    if p["fast"] >= p["slow"]:
+        raise ParamError(f"params.fast ({p['fast']}) must be less than params.slow ({p['slow']})",
+                         field="params.fast")
+
+
+def rsi_reversion(params: Mapping[str, Any], ctx: StrategyContext) -> None:
+    """Mean reversion on Wilder's RSI: enter when RSI closes below ``lower`` (oversold), exit when it closes above
+    ``upper`` (overbought)."""
+    rsi = wilder_rsi(ctx.candles.close, params["period"])
+    ctx.signals(rsi < params["lower"], rsi > params["upper"])
+
+
+def _lower_below_upper(p: dict[str, Any]) -> None:
+    if p["lower"] >= p["upper"]:
+        raise ParamError(f"params.lower ({p['lower']:g}) must be less than params.upper ({p['upper']:g})",
+                         field="params.lower")
+
+
+def bollinger_breakout(params: Mapping[str, Any], ctx: StrategyContext) -> None:
+    """Breakout (trend following, not mean reversion): enter when the close crosses strictly above the upper band
+    ``SMA(period) + k * std(period)``, exit when it crosses strictly below the middle band (the SMA)."""
+    close = ctx.candles.close
+    middle = sma(close, params["period"])
+    upper = middle + params["k"] * rolling_std(close, params["period"])
+    ctx.signals(crossed_above(close, upper), crossed_below(close, middle))
 
 
 def buy_and_hold(params: Mapping[str, Any], ctx: StrategyContext) -> None:
@@ -18,6 +63,27 @@ def buy_and_hold(params: Mapping[str, Any], ctx: StrategyContext) -> None:
     ctx.signals(entries, np.zeros(n, dtype=bool))
 
 
+SMA_CROSS = StrategySpec(
+    name="sma_cross", fn=sma_cross, aliases=("smaCross",), check=_fast_below_slow,
+    help="long while SMA(fast) is above SMA(slow): buy on the strict cross up, sell on the strict cross down",
+    params=(Param(name="fast", type="int", default=10, min=1, max=1000, help="fast SMA period (bars)"),
+            Param(name="slow", type="int", default=30, min=2, max=5000, help="slow SMA period (bars), > fast")))
+RSI_REVERSION = StrategySpec(
+    name="rsi_reversion", fn=rsi_reversion, check=_lower_below_upper,
+    help="buy when Wilder's RSI closes below lower, sell when it closes above upper",
+    params=(Param(name="period", type="int", default=14, min=2, max=500, help="RSI period (bars)"),
+            Param(name="lower", type="float", default=30.0, min=0.0, max=100.0, help="enter below this RSI"),
+            Param(name="upper", type="float", default=70.0, min=0.0, max=100.0, help="exit above this RSI")))
+BOLLINGER_BREAKOUT = StrategySpec(
+    name="bollinger_breakout", fn=bollinger_breakout,
+    help="buy when the close crosses above the upper Bollinger band, sell when it crosses below the middle band",
+    params=(Param(name="period", type="int", default=20, min=2, max=500, help="band window (bars)"),
+            Param(name="k", type="float", default=2.0, min=0.1, max=10.0, help="band width in standard deviations")))
+BUY_AND_HOLD = StrategySpec(name="buy_and_hold", fn=buy_and_hold,
+                            help="buy on the first bar and hold to the end: the benchmark")
+
+
 @hookimpl
 def register_strategies(register: Callable[[StrategySpec], None]) -> None:
-    register(StrategySpec(name="buy_and_hold", fn=buy_and_hold, help="Buy on the first bar and hold."))
+    for spec in (SMA_CROSS, RSI_REVERSION, BOLLINGER_BREAKOUT, BUY_AND_HOLD):
+        register(spec)

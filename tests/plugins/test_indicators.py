@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+from spark_plugins.indicators import crossed_above, crossed_below, rolling_std, sma, wilder_rsi
+
+
+def test_sma_by_hand() -> None:
+    out = sma(np.array([1.0, 2, 3, 4, 5]), 2)
+    assert np.isnan(out[0]) and out[1:].tolist() == [1.5, 2.5, 3.5, 4.5]
+    assert np.isnan(sma(np.array([1.0, 2]), 3)).all()
+
+
+def test_sma_matches_a_plain_window_mean_on_real_data(goog_close: np.ndarray) -> None:
+    windows = np.lib.stride_tricks.sliding_window_view(goog_close, 30).mean(axis=1)
+    np.testing.assert_allclose(sma(goog_close, 30)[29:], windows, rtol=1e-12)
+
+
+def test_crosses_are_strict_a_touch_is_not_a_cross() -> None:
+    a = np.array([1.0, 2, 3, 3, 4, 2, 1])
+    b = np.array([2.0, 2, 2, 3, 3, 3, 1])
+    # t=1: 2 == 2 touch (not below before, not above now); t=2: prev 2 == 2 not strictly below -> no cross
+    assert crossed_above(a, b).tolist() == [False, False, False, False, False, False, False]
+    assert crossed_below(a, b).tolist() == [False, False, False, False, False, True, False]
+    c = np.array([1.0, 3, 1, 3])
+    d = np.array([2.0, 2, 2, 2])
+    assert crossed_above(c, d).tolist() == [False, True, False, True]
+    assert crossed_below(c, d).tolist() == [False, False, True, False]
+
+
+def test_wilder_rsi_by_hand() -> None:
+    # changes +1 +1 -1 -1 +1; period 2: averages (1, 0) -> (0.5, 0.5) -> (0.25, 0.75) -> (0.625, 0.375)
+    rsi = wilder_rsi(np.array([10.0, 11, 12, 11, 10, 11]), 2)
+    assert np.isnan(rsi[:2]).all()
+    np.testing.assert_allclose(rsi[2:], [100.0, 50.0, 25.0, 62.5])
+    assert wilder_rsi(np.full(5, 3.0), 2)[2:].tolist() == [50.0, 50.0, 50.0]
+    assert np.isnan(wilder_rsi(np.array([1.0, 2.0]), 2)).all()
+
+
+@pytest.mark.parametrize("n", [2, 5, 20])
+def test_rolling_std_matches_numpy(goog_close: np.ndarray, n: int) -> None:
+    expected = np.lib.stride_tricks.sliding_window_view(goog_close, n).std(axis=1)
+    out = rolling_std(goog_close, n)
+    assert np.isnan(out[: n - 1]).all()
+    np.testing.assert_allclose(out[n - 1:], expected, rtol=1e-9, atol=1e-12)
+    assert rolling_std(np.array([1.0, 2, 3, 4]), 2)[1:].tolist() == [0.5, 0.5, 0.5]
