@@ -10,12 +10,14 @@
     ├── NotFound (404, "not_found")
     ├── Conflict (409, "conflict")             e.g. cancelling a run that is done
     ├── PayloadTooLarge (413, "too_large")
+    ├── StrategyError (422, "strategy_failed") strategy code raised or handed over an unusable intent; names it
     ├── RateLimited (429, "rate_limited")      carries retry_after seconds
     ├── Unavailable (503, "unavailable")       queue full, audit unwritable, client cap; carries retry_after
     ├── NotConfigured (500, "not_configured")  e.g. no ADMIN_TOKEN set
     └── PluginError (500, "plugin")            a plugin misbehaved; wraps the cause with the plugin's name
 
-The engine raises only InputError and its children; it knows nothing of HTTP, the status is a plain number.
+The engine raises only InputError and its children, and StrategyError; it knows nothing of HTTP, the status is a
+plain number.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "PluginError",
     "RateLimited",
     "SparkError",
+    "StrategyError",
     "Unavailable",
     "UnknownPlugin",
 ]
@@ -88,6 +91,19 @@ class Conflict(SparkError):
 
 class PayloadTooLarge(SparkError):
     status, code = 413, "too_large"
+
+
+class StrategyError(SparkError):
+    """Strategy code failed (raised, or handed over an unusable intent); the message names the strategy."""
+
+    status, code = 422, "strategy_failed"
+
+    def __init__(self, strategy: str, cause: BaseException | str) -> None:
+        text = f"{type(cause).__name__}: {cause}" if isinstance(cause, BaseException) else cause
+        super().__init__(f"strategy {strategy!r} failed: {text}")
+        self.strategy = strategy
+        if isinstance(cause, BaseException):
+            self.__cause__ = cause
 
 
 class _RetryLater(SparkError):

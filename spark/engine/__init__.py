@@ -1,10 +1,13 @@
 """The engine: pure and deterministic. Candles in, a BacktestResult out; no trio, no I/O, no globals."""
 
+from spark.engine.backtest import ENGINE_VERSION, backtest, collect
 from spark.engine.candles import COLUMNS, Candles
 from spark.engine.options import Options
 from spark.engine.orders import Order
 from spark.engine.params import Param, validate_params
+from spark.engine.result import BacktestResult, Fill, Rejected, Report, Trade, equity_csv, trades_csv
 from spark.engine.strategy import Intent, StrategyContext, StrategySpec
 
-__all__ = ["COLUMNS", "Candles", "Intent", "Options", "Order", "Param", "StrategyContext", "StrategySpec",
-           "validate_params"]
+__all__ = ["COLUMNS", "ENGINE_VERSION", "BacktestResult", "Candles", "Fill", "Intent", "Options", "Order", "Param",
+           "Rejected", "Report", "StrategyContext", "StrategySpec", "Trade", "backtest", "collect", "equity_csv",
+           "trades_csv", "validate_params"]

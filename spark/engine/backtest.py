@@ -1,0 +1,124 @@
+"""The engine's entry points: `collect` a strategy's intent, and `backtest` it into a BacktestResult.
+
+Pure and deterministic: the same candles, strategy, params and options give the same result, byte for byte,
+apart from the run id and ``started_at`` (both injectable, so tests can compare everything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import types
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from spark.engine.candles import Candles
+from spark.engine.options import Options
+from spark.engine.params import validate_params
+from spark.engine.result import BacktestResult, Report, fill_table, rejected_table, trade_table
+from spark.engine.simulate import intent_kind, simulate
+from spark.engine.stats import compute_stats
+from spark.engine.strategy import Intent, StrategyContext, StrategySpec
+from spark.errors import ParamError, StrategyError
+
+__all__ = ["ENGINE_VERSION", "backtest", "collect", "new_run_id"]
+
+ENGINE_VERSION = "1.0.0"
+
+
+def new_run_id(started_at_ms: int) -> str:
+    """``bt-<13-digit start ms>-<8 random hex>`` (DESIGN.md)."""
+    return f"bt-{started_at_ms:013d}-{secrets.token_hex(4)}"
+
+
+def collect(candles: Candles, spec: StrategySpec, params: Mapping[str, Any]) -> Intent:
+    """Run the strategy function once and return what it handed over.
+
+    Anything strategy code raises (or an intent mixing kinds) becomes StrategyError naming the strategy.
+    The params mapping it sees is read-only.
+    """
+    ctx = StrategyContext(candles, types.MappingProxyType(dict(params)))
+    try:
+        spec.fn(ctx.params, ctx)
+        intent_kind(ctx.intent)
+    except Exception as exc:
+        raise StrategyError(spec.name, exc) from exc
+    return ctx.intent
+
+
+def backtest(candles: Candles, spec: StrategySpec, params: Mapping[str, Any] | None = None,
+             options: Options | None = None, *, run_id: str | None = None,
+             started_at: int | None = None) -> BacktestResult:
+    """Run ``spec`` on ``candles`` with ``params`` (checked against the spec) and ``options``.
+
+    ``run_id`` and ``started_at`` (epoch ms) are the only wall-clock inputs; by default they are taken now.
+    Raises ParamError (bad params/options/orders), StrategyError (the strategy failed).
+    """
+    if not isinstance(candles, Candles):
+        raise ParamError(f"candles must be a Candles object, got {type(candles).__name__}", field="candles")
+    options = Options() if options is None else options
+    if not isinstance(options, Options):
+        raise ParamError(f"options must be an Options object, got {type(options).__name__}", field="options")
+    checked = validate_params(spec.params, params, check=spec.check)
+    if started_at is None:
+        started_at = int(time.time() * 1000)
+    run_id = new_run_id(started_at) if run_id is None else run_id
+
+    intent = collect(candles, spec, checked)
+    sim = simulate(candles, intent, options)
+    stats, dd = compute_stats(equity=sim.equity, trades=sim.trades, fills=sim.fills, rejected=len(sim.rejected),
+                              exposed_bars=sim.exposed_bars, candles=candles, options=options)
+    for arr in (sim.equity, dd, sim.fills, sim.trades, sim.rejected):
+        arr.flags.writeable = False
+    ts = candles.timestamp
+    report = Report(stats=stats, trades=trade_table(sim.trades, ts), equity=sim.equity, drawdown_pct=dd,
+                    fills=fill_table(sim.fills, ts), rejected=rejected_table(sim.rejected, ts), timestamp=ts)
+    opts = options.to_json()
+    metadata: dict[str, Any] = {
+        "symbol": candles.symbol,
+        "timeframe": candles.timeframe,
+        "candle_count": len(candles),
+        "start_time": int(ts[0]),
+        "end_time": int(ts[-1]),
+        "strategy": {"name": spec.name, "version": spec.version},
+        "params": checked,
+        "options": opts,
+        "intent": intent_kind(intent),
+        "engine_version": ENGINE_VERSION,
+        "fingerprint": fingerprint(candles, spec, checked, opts),
+        "orders_hash": hashlib.sha256(np.ascontiguousarray(sim.fills, dtype="<f8").tobytes()).hexdigest(),
+        "semantics": semantics(options, stats["annualisation"]),
+        "started_at": started_at,
+    }
+    return BacktestResult(id=run_id, report=report, metadata=metadata)
+
+
+def fingerprint(candles: Candles, spec: StrategySpec, params: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+    """sha256 over the candle data's hash, strategy name and version, params, options and engine version."""
+    doc = {"candles": candles.fingerprint, "strategy": spec.name, "version": spec.version, "params": dict(params),
+           "options": dict(options), "engine": ENGINE_VERSION}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def semantics(options: Options, basis: str) -> dict[str, str]:
+    """The rules this run was simulated under, in words (stated in every result)."""
+    fill = ("market orders decided at bar t's close fill at bar t+1's open; an order on the last bar is not filled"
+            if options.fill == "next_open" else "market orders decided at bar t's close fill at bar t's close")
+    return {
+        "fill": fill,
+        "limit_stop": "limit/stop orders work from the next bar until filled or replaced by the strategy's next "
+                      "limit/stop order; they fill at their price, or at the open when the bar gaps through it",
+        "stop_loss_take_profit": "checked from the fill (the fill bar itself for a fill at the open); a gap fills "
+                                 "at the open; a bar touching both is resolved stop first",
+        "costs": f"fee {options.fee:g} of traded value on every fill; slippage {options.slippage_bps:g} bps "
+                 "against the trader on every fill",
+        "cash": "margin allowed" if options.margin else
+                "no margin: an order that would leave cash below zero (long) or a short not backed 1:1 by equity "
+                "is rejected; closing orders always fill",
+        "end": "a position open at the end is marked at the last close (no exit fee) and counts in total_trades",
+        "annualisation": basis,
+    }

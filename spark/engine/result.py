@@ -1,0 +1,231 @@
+"""What a backtest returns: fills, trades, rejected orders, the report and the result with its metadata.
+
+Fills, trades and rejections are held as the kernel's numpy tables and turned into frozen dataclasses only when
+read (a million-bar run may have tens of thousands of trades; building them all would cost more than the run).
+On the wire (``to_dict``/``to_json``) every key is camelCase, as in the seeds; strategy parameter names are the
+strategy's own and are kept as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar, overload
+
+import numpy as np
+
+from spark.engine.kernel import REASONS
+
+__all__ = ["BacktestResult", "Fill", "Rejected", "Report", "Table", "Trade", "camel", "equity_csv", "trades_csv"]
+
+T = TypeVar("T")
+
+
+def camel(name: str) -> str:
+    """``max_drawdown_pct`` -> ``maxDrawdownPct``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _wire(obj: Any) -> dict[str, Any]:
+    return {camel(k): getattr(obj, k) for k in obj.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill:
+    """One execution. ``order`` is the emitted order's index (None for signal/target intents)."""
+
+    bar: int
+    ts: int
+    side: Literal["buy", "sell"]
+    qty: float
+    price: float
+    fee: float
+    reason: str
+    order: int | None
+    trade: int
+
+    def to_json(self) -> dict[str, Any]:
+        return _wire(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trade:
+    """A position from flat to flat. Prices are volume-weighted over its entry (exit) fills; ``pnl`` is net of
+    every fee; an ``open`` trade is marked at the last close (``exit_*`` None, ``pnl`` unrealised)."""
+
+    id: int
+    side: Literal["long", "short"]
+    qty: float
+    entry_price: float
+    exit_price: float | None
+    entry_ts: int
+    exit_ts: int | None
+    entry_bar: int
+    exit_bar: int | None
+    pnl: float
+    fees: float
+    open: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return _wire(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """An order (or the opening part of a reversing order) the account could not carry."""
+
+    bar: int
+    ts: int
+    side: Literal["buy", "sell"]
+    qty: float
+    price: float
+    order: int | None
+    reason: str = "insufficient_cash"
+
+    def to_json(self) -> dict[str, Any]:
+        return _wire(self)
+
+
+class Table(Sequence[T], Generic[T]):
+    """A read-only sequence over a numpy table; each row becomes a dataclass when it is read."""
+
+    __slots__ = ("_make", "_rows")
+
+    def __init__(self, rows: np.ndarray, make: Callable[[np.ndarray], T]) -> None:
+        self._rows, self._make = rows, make
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return [self._make(row) for row in self._rows[i]]
+        return self._make(self._rows[i])
+
+    def __iter__(self) -> Iterator[T]:
+        return (self._make(row) for row in self._rows)
+
+    def __repr__(self) -> str:
+        return f"<Table of {len(self)}>"
+
+    @property
+    def array(self) -> np.ndarray:
+        """The raw table (read-only), column layout as in `spark.engine.kernel`."""
+        return self._rows
+
+
+def _side(x: float, buy: str, sell: str) -> Any:
+    return buy if x > 0 else sell
+
+
+def fill_table(fills: np.ndarray, ts: np.ndarray) -> Table[Fill]:
+    def make(r: np.ndarray) -> Fill:
+        bar = int(r[0])
+        return Fill(bar=bar, ts=int(ts[bar]), side=_side(r[1], "buy", "sell"), qty=float(r[2]), price=float(r[3]),
+                    fee=float(r[4]), reason=REASONS[int(r[5])], order=None if r[6] < 0 else int(r[6]),
+                    trade=int(r[7]))
+    return Table(fills, make)
+
+
+def trade_table(trades: np.ndarray, ts: np.ndarray) -> Table[Trade]:
+    def make(r: np.ndarray) -> Trade:
+        is_open = bool(r[9] == 1.0)
+        entry, exit_ = int(r[3]), int(r[4])
+        return Trade(id=int(r[0]), side=_side(r[1], "long", "short"), qty=float(r[2]), entry_price=float(r[5]),
+                     exit_price=None if is_open else float(r[6]), entry_ts=int(ts[entry]),
+                     exit_ts=None if is_open else int(ts[exit_]), entry_bar=entry,
+                     exit_bar=None if is_open else exit_, pnl=float(r[7]), fees=float(r[8]), open=is_open)
+    return Table(trades, make)
+
+
+def rejected_table(rejected: np.ndarray, ts: np.ndarray) -> Table[Rejected]:
+    def make(r: np.ndarray) -> Rejected:
+        bar = int(r[0])
+        return Rejected(bar=bar, ts=int(ts[bar]), side=_side(r[1], "buy", "sell"), qty=float(r[2]),
+                        price=float(r[3]), order=None if r[4] < 0 else int(r[4]))
+    return Table(rejected, make)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Report:
+    """Stats (snake_case keys), trades, per-bar equity and drawdown (percent), fills and rejected orders."""
+
+    stats: dict[str, Any]
+    trades: Table[Trade]
+    equity: np.ndarray
+    drawdown_pct: np.ndarray
+    fills: Table[Fill]
+    rejected: Table[Rejected]
+    timestamp: np.ndarray
+
+    def summary(self) -> dict[str, Any]:
+        """The stats with camelCase keys: what a run record carries."""
+        return {camel(k): v for k, v in self.stats.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stats": self.summary(),
+            "trades": [t.to_json() for t in self.trades],
+            "fills": [f.to_json() for f in self.fills],
+            "rejected": [r.to_json() for r in self.rejected],
+            "timestamp": self.timestamp.tolist(),
+            "equity": self.equity.tolist(),
+            "drawdownPct": self.drawdown_pct.tolist(),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class BacktestResult:
+    """``{id, report, metadata}`` as in the seed; ``metadata`` keys are snake_case here, camelCase on the wire."""
+
+    id: str
+    report: Report
+    metadata: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        return self.report.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "report": self.report.to_dict(), "metadata": _camel_meta(self.metadata)}
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """JSON text; refuses NaN/infinity (the engine never produces them)."""
+        return json.dumps(self.to_dict(), allow_nan=False, indent=indent,
+                          separators=None if indent else (",", ":"))
+
+
+def _camel_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if isinstance(value, dict) and key != "params":
+            value = _camel_meta(value)
+        out[camel(key)] = value
+    return out
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else repr(float(x))
+
+
+def trades_csv(result: BacktestResult) -> str:
+    """The trade list as CSV text (header line first; empty fields for an open trade's exit)."""
+    lines = ["id,side,qty,entry_bar,entry_ts,entry_price,exit_bar,exit_ts,exit_price,pnl,fees,open"]
+    for t in result.report.trades:
+        lines.append(",".join((str(t.id), t.side, _num(t.qty), str(t.entry_bar), str(t.entry_ts),
+                               _num(t.entry_price), "" if t.exit_bar is None else str(t.exit_bar),
+                               "" if t.exit_ts is None else str(t.exit_ts), _num(t.exit_price), _num(t.pnl),
+                               _num(t.fees), "true" if t.open else "false")))
+    return "\n".join(lines) + "\n"
+
+
+def equity_csv(result: BacktestResult) -> str:
+    """Per-bar equity (marked at the close) and drawdown in percent, as CSV text."""
+    rep = result.report
+    rows = zip(rep.timestamp.tolist(), rep.equity.tolist(), rep.drawdown_pct.tolist(), strict=True)
+    return "timestamp,equity,drawdown_pct\n" + "".join(f"{ts},{eq!r},{dd!r}\n" for ts, eq, dd in rows)
