@@ -87,7 +87,10 @@ def compute_stats(*, equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, 
         np.minimum(returns, 0.0, out=returns)
         downside = math.sqrt(float(np.dot(returns, returns)) / n)
         sortino = mean / downside * math.sqrt(ppy) if downside > 0 else None
-        cagr = ((final / cash) ** (ppy / n) - 1.0) * 100.0
+        try:
+            cagr = ((final / cash) ** (ppy / n) - 1.0) * 100.0
+        except OverflowError:  # a short, steep run annualised: too large to state
+            cagr = None
     first_close = float(candles.close[0])
     stats: dict[str, Any] = {
         "final_equity": final,

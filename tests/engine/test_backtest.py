@@ -127,3 +127,27 @@ def test_a_strategy_that_does_nothing_trades_nothing() -> None:
     assert stats["total_trades"] == 0 and stats["final_equity"] == 10_000
     assert stats["win_rate"] is None and stats["profit_factor"] is None and stats["max_drawdown_pct"] == 0
     assert result.metadata["intent"] == "none"
+
+
+def test_csv_helpers() -> None:
+    from spark.engine import equity_csv, trades_csv
+
+    result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS)
+    lines = trades_csv(result).splitlines()
+    assert lines[0] == "id,side,qty,entry_bar,entry_ts,entry_price,exit_bar,exit_ts,exit_price,pnl,fees,open"
+    assert len(lines) == 34
+    first = result.report.trades[0]
+    assert lines[1].split(",")[:4] == ["1", "long", "1.0", str(first.entry_bar)]
+    assert lines[-1].endswith(",true") and lines[-1].split(",")[6:9] == ["", "", ""]
+    rows = equity_csv(result).splitlines()
+    assert rows[0] == "timestamp,equity,drawdown_pct" and len(rows) == len(GOOG) + 1
+    ts, eq, dd = rows[-1].split(",")
+    assert (int(ts), float(eq), float(dd)) == (int(GOOG.timestamp[-1]), result.report.equity[-1],
+                                               result.report.drawdown_pct[-1])
+
+
+def test_result_arrays_are_read_only() -> None:
+    result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS)
+    with pytest.raises(ValueError):
+        result.report.equity[0] = 0.0
+    assert len(result.report.fills) == 65 and result.report.fills[-1].side == "buy"
