@@ -1,0 +1,289 @@
+// "New backtest": a form built from the declared parameters of the chosen strategy and feed. The checks here
+// mirror the server's (spark/requests.py, spark/engine/params.py, spark/engine/options.py) so most mistakes are
+// caught before a request; the server stays the judge, and its 4xx message is shown next to the field it names.
+
+import { access, guardButton } from './access.js';
+import { ApiError, api, routes } from './api.js';
+import { h } from './format.js';
+import { toast, toastError } from './toast.js';
+
+const PAIR = /^[A-Za-z0-9._/-]{1,32}$/;
+const TIMEFRAME = /^[1-9][0-9]{0,3}[smhdwMy]$/;
+const MAX_NOTES = 1000;
+const TIMEFRAMES = ['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w'];
+// Feed arguments taken from the pair and timeframe fields rather than asked twice.
+const FROM_RUN = new Set(['symbol', 'timeframe']);
+
+// Run options (spark/engine/options.py); blank means the server's default.
+const OPTIONS = [
+  { name: 'cash', type: 'float', min: 0, minOpen: true, placeholder: '10000', help: 'Starting cash.' },
+  { name: 'fee', type: 'float', min: 0, max: 0.5, placeholder: '0', help: 'Commission, a fraction of traded value (0.001 = 0.1 %).' },
+  { name: 'slippageBps', type: 'float', min: 0, max: 10000, placeholder: '0', help: 'Slippage against the trader, in basis points.' },
+  { name: 'size', type: 'float', min: 0, minOpen: true, placeholder: '1', help: 'Units per order (size or size %, not both).' },
+  { name: 'sizePct', type: 'float', min: 0, max: 1, minOpen: true, placeholder: '', help: 'Fraction (0, 1] of equity per order.' },
+  { name: 'fill', type: 'str', choices: ['next_open', 'close'], default: 'next_open', help: 'Fill at the next bar\'s open, or at the signal bar\'s close.' },
+];
+
+const OPTION_LABELS = { cash: 'Cash', fee: 'Fee rate', slippageBps: 'Slippage (bps)', size: 'Size (units)', sizePct: 'Size (fraction of equity)', fill: 'Fill' };
+
+let uid = 0;
+
+/** One input for a declared parameter ({name, type, default, min, max, help, choices}); `field` is its wire path. */
+function paramField(param, field, { label = param.name, blankAllowed = true } = {}) {
+  uid += 1;
+  const id = `f${uid}`;
+  const helpId = `${id}-help`;
+  const errId = `${id}-err`;
+  const described = `${helpId} ${errId}`;
+  let input;
+  if (param.type === 'bool') {
+    input = h('input', { id, type: 'checkbox', checked: Boolean(param.default), 'aria-describedby': described });
+  } else if (param.choices && param.choices.length) {
+    input = h('select', { id, 'aria-describedby': described },
+      param.choices.map((c) => h('option', { value: c, selected: c === param.default }, c)));
+  } else if (param.type === 'int' || param.type === 'float') {
+    input = h('input', {
+      id, type: 'text', inputMode: param.type === 'int' ? 'numeric' : 'decimal', autocomplete: 'off',
+      value: param.default === null || param.default === undefined ? '' : String(param.default),
+      placeholder: param.placeholder || '', 'aria-describedby': described,
+    });
+  } else {
+    input = h('input', { id, type: 'text', autocomplete: 'off', value: param.default ?? '', 'aria-describedby': described });
+  }
+  const bounds = [];
+  if (param.min !== null && param.min !== undefined) bounds.push(`${param.minOpen ? '>' : '≥'} ${param.min}`);
+  if (param.max !== null && param.max !== undefined) bounds.push(`≤ ${param.max}`);
+  const kind = { int: 'integer', float: 'number', bool: 'yes/no', str: 'text' }[param.type] || param.type;
+  const shape = param.type === 'str' ? '' : `${kind}${bounds.length ? `, ${bounds.join(', ')}` : ''}`;
+  const help = [param.help, shape].filter(Boolean).join(' — ');
+  const wrap = h(`div.field${param.type === 'bool' ? '.field-check' : ''}`, { dataset: { field } },
+    h('label', { for: id }, label),
+    input,
+    h('small.help', { id: helpId }, help),
+    h('small.error', { id: errId, role: 'alert', hidden: true }));
+  return { wrap, input, param, field, blankAllowed };
+}
+
+/** The value of a field as JSON, or throws a message mirroring the server's wording. */
+function readField({ input, param, field, blankAllowed }) {
+  if (param.type === 'bool') return input.checked;
+  const text = input.value.trim();
+  if (text === '') {
+    if (blankAllowed) return undefined;
+    throw new Error(`${field} is required`);
+  }
+  if (param.type === 'str') {
+    if (param.choices && param.choices.length && !param.choices.includes(text)) {
+      throw new Error(`${field} must be one of ${param.choices.join(', ')}; got '${text}'`);
+    }
+    return text;
+  }
+  const number = Number(text);
+  if (!Number.isFinite(number) || !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
+    throw new Error(`${field} must be ${param.type === 'int' ? 'an integer' : 'a number'}, got '${text}'`);
+  }
+  if (param.type === 'int' && !Number.isInteger(number)) throw new Error(`${field} must be an integer, got ${text}`);
+  if (param.min !== null && param.min !== undefined) {
+    if (param.minOpen ? number <= param.min : number < param.min) {
+      throw new Error(`${field} must be ${param.minOpen ? '>' : '>='} ${param.min}, got ${text}`);
+    }
+  }
+  if (param.max !== null && param.max !== undefined && number > param.max) {
+    throw new Error(`${field} must be <= ${param.max}, got ${text}`);
+  }
+  return number;
+}
+
+function setError(wrap, message) {
+  const err = wrap.querySelector('.error');
+  const input = wrap.querySelector('input, select, textarea');
+  err.textContent = message || '';
+  err.hidden = !message;
+  wrap.classList.toggle('invalid', Boolean(message));
+  if (input) input.setAttribute('aria-invalid', message ? 'true' : 'false');
+}
+
+export function newBacktestForm({ strategies, feeds, onStarted }) {
+  const runFields = {
+    pair: paramField({ name: 'pair', type: 'str', default: 'ETHUSDT', help: 'Letters, digits and ._/- (at most 32).' }, 'pair', { label: 'Pair', blankAllowed: false }),
+    timeframe: paramField({ name: 'timeframe', type: 'str', default: '4h', help: 'A number and a unit: 1m, 4h, 1d.' }, 'timeframe', { label: 'Timeframe', blankAllowed: false }),
+  };
+  const tfList = h('datalist', { id: 'timeframes' }, TIMEFRAMES.map((t) => h('option', { value: t })));
+  runFields.timeframe.input.setAttribute('list', 'timeframes');
+
+  const notesId = 'f-notes';
+  const notes = h('textarea', { id: notesId, rows: 2, maxLength: MAX_NOTES, 'aria-describedby': `${notesId}-err` });
+  const notesWrap = h('div.field.field-wide', { dataset: { field: 'notes' } },
+    h('label', { for: notesId }, 'Notes'), notes,
+    h('small.help', {}, `Optional, at most ${MAX_NOTES} characters.`),
+    h('small.error', { id: `${notesId}-err`, role: 'alert', hidden: true }));
+
+  const strategySelect = h('select', { id: 'f-strategy', 'aria-describedby': 'f-strategy-help f-strategy-err' },
+    strategies.map((s) => h('option', { value: s.name, selected: s.name === 'sma_cross' }, s.name)));
+  const strategyHelp = h('small.help', { id: 'f-strategy-help' });
+  const strategyWrap = h('div.field', { dataset: { field: 'strategy' } },
+    h('label', { for: 'f-strategy' }, 'Strategy'), strategySelect, strategyHelp,
+    h('small.error', { id: 'f-strategy-err', role: 'alert', hidden: true }));
+  const paramsBox = h('div.grid');
+
+  const feedSelect = h('select', { id: 'f-feed', 'aria-describedby': 'f-feed-help f-feed-err' },
+    feeds.map((f) => h('option', { value: f.name, selected: f.name === 'synthetic' }, f.name)));
+  const feedHelp = h('small.help', { id: 'f-feed-help' });
+  const feedWrap = h('div.field', { dataset: { field: 'feed.name' } },
+    h('label', { for: 'f-feed' }, 'Data feed'), feedSelect, feedHelp,
+    h('small.error', { id: 'f-feed-err', role: 'alert', hidden: true }));
+  const feedArgsBox = h('div.grid');
+
+  const optionFields = OPTIONS.map((o) => paramField(o, `options.${o.name}`, { label: OPTION_LABELS[o.name] }));
+
+  let paramFields = [];
+  let feedFields = [];
+  const renderParams = () => {
+    const spec = strategies.find((s) => s.name === strategySelect.value);
+    strategyHelp.textContent = (spec && spec.help) || '';
+    paramFields = ((spec && spec.params) || []).map((p) => paramField(p, `params.${p.name}`));
+    paramsBox.replaceChildren(...paramFields.map((f) => f.wrap));
+    if (!paramFields.length) paramsBox.append(h('p.muted', {}, 'This strategy takes no parameters.'));
+  };
+  const renderFeed = () => {
+    const spec = feeds.find((f) => f.name === feedSelect.value);
+    feedHelp.textContent = (spec && spec.help) || '';
+    const declared = (spec && spec.params) || [];
+    feedFields = declared.filter((p) => !FROM_RUN.has(p.name)).map((p) => paramField(p, `feed.args.${p.name}`));
+    feedArgsBox.replaceChildren(...feedFields.map((f) => f.wrap));
+    const taken = declared.filter((p) => FROM_RUN.has(p.name)).map((p) => p.name);
+    if (taken.length) feedArgsBox.append(h('p.muted.field-wide', {}, `${taken.join(' and ')}: taken from pair and timeframe.`));
+  };
+  strategySelect.addEventListener('change', renderParams);
+  feedSelect.addEventListener('change', renderFeed);
+  renderParams();
+  renderFeed();
+
+  const submit = h('button.btn.btn-primary', { type: 'submit', id: 'start-submit' }, 'Start backtest');
+  const reason = h('p.reason', { id: 'start-reason', hidden: true });
+  submit.setAttribute('aria-describedby', 'start-reason');
+  const formError = h('p.form-error', { role: 'alert', hidden: true });
+
+  const form = h('form.new-backtest', { noValidate: true, 'aria-labelledby': 'new-title' },
+    h('h2', { id: 'new-title', tabIndex: -1 }, 'New backtest'),
+    h('div.grid', {}, strategyWrap, runFields.pair.wrap, runFields.timeframe.wrap, tfList),
+    h('fieldset', {}, h('legend', {}, 'Strategy parameters'), paramsBox),
+    h('fieldset', {}, h('legend', {}, 'Data'), h('div.grid', {}, feedWrap), feedArgsBox),
+    h('details', {}, h('summary', {}, 'Costs and sizing'), h('div.grid', {}, optionFields.map((f) => f.wrap))),
+    notesWrap,
+    formError,
+    h('div.form-actions', {}, submit, reason));
+
+  const unguard = guardButton(submit, reason);
+  const allWraps = () => [strategyWrap, feedWrap, notesWrap, runFields.pair.wrap, runFields.timeframe.wrap,
+    ...paramFields.map((f) => f.wrap), ...feedFields.map((f) => f.wrap), ...optionFields.map((f) => f.wrap)];
+  const clearErrors = () => {
+    allWraps().forEach((w) => setError(w, ''));
+    formError.hidden = true;
+  };
+
+  /** The request body, or null after marking every bad field (the first one focused). */
+  const collect = () => {
+    const bad = [];
+    const read = (f) => {
+      try {
+        return readField(f);
+      } catch (err) {
+        bad.push([f.wrap, err.message]);
+        return undefined;
+      }
+    };
+    const pair = read(runFields.pair);
+    const timeframe = read(runFields.timeframe);
+    if (pair !== undefined && !PAIR.test(pair)) bad.push([runFields.pair.wrap, `pair must be letters, digits and ._/- (at most 32), got '${pair}'`]);
+    if (timeframe !== undefined && !TIMEFRAME.test(timeframe)) bad.push([runFields.timeframe.wrap, `timeframe must be a number and a unit, like 1m, 4h, 1d, got '${timeframe}'`]);
+    if (notes.value.length > MAX_NOTES) bad.push([notesWrap, `notes must be a string of at most ${MAX_NOTES} characters`]);
+    const params = {};
+    for (const f of paramFields) {
+      const v = read(f);
+      if (v !== undefined) params[f.param.name] = v;
+    }
+    const feedSpec = feeds.find((f) => f.name === feedSelect.value);
+    const args = {};
+    for (const p of (feedSpec && feedSpec.params) || []) {
+      if (p.name === 'symbol' && pair !== undefined) args.symbol = pair;
+      if (p.name === 'timeframe' && timeframe !== undefined) args.timeframe = timeframe;
+    }
+    for (const f of feedFields) {
+      const v = read(f);
+      if (v !== undefined) args[f.param.name] = v;
+    }
+    const options = {};
+    for (const f of optionFields) {
+      const v = read(f);
+      if (v !== undefined) options[f.param.name] = v;
+    }
+    if (options.size !== undefined && options.sizePct !== undefined) {
+      bad.push([optionFields.find((f) => f.param.name === 'sizePct').wrap, 'give size or size_pct, not both']);
+    }
+    if (bad.length) {
+      for (const [wrap, message] of bad) setError(wrap, message);
+      const first = bad[0][0];
+      first.closest('details')?.setAttribute('open', '');
+      first.querySelector('input, select, textarea')?.focus();
+      return null;
+    }
+    const body = { pair, timeframe, strategy: strategySelect.value, params, feed: { name: feedSelect.value, args } };
+    if (notes.value.trim()) body.notes = notes.value;
+    if (Object.keys(options).length) body.options = options;
+    return body;
+  };
+
+  /** Put the server's message next to the field it names (params.fast, feed.args.bars, options.cash, ...). */
+  const showServerError = (err) => {
+    const wrap = err.field && allWraps().find((w) => w.dataset.field === err.field);
+    if (wrap) {
+      setError(wrap, err.message);
+      wrap.closest('details')?.setAttribute('open', '');
+      wrap.querySelector('input, select, textarea')?.focus();
+    } else {
+      formError.textContent = err.message;
+      formError.hidden = false;
+    }
+  };
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (access.reason()) return;
+    clearErrors();
+    const body = collect();
+    if (!body) return;
+    submit.disabled = true;
+    submit.textContent = 'Starting…';
+    try {
+      const answer = await api(routes.start(), { method: 'POST', body, admin: true });
+      toast(`Started ${answer.id} (${answer.status}).`, 'ok');
+      if (onStarted) onStarted(answer);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (err.status === 400 || err.status === 413) showServerError(err);
+      toastError('Start', err, { notFoundMeansWriteOff: true });
+      if (err.status === 404 || err.status === 401) access.load();
+    } finally {
+      submit.textContent = 'Start backtest';
+      const why = access.reason();
+      submit.disabled = Boolean(why);
+    }
+  });
+
+  const reset = h('button.btn.btn-quiet', {
+    type: 'button',
+    onclick: () => {
+      clearErrors();
+      runFields.pair.input.value = 'ETHUSDT';
+      runFields.timeframe.input.value = '4h';
+      notes.value = '';
+      optionFields.forEach((f) => { f.input.value = f.param.default ?? ''; });
+      renderParams();
+      renderFeed();
+    },
+  }, 'Reset to defaults');
+  form.querySelector('.form-actions').append(reset);
+
+  return { el: form, destroy: unguard, focus: () => form.querySelector('h2').focus() };
+}

@@ -1,0 +1,210 @@
+// The report of one run: header (live status), stats, equity and drawdown chart, trades, settings and
+// fingerprint, artifact downloads. The chart is fetched first and drawn before anything else is loaded.
+
+import { guardButton } from './access.js';
+import { ApiError, api, fetchText, routes } from './api.js';
+import { EquityChart, normalizeEquity, pointsFor } from './chart.js';
+import { fmtBytes, fmtDuration, fmtStat, fmtTime, h, humanize, pick } from './format.js';
+import { cancelRun, durationOf } from './runs.js';
+import { tradesFrom, tradesTable } from './trades.js';
+
+const ACTIVE = new Set(['queued', 'running']);
+const ARTIFACT_LABELS = { run: 'Run record (JSON)', result: 'Full result (JSON)', trades_csv: 'Trades (CSV)', equity_csv: 'Equity curve (CSV)' };
+const RESULT_TRADES_MAX_BYTES = 8 * 1024 * 1024; // fall back to the result JSON for trades only when it is small
+
+/** Stats of a detail answer, wherever the server put the summary. */
+export function statsOf(detail) {
+  return pick(detail, 'stats') || pick(detail && detail.report, 'stats') || pick(detail && detail.summary, 'stats')
+    || (detail && detail.summary && typeof detail.summary === 'object' ? detail.summary : null) || {};
+}
+
+/** Scalar stats as [key, value] in the server's order. */
+export function scalarStats(stats) {
+  return Object.entries(stats || {}).filter(([, v]) => v === null || ['number', 'string', 'boolean'].includes(typeof v));
+}
+
+/** The first value under any of `names`, searched breadth-first through nested objects (fingerprint etc.). */
+export function findDeep(obj, names, depth = 4) {
+  let level = [obj];
+  for (let d = 0; d <= depth && level.length; d += 1) {
+    const next = [];
+    for (const o of level) {
+      if (!o || typeof o !== 'object' || Array.isArray(o)) continue;
+      for (const n of names) if (o[n] !== undefined && o[n] !== null && typeof o[n] !== 'object') return o[n];
+      for (const v of Object.values(o)) if (v && typeof v === 'object' && !Array.isArray(v)) next.push(v);
+    }
+    level = next;
+  }
+  return undefined;
+}
+
+export function statsGrid(stats) {
+  const entries = scalarStats(stats);
+  if (!entries.length) return h('p.muted', {}, 'No statistics yet.');
+  return h('dl.stats', {}, entries.map(([k, v]) => h('div', { dataset: { stat: k } }, h('dt', {}, humanize(k)), h('dd', {}, fmtStat(k, v)))));
+}
+
+function settingsList(detail) {
+  const meta = (detail && detail.metadata) || {};
+  const stats = statsOf(detail);
+  const rows = [];
+  const add = (label, value) => {
+    if (value === undefined || value === null || value === '') return;
+    const shown = typeof value === 'object' ? h('code', {}, JSON.stringify(value)) : String(value);
+    rows.push(h('div', {}, h('dt', {}, label), h('dd', {}, shown)));
+  };
+  const version = meta.strategy && meta.strategy.version;
+  add('Strategy', detail.strategy && (version ? `${detail.strategy} (version ${version})` : detail.strategy));
+  add('Parameters', detail.params);
+  add('Data feed', detail.feed && detail.feed.name);
+  add('Feed arguments', detail.feed && detail.feed.args);
+  if (Number.isFinite(meta.candleCount)) {
+    add('Candles', `${meta.candleCount.toLocaleString('en-US')} bars, ${fmtTime(meta.startTime)} to ${fmtTime(meta.endTime)}`);
+  }
+  add('Options', meta.options || detail.options);
+  add('Annualisation', stats.annualisation !== undefined
+    ? `${stats.annualisation}${Number.isFinite(stats.periodsPerYear) ? ` (${stats.periodsPerYear} periods a year)` : ''}` : undefined);
+  add('Semantics', meta.semantics);
+  add('Implementation', detail.impl);
+  add('Notes', detail.notes);
+  add('Engine version', meta.engineVersion ?? findDeep(detail, ['engineVersion']));
+  add('Fingerprint', meta.fingerprint ?? findDeep(detail, ['fingerprint']));
+  add('Orders hash', meta.ordersHash ?? findDeep(detail, ['ordersHash']));
+  if (!rows.length) return h('p.muted', {}, 'No settings recorded.');
+  return h('dl.settings', {}, rows);
+}
+
+export function reportView(main, { store, id }) {
+  let chart = null;
+  let loaded = false;
+  let disposed = false;
+  const controller = new AbortController();
+  const title = h('h1', { tabIndex: -1 }, 'Run ', h('span.run-id', {}, id));
+  const status = h('span.status');
+  const meta = h('p.meta.muted');
+  const progress = h('progress', { max: 1, value: 0 });
+  const progressText = h('span.muted');
+  const progressRow = h('p.progress-row', { hidden: true }, progress, progressText);
+  const errorBox = h('p.form-error', { hidden: true, role: 'alert' });
+  const cancel = h('button.btn.btn-danger', { type: 'button', hidden: true, onclick: () => cancelRun(id) }, 'Cancel run');
+  const cancelReason = h('span.reason', { hidden: true });
+  const unguard = guardButton(cancel, cancelReason);
+  const compareSelect = h('select', { id: 'compare-with' });
+  const compareGo = h('button.btn', { type: 'button', onclick: () => { if (compareSelect.value) location.hash = `#/compare/${id}/${compareSelect.value}`; } }, 'Compare');
+  const compareBox = h('span.compare-with', {}, h('label', { for: 'compare-with' }, 'Compare with'), compareSelect, compareGo);
+  const statsBox = h('section.card', { 'aria-labelledby': 'stats-title' }, h('h2', { id: 'stats-title' }, 'Statistics'), h('p.muted', {}, 'Waiting for the run to finish…'));
+  const canvas = h('canvas.equity', { role: 'img', 'aria-label': 'Equity curve with drawdown below it' });
+  const readout = h('p.readout.muted', { 'aria-hidden': 'true' });
+  const chartBox = h('section.card', { 'aria-labelledby': 'chart-title' }, h('h2', { id: 'chart-title' }, 'Equity and drawdown'), h('div.chart', {}, canvas), readout);
+  const tradesBox = h('section.card', { 'aria-labelledby': 'trades-title' }, h('h2', { id: 'trades-title' }, 'Trades'), h('p.muted', {}, 'Available when the run is done.'));
+  const settingsBox = h('section.card', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title' }, 'Settings and fingerprint'));
+  const artifactsBox = h('section.card', { 'aria-labelledby': 'artifacts-title' }, h('h2', { id: 'artifacts-title' }, 'Downloads'), h('p.muted', {}, 'None yet.'));
+
+  main.replaceChildren(
+    h('p.crumbs', {}, h('a', { href: '#/' }, '← All runs')),
+    h('div.toolbar', {}, title, status, h('span.spacer'), compareBox, cancel),
+    cancelReason, meta, progressRow, errorBox,
+    statsBox, chartBox,
+    h('div.two', {}, settingsBox, artifactsBox),
+    tradesBox);
+
+  const header = (run) => {
+    status.textContent = run.status;
+    status.className = `status status-${run.status}`;
+    const active = ACTIVE.has(run.status);
+    cancel.hidden = !active;
+    cancelReason.hidden = !active || !cancel.disabled;
+    const dur = fmtDuration(durationOf(run, store.now()));
+    meta.textContent = [run.pair, run.timeframe, run.strategy, `started ${fmtTime(run.startedAt)}`, dur !== '—' ? `took ${dur}` : '']
+      .filter(Boolean).join(' · ');
+    progressRow.hidden = !active;
+    progress.value = Number(run.progress) || 0;
+    progressText.textContent = ` ${Math.round((Number(run.progress) || 0) * 100)} % (${run.status})`;
+    errorBox.hidden = !run.error;
+    errorBox.textContent = run.error ? `This run failed: ${run.error}` : '';
+    const others = store.sorted().filter((r) => r.id !== id && r.status === 'done');
+    const current = compareSelect.value;
+    compareSelect.replaceChildren(...others.slice(0, 100).map((r) => h('option', { value: r.id, selected: r.id === current }, `${r.id} · ${r.strategy || ''} ${r.pair || ''}`)));
+    compareBox.hidden = run.status !== 'done' || !others.length;
+  };
+
+  const loadDone = async (detail) => {
+    loaded = true;
+    statsBox.replaceChildren(h('h2', { id: 'stats-title' }, 'Statistics'), statsGrid(statsOf(detail)));
+    chart = new EquityChart(canvas, readout);
+    const eq = await api(routes.equity(id, pointsFor(canvas)), { signal: controller.signal });
+    if (disposed) return;
+    chart.setSeries([{ label: id, ...normalizeEquity(eq) }]);
+    canvas.dataset.runId = id;
+    const arts = await api(routes.artifacts(id), { signal: controller.signal });
+    if (disposed) return;
+    const list = (arts && arts.artifacts) || [];
+    artifactsBox.replaceChildren(h('h2', { id: 'artifacts-title' }, 'Downloads'),
+      list.length ? h('ul.artifacts', {}, list.map((a) => h('li', {},
+        h('a', { href: a.url, download: a.name }, ARTIFACT_LABELS[a.type] || a.name), ' ', h('span.muted', {}, `${a.name} · ${fmtBytes(a.bytes)}`))))
+        : h('p.muted', {}, 'No files for this run.'));
+    await loadTrades(list);
+  };
+
+  const loadTrades = async (list) => {
+    const csv = list.find((a) => a.type === 'trades_csv');
+    const result = list.find((a) => a.type === 'result');
+    let trades = null;
+    if (csv) trades = tradesFrom(await fetchText(csv.url, { signal: controller.signal }));
+    else if (result && result.bytes <= RESULT_TRADES_MAX_BYTES) {
+      const doc = await api(result.url, { signal: controller.signal });
+      trades = tradesFrom(pick(doc && doc.report, 'trades') || pick(doc, 'trades') || []);
+    }
+    if (disposed) return;
+    tradesBox.replaceChildren(h('h2', { id: 'trades-title' }, 'Trades'),
+      trades ? tradesTable(trades) : h('p.muted', {}, 'No trade list for this run.'));
+  };
+
+  const refresh = async () => {
+    try {
+      const detail = await api(routes.run(id), { signal: controller.signal });
+      if (disposed) return;
+      settingsBox.replaceChildren(h('h2', { id: 'settings-title' }, 'Settings and fingerprint'), settingsList(detail));
+      if (!store.get(id)) header(detail);
+      if (detail.status === 'done' && !loaded) await loadDone(detail);
+    } catch (err) {
+      if (disposed || (err && err.name === 'AbortError')) return;
+      if (err instanceof ApiError && err.status === 404) {
+        main.replaceChildren(h('p.crumbs', {}, h('a', { href: '#/' }, '← All runs')), h('h1', { tabIndex: -1 }, 'Run not found'),
+          h('p', {}, `There is no run ${id} on this server.`));
+        return;
+      }
+      errorBox.hidden = false;
+      errorBox.textContent = `Could not load the report: ${err.message}`;
+    }
+  };
+
+  let lastStatus = null;
+  const onChange = () => {
+    const run = store.get(id);
+    if (!run) return;
+    header(run);
+    if (run.status !== lastStatus) {
+      const wasActive = ACTIVE.has(lastStatus);
+      lastStatus = run.status;
+      if (wasActive) refresh();
+    }
+  };
+  store.addEventListener('change', onChange);
+  const ticker = setInterval(onChange, 1000);
+  const first = store.get(id);
+  if (first) {
+    lastStatus = first.status;
+    header(first);
+  }
+  refresh();
+
+  return () => {
+    disposed = true;
+    controller.abort();
+    store.removeEventListener('change', onChange);
+    clearInterval(ticker);
+    unguard();
+    if (chart) chart.destroy();
+  };
+}

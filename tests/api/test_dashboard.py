@@ -1,0 +1,81 @@
+"""The dashboard blueprint: the page, its assets, the redirect and the headers that keep the page self-contained.
+
+Served here from a bare Quart app holding only the blueprint, through Quart's test client; the whole service with a
+real browser is in tests/browser/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from quart_trio import QuartTrio
+
+from spark.api.dashboard import ASSETS_URL, STATIC_DIR, dashboard_blueprint
+
+FIRST_LOAD_BUDGET = 300 * 1024
+
+
+@pytest.fixture
+def client():
+    app = QuartTrio("dashboard-test")
+    app.register_blueprint(dashboard_blueprint())
+    return app.test_client()
+
+
+async def test_root_redirects_to_the_dashboard(client) -> None:
+    response = await client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/backtest")
+
+
+@pytest.mark.parametrize("path", ["/backtest", "/backtest/"])
+async def test_page_is_html_with_a_strict_policy(client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    body = await response.get_data(as_text=True)
+    assert '<script type="module" src="/backtest/assets/app.js">' in body
+
+
+def _imports(source: str) -> set[str]:
+    return set(re.findall(r"""^import\s[^'"]*['"]\./([\w.-]+)['"]""", source, flags=re.MULTILINE))
+
+
+async def test_every_referenced_asset_is_served_with_its_type(client) -> None:
+    """The page's stylesheet and the whole ES module graph resolve, each with a type a browser accepts."""
+    page = await (await client.get("/backtest")).get_data(as_text=True)
+    todo = set(re.findall(rf'{ASSETS_URL}/([\w.-]+)', page))
+    assert {"app.js", "style.css"} <= todo
+    seen: set[str] = set()
+    total = len(page.encode())
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        response = await client.get(f"{ASSETS_URL}/{name}")
+        assert response.status_code == 200, name
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        assert response.headers["Content-Type"].startswith(kind), name
+        body = await response.get_data(as_text=True)
+        total += len(body.encode())
+        todo |= _imports(body) - seen
+    shipped = {p.name for p in STATIC_DIR.iterdir() if p.suffix in {".js", ".css"}}
+    assert seen == shipped, f"shipped but never loaded: {shipped - seen}"
+    assert total < FIRST_LOAD_BUDGET
+
+
+@pytest.mark.parametrize("name", ["../dashboard.py", "..%2Fdashboard.py", "missing.js", "%2e%2e/__init__.py"])
+async def test_assets_never_leave_the_static_folder(client, name: str) -> None:
+    response = await client.get(f"{ASSETS_URL}/{name}")
+    assert response.status_code == 404
+
+
+def test_no_secret_or_remote_resource_in_the_bundle() -> None:
+    """The token lives in the browser only, and nothing is fetched from another origin at run time."""
+    for path in STATIC_DIR.iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"https?://", text), f"{path.name} references a remote URL"
+        assert "ADMIN_TOKEN=" not in text
