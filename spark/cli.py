@@ -16,6 +16,9 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS = (
     "spark.commands.plugins",
+    "spark.commands.backup",
+    "spark.commands.restore",
+    "spark.commands.audit",
 )
 
 

@@ -1,0 +1,55 @@
+"""Helpers shared by the operations tests (imported as a plain module: tests/ops is on sys.path)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["OPS", "REPO", "clean_env"]
+
+REPO = Path(__file__).resolve().parents[2]
+OPS = REPO / "ops"
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment minus Spark's own settings, with evidence and logs inside ``home``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SPARK_", "BACKTEST_", "ADMIN_"))}
+    env.update(SPARK_EVIDENCE_DIR=str(home / "evidence"), SPARK_LOG_DIR=str(home / "logs"), PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+# -- PromQL helpers for the dashboard checks -------------------------------------------------------------------
+
+GRAFANA_MACROS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h", "$__range_s": "3600",
+                  "$__interval_ms": "15000", "$__range_ms": "3600000", "$__scrape_interval": "15s"}
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
+             "offset", "inf", "nan"}
+
+
+def substitute_macros(expr: str) -> str:
+    """Grafana's $__ macros replaced by plain durations, so the query is valid PromQL."""
+    for macro in sorted(GRAFANA_MACROS, key=len, reverse=True):
+        expr = expr.replace(macro, GRAFANA_MACROS[macro])
+        expr = expr.replace("${" + macro[1:] + "}", GRAFANA_MACROS[macro])
+    return expr
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (label matchers, grouping labels, functions dropped)."""
+    import re
+
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)              # strings
+    text = re.sub(r"\{[^}]*\}", " ", text)                        # label matchers
+    text = re.sub(r"\[[^\]]*\]", " ", text)                       # range / subquery windows
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set()
+    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+        rest = text[m.end():].lstrip()
+        if rest.startswith("(") or m.group(0).lower() in _KEYWORDS:
+            continue
+        if m.start() > 0 and (text[m.start() - 1].isdigit() or text[m.start() - 1] == "."):
+            continue  # the "e" of 1e3 or a duration suffix
+        names.add(m.group(0))
+    return names
