@@ -1,10 +1,20 @@
-"""Spark: deterministic, fast backtests of trading strategies, and a service that runs them."""
+"""Spark: deterministic, fast backtests of trading strategies, and a service that runs them.
 
-from spark.engine import Candles, Order, Param, StrategyContext, StrategySpec
+The Python API::
+
+    import spark
+    candles = spark.load_candles("GOOG.csv")
+    result = spark.run_backtest(candles, strategy="sma_cross", params={"fast": 10, "slow": 30}, fee=0.001, size=1)
+    result.report.stats["final_equity"], result.report.trades, result.report.equity, result.metadata
+"""
+
+from spark.datafiles import load_candles
+from spark.engine import BacktestResult, Candles, Order, Param, StrategyContext, StrategySpec
 from spark.errors import SparkError
 from spark.feeds import FeedEnv, FeedSpec
 from spark.hookspecs import hookimpl
+from spark.runner import run_backtest
 
-__all__ = ["Candles", "FeedEnv", "FeedSpec", "Order", "Param", "SparkError", "StrategyContext", "StrategySpec",
-           "hookimpl"]
+__all__ = ["BacktestResult", "Candles", "FeedEnv", "FeedSpec", "Order", "Param", "SparkError", "StrategyContext",
+           "StrategySpec", "hookimpl", "load_candles", "run_backtest"]
 __version__ = "0.1.0"

@@ -1,0 +1,97 @@
+"""Evidence files, written atomically: a reader sees the old file or the new one, never a part of either.
+
+Each write goes to a temp file in the same folder (``.<name>.<random>.tmp``), is flushed and fsynced, renamed over
+the target with ``os.replace`` (atomic on POSIX), and the folder is fsynced so the rename survives a crash. On any
+error the temp file is removed and the error propagates: the previous file, if any, is left as it was.
+
+Layout under ``evidence_dir`` (``SPARK_EVIDENCE_DIR``, default ``./evidence``)::
+
+    backtest/<id>.json           the full result {id, report, metadata, ...}
+    backtest/run_<id>.json       {"runs": [record]}, rewritten on every status change
+    backtest/<id>_trades.csv     one line per trade
+    backtest/<id>_equity.csv     equity and drawdown per bar
+
+Ids are checked against the run-id format before any path is built from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from spark.ids import check_run_id
+
+__all__ = ["result_path", "run_record_path", "write_bytes_atomic", "write_json_atomic", "write_result",
+           "write_run_record", "write_text_atomic"]
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (creating its folder if needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """UTF-8 ``text`` to ``path``, atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: Path, obj: Any, *, indent: int | None = None) -> None:
+    """``obj`` as JSON (no NaN or Infinity: strict JSON any client can read), atomically.
+
+    Serialisation happens before any file is touched, so an object that cannot be written changes nothing.
+    """
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(obj, indent=indent, separators=separators, ensure_ascii=False, allow_nan=False)
+    write_text_atomic(path, text + "\n")
+
+
+def result_path(evidence_dir: Path, run_id: str) -> Path:
+    return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.json"
+
+
+def run_record_path(evidence_dir: Path, run_id: str) -> Path:
+    return Path(evidence_dir) / "backtest" / f"run_{check_run_id(run_id)}.json"
+
+
+def write_result(evidence_dir: Path, result: Mapping[str, Any]) -> Path:
+    """Write ``backtest/<id>.json``: the full result document (``result.to_dict()``); returns its path."""
+    missing = [key for key in ("id", "report", "metadata") if key not in result]
+    if missing:
+        raise ValueError(f"a result needs {', '.join(missing)}")
+    path = result_path(evidence_dir, result["id"])
+    write_json_atomic(path, dict(result))
+    return path
+
+
+def write_run_record(evidence_dir: Path, record: Mapping[str, Any]) -> Path:
+    """Write ``backtest/run_<id>.json`` = ``{"runs": [record]}`` (the seed's shape); returns its path."""
+    path = run_record_path(evidence_dir, record.get("id"))
+    write_json_atomic(path, {"runs": [dict(record)]}, indent=2)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,77 @@
+"""The Python API (`run_backtest`) and the function a service worker process runs (`execute`).
+
+Both resolve strategies and feeds through the plugin manager, validate before running, and hand the engine
+validated inputs. Plugin managers are built once per process and per set of disabled plugins (`plugins_for`):
+building one loads every entry point, which a worker should not pay on every run.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from spark.engine import BacktestResult, Candles, Options, StrategySpec, backtest, validate_params
+from spark.errors import ParamError
+from spark.feeds import FeedEnv
+from spark.ids import check_run_id, new_run_id
+from spark.plugins import Plugins, build_plugins
+from spark.requests import RunRequest
+
+__all__ = ["execute", "plugins_for", "run_backtest"]
+
+
+@functools.lru_cache(maxsize=8)
+def _plugins(disabled: tuple[str, ...]) -> Plugins:
+    return build_plugins(disabled)
+
+
+def plugins_for(disabled: tuple[str, ...] | list[str] = ()) -> Plugins:
+    """The plugins of this process with ``disabled`` blocked, built on first use and kept (one per set)."""
+    return _plugins(tuple(sorted(set(disabled))))
+
+
+def run_backtest(candles: Candles, strategy: str | StrategySpec = "sma_cross",
+                 params: Mapping[str, Any] | None = None, *, cash: float = 10_000, fee: float = 0.0,
+                 slippage_bps: float = 0.0, size: float | None = None, size_pct: float | None = None,
+                 fill: str = "next_open", periods_per_year: float | None = None, margin: bool = False,
+                 plugins: Plugins | None = None, run_id: str | None = None) -> BacktestResult:
+    """Backtest ``strategy`` (a registered name or alias, or a StrategySpec) on ``candles``.
+
+    ``params`` are checked against the strategy's declared parameters (defaults fill the rest); ``size`` is units
+    per order, ``size_pct`` a fraction (0, 1] of equity (neither: 1 unit). ``plugins`` defaults to every installed
+    plugin. Raises UnknownPlugin, ParamError (naming the field) or StrategyError; nothing is written anywhere.
+    """
+    if not isinstance(candles, Candles):
+        raise ParamError(f"candles must be spark.Candles (see spark.load_candles), got {type(candles).__name__}",
+                         field="candles")
+    if isinstance(strategy, StrategySpec):
+        spec = strategy
+    else:
+        spec = (plugins if plugins is not None else plugins_for()).strategy(strategy)
+    checked = validate_params(spec.params, params, check=spec.check)
+    options = Options(cash=cash, fee=fee, slippage_bps=slippage_bps, size=size, size_pct=size_pct, fill=fill,
+                      periods_per_year=periods_per_year, margin=margin)  # type: ignore[arg-type]
+    started_at = int(time.time() * 1000)
+    run_id = new_run_id(started_at) if run_id is None else check_run_id(run_id)
+    return backtest(candles, spec, checked, options, run_id=run_id, started_at=started_at)
+
+
+def execute(request: RunRequest, *, data_dir: Path, disabled_plugins: tuple[str, ...], run_id: str,
+            started_at: int) -> dict[str, Any]:
+    """Run one queued request in a worker process and return the full result document (``to_dict()``).
+
+    The feed reads with ``FeedEnv(data_dir, restricted=True)``: a file feed only opens named files inside
+    ``data_dir``. Picklable (module level, plain arguments). Raises the same errors as `run_backtest`, plus
+    DataError from the feed; a strategy bug comes back as StrategyError naming the strategy.
+    """
+    plugins = plugins_for(disabled_plugins)
+    spec = plugins.strategy(request.strategy)
+    feed = plugins.feed(request.feed_name)
+    args = validate_params(feed.params, request.feed_args, prefix="feed.args")
+    candles = feed.load(args, FeedEnv(data_dir=Path(data_dir), restricted=True))
+    result = backtest(candles, spec, request.params, request.options, run_id=check_run_id(run_id),
+                      started_at=started_at)
+    return result.to_dict()
