@@ -35,8 +35,8 @@ SYNTHETIC_PARAMS = (
     Param(name="symbol", type="str", default="SYNTH", help="symbol recorded in the result; enters the default seed"),
     Param(name="timeframe", type="str", default="1h", help="bar length (1m, 4h, 1d, 1w, 1M = 30 days, ...)"),
     Param(name="bars", type="int", default=10_000, min=1, max=MAX_SYNTHETIC_BARS, help="number of bars"),
-    Param(name="seed", type="int", default=None, min=0, max=2**63 - 1,
-          help="random seed (default: derived from sha256 of symbol and timeframe)"),
+    Param(name="seed", type="int", default=-1, min=-1, max=2**63 - 1,
+          help="random seed; -1 (the default) derives it from sha256 of symbol and timeframe"),
     Param(name="price", type="float", default=100.0, min=1e-6, max=1e9, help="opening price of the first bar"),
     Param(name="volatility", type="float", default=0.01, min=0.0, max=0.2,
           help="standard deviation of the log return per bar"),
@@ -89,8 +89,8 @@ def load_synthetic(args: Mapping[str, Any], env: FeedEnv) -> Candles:
     n = int(args.get("bars", 10_000))
     if not 1 <= n <= MAX_SYNTHETIC_BARS:
         raise ParamError(f"feed.args.bars must be within 1..{MAX_SYNTHETIC_BARS}", field="feed.args.bars")
-    seed = args.get("seed")
-    rng = np.random.default_rng(synthetic_seed(symbol, timeframe) if seed is None else int(seed))
+    seed = int(args.get("seed", -1))
+    rng = np.random.default_rng(synthetic_seed(symbol, timeframe) if seed < 0 else seed)
     vol = float(args.get("volatility", 0.01))
     price = float(args.get("price", 100.0))
     close = price * np.exp(np.cumsum(rng.normal(0.0, vol, n)))

@@ -9,12 +9,14 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from spark.errors import SparkError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS = (
+    "spark.commands.backtest",
     "spark.commands.plugins",
     "spark.commands.backup",
     "spark.commands.restore",
@@ -22,8 +24,15 @@ COMMANDS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spark", description="Deterministic backtests of trading strategies.")
+    parser = _Parser(prog="spark", description="Deterministic backtests of trading strategies.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).add_parser(sub)

@@ -24,10 +24,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from spark.engine import BacktestResult, equity_csv, trades_csv
 from spark.ids import check_run_id
 
-__all__ = ["result_path", "run_record_path", "write_bytes_atomic", "write_json_atomic", "write_result",
-           "write_run_record", "write_text_atomic"]
+__all__ = ["artifact_paths", "result_path", "run_record_path", "write_artifacts", "write_bytes_atomic",
+           "write_json_atomic", "write_result", "write_run_record", "write_text_atomic"]
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -87,6 +88,55 @@ def write_run_record(evidence_dir: Path, record: Mapping[str, Any]) -> Path:
     path = run_record_path(evidence_dir, record.get("id"))
     write_json_atomic(path, {"runs": [dict(record)]}, indent=2)
     return path
+
+
+def artifact_paths(evidence_dir: Path, run_id: str) -> dict[str, Path]:
+    """``{"trades_csv": .../<id>_trades.csv, "equity_csv": .../<id>_equity.csv}``."""
+    folder = Path(evidence_dir) / "backtest"
+    run_id = check_run_id(run_id)
+    return {"trades_csv": folder / f"{run_id}_trades.csv", "equity_csv": folder / f"{run_id}_equity.csv"}
+
+
+def write_artifacts(evidence_dir: Path, result: BacktestResult | Mapping[str, Any]) -> dict[str, Path]:
+    """Write ``<id>_trades.csv`` and ``<id>_equity.csv``; returns ``{type: path}``.
+
+    Takes the BacktestResult (the CLI) or its ``to_dict()`` document (a service worker hands back the document);
+    both give the same bytes, in the engine's CSV format.
+    """
+    if isinstance(result, BacktestResult):
+        run_id, trades, equity = result.id, trades_csv(result), equity_csv(result)
+    else:
+        run_id, trades, equity = result["id"], _trades_csv(result["report"]), _equity_csv(result["report"])
+    paths = artifact_paths(evidence_dir, run_id)
+    write_text_atomic(paths["trades_csv"], trades)
+    write_text_atomic(paths["equity_csv"], equity)
+    return paths
+
+
+_TRADE_FIELDS = ("id", "side", "qty", "entryBar", "entryTs", "entryPrice", "exitBar", "exitTs", "exitPrice", "pnl",
+                 "fees", "open")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _trades_csv(report: Mapping[str, Any]) -> str:
+    header = "id,side,qty,entry_bar,entry_ts,entry_price,exit_bar,exit_ts,exit_price,pnl,fees,open"
+    lines = [header] + [",".join(_cell(t[key] if key != "qty" else float(t[key])) for key in _TRADE_FIELDS)
+                        for t in report["trades"]]
+    return "\n".join(lines) + "\n"
+
+
+def _equity_csv(report: Mapping[str, Any]) -> str:
+    rows = zip(report["timestamp"], report["equity"], report["drawdownPct"], strict=True)
+    return "timestamp,equity,drawdown_pct\n" + "".join(f"{ts},{float(eq)!r},{float(dd)!r}\n" for ts, eq, dd in rows)
 
 
 def _fsync_dir(folder: Path) -> None:

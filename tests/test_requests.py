@@ -20,7 +20,7 @@ def test_an_empty_body_means_every_default() -> None:
         assert (req.pair, req.timeframe, req.notes, req.strategy) == ("ETHUSDT", "4h", "", "sma_cross")
         assert req.params == {"fast": 10, "slow": 30}
         assert req.feed_name == "synthetic"
-        assert req.feed_args == {"symbol": "ETHUSDT", "timeframe": "4h", "bars": DEFAULT_BARS, "seed": None,
+        assert req.feed_args == {"symbol": "ETHUSDT", "timeframe": "4h", "bars": DEFAULT_BARS, "seed": -1,
                                  "price": 100.0, "volatility": 0.01}
         assert req.options == Options()
 
@@ -29,9 +29,16 @@ def test_the_default_feed_follows_pair_and_timeframe_and_loads() -> None:
     req = RunRequest.parse({"pair": "BTCUSDT", "timeframe": "1d", "feed": {"name": "synthetic",
                                                                            "args": {"bars": 300}}}, PLUGINS)
     assert req.feed_json() == {"name": "synthetic", "args": {"symbol": "BTCUSDT", "timeframe": "1d", "bars": 300,
-                                                             "seed": None, "price": 100.0, "volatility": 0.01}}
+                                                             "seed": -1, "price": 100.0, "volatility": 0.01}}
     candles = PLUGINS.feed(req.feed_name).load(req.feed_args, FeedEnv(data_dir=Path(".")))
     assert (len(candles), candles.symbol, candles.timeframe) == (300, "BTCUSDT", "1d")
+
+
+def test_a_run_s_own_feed_and_params_can_be_sent_again() -> None:
+    first = RunRequest.parse({"params": {"fast": 5}}, PLUGINS)
+    again = RunRequest.parse({"params": first.params, "feed": first.feed_json(), "options": first.options_json()},
+                             PLUGINS)
+    assert again == first
 
 
 def test_a_full_body_and_the_seed_alias() -> None:

@@ -103,7 +103,8 @@ def test_synthetic_default_seed_is_stable_across_processes() -> None:
 @pytest.mark.parametrize(("args", "field"), [
     ({"bars": 0}, "feed.args.bars"), ({"bars": 5_000_001}, "feed.args.bars"), ({"bars": "many"}, "feed.args.bars"),
     ({"timeframe": "4x"}, "feed.args.timeframe"), ({"timeframe": "0h"}, "feed.args.timeframe"),
-    ({"seed": -1}, "feed.args.seed"), ({"price": 0}, "feed.args.price"), ({"colour": "red"}, "feed.args.colour"),
+    ({"seed": -2}, "feed.args.seed"), ({"seed": None}, "feed.args.seed"), ({"price": 0}, "feed.args.price"),
+    ({"colour": "red"}, "feed.args.colour"),
 ])
 def test_synthetic_refuses_bad_args(args: dict, field: str) -> None:
     with pytest.raises(ParamError) as err:

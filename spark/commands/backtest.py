@@ -1,0 +1,163 @@
+"""``spark backtest``: run one backtest from the command line, print its report (or its JSON), write evidence.
+
+Everything is validated before the run (strategy, params, feed and its args, options); bad input prints one line
+and exits non-zero with nothing written. After a run, evidence goes to ``--evidence-dir`` (default
+``SPARK_EVIDENCE_DIR`` or ``./evidence``): the result, its trades and equity as CSV, and the run record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spark.config import load_settings
+from spark.engine import BacktestResult, Options, validate_params
+from spark.engine.options import FILL_MODES
+from spark.errors import ParamError, SparkError
+from spark.evidence import write_artifacts, write_result, write_run_record
+from spark.feeds import FeedEnv
+from spark.plugins import Plugins, build_plugins
+from spark.runner import run_backtest
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backtest", help="run one backtest, print its report, write its evidence",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="default", metavar="default|synthetic|FEED|FILE.csv",
+                   help="a feed name, or a CSV file to read with the csv feed (default: the embedded GOOG data)")
+    p.add_argument("--feed-arg", action="append", default=[], metavar="K=V",
+                   help="a feed argument, e.g. bars=1000000 for synthetic (repeatable; see `spark plugins`)")
+    p.add_argument("--strategy", default="sma_cross", help="strategy name or alias (default: sma_cross)")
+    p.add_argument("--param", action="append", default=[], metavar="K=V",
+                   help="a strategy parameter, e.g. fast=10 (repeatable; defaults fill the rest)")
+    p.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default: 10000)")
+    p.add_argument("--fee", type=float, default=0.0, help="commission as a rate of traded value, e.g. 0.001")
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage against the trader, basis points")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--size", type=float, help="units per order (default: 1)")
+    size.add_argument("--size-pct", type=float, help="fraction (0, 1] of equity per order")
+    p.add_argument("--fill", choices=FILL_MODES, default="next_open",
+                   help="market orders fill at the next bar's open (default) or at the same bar's close")
+    p.add_argument("--periods-per-year", type=float,
+                   help="annualisation basis (default: from the timeframe, 24x7), e.g. 252 for a stock exchange")
+    p.add_argument("--margin", action="store_true", help="allow orders that need more cash than the account holds")
+    p.add_argument("--json", action="store_true", help="print the result JSON instead of the report")
+    p.add_argument("--evidence-dir", type=Path, help="where evidence goes (default: SPARK_EVIDENCE_DIR or ./evidence)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    plugins = build_plugins(settings.disabled_plugins)
+    spec = plugins.strategy(args.strategy)
+    params = validate_params(spec.params, _pairs(args.param, "--param", "params"), check=spec.check)
+    options = Options(cash=args.cash, fee=args.fee, slippage_bps=args.slippage_bps, size=args.size,
+                      size_pct=args.size_pct, fill=args.fill, periods_per_year=args.periods_per_year,
+                      margin=args.margin)
+    feed_name, feed_args = _feed(plugins, args.data, _pairs(args.feed_arg, "--feed-arg", "feed.args"))
+    feed = plugins.feed(feed_name)
+    candles = feed.load(feed_args, FeedEnv(data_dir=settings.data_dir, restricted=False))
+    result = run_backtest(candles, spec, params, cash=options.cash, fee=options.fee,
+                          slippage_bps=options.slippage_bps, size=options.size, size_pct=options.size_pct,
+                          fill=options.fill, periods_per_year=options.periods_per_year, margin=options.margin)
+    finished_at = int(time.time() * 1000)
+    evidence_dir = args.evidence_dir or settings.evidence_dir
+    record = {"id": result.id, "status": "done", "pair": candles.symbol, "timeframe": candles.timeframe,
+              "notes": "", "strategy": spec.name, "params": params, "feed": {"name": feed.name, "args": feed_args},
+              "impl": "engine", "startedAt": result.metadata["started_at"], "finishedAt": finished_at,
+              "progress": 1.0, "error": None, "stats": result.report.summary()}
+    try:
+        path = write_result(evidence_dir, result.to_dict())
+        write_artifacts(evidence_dir, result)
+        write_run_record(evidence_dir, record)
+    except OSError as exc:
+        raise SparkError(f"cannot write evidence in {evidence_dir}: {exc.strerror or exc}") from None
+    if args.json:
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        sys.stdout.write(report_text(result, feed.name, path))
+    return 0
+
+
+def _pairs(items: list[str], flag: str, prefix: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ParamError(f"{flag} expects NAME=VALUE, got {item!r}", field=prefix)
+        if name in out:
+            raise ParamError(f"{flag} {name} given twice", field=f"{prefix}.{name}")
+        out[name] = value
+    return out
+
+
+def _feed(plugins: Plugins, data: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``--data``: a registered feed's name, else a CSV file path for the csv feed."""
+    if data in plugins.feeds:
+        name = data
+    else:
+        if "path" in args:
+            raise ParamError("give the CSV file with --data, not --feed-arg path=", field="feed.args.path")
+        name, args = "csv", {"path": data, **args}
+    spec = plugins.feed(name)
+    return name, validate_params(spec.params, args, prefix="feed.args")
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):  # bool too
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return str(value)
+
+
+def report_text(result: BacktestResult, feed: str, evidence: Path, last_trades: int = 5) -> str:
+    """The terminal report: run, data, options, stats, the last trades, fingerprint, evidence path."""
+    meta, stats = result.metadata, result.report.stats
+    opts = meta["options"]
+    params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()) or "no params"
+    sizing = (f"{opts['size_pct']:g} of equity" if opts["size_pct"] is not None
+              else f"{opts['size'] if opts['size'] is not None else 1:g} unit(s)")
+    lines = [
+        f"Spark backtest {result.id}",
+        f"  strategy    {meta['strategy']['name']} v{meta['strategy']['version']} ({params})",
+        f"  data        {meta['symbol'] or '?'} {meta['timeframe'] or '?'}, {meta['candle_count']} bars, "
+        f"{_when(meta['start_time'])} .. {_when(meta['end_time'])} UTC (feed {feed})",
+        f"  options     cash {opts['cash']:g}, fee {opts['fee']:g}, slippage {opts['slippage_bps']:g} bps, "
+        f"size {sizing}, fill {opts['fill']}{', margin' if opts['margin'] else ''}",
+        "",
+        "Stats",
+    ]
+    width = max(len(k) for k in stats)
+    lines += [f"  {key:<{width}}  {_num(value)}" for key, value in stats.items() if key != "annualisation"]
+    lines.append(f"  {'annualisation':<{width}}  {stats['annualisation']}")
+    trades = result.report.trades
+    lines += ["", f"Trades: {stats['total_trades']} ({stats['closed_trades']} closed, {stats['open_trades']} open)"]
+    if len(trades):
+        lines.append(f"  {'#':>5}  {'side':<5}  {'qty':>10}  {'entry':<16}  {'price':>12}  {'exit':<16}  "
+                     f"{'price':>12}  {'pnl':>12}")
+        shown = trades[max(0, len(trades) - last_trades):]
+        if len(trades) > last_trades:
+            lines.append(f"  ... {len(trades) - last_trades} earlier trades in the evidence CSV")
+        for t in shown:
+            exit_price = "open" if t.exit_price is None else f"{t.exit_price:.6g}"
+            lines.append(f"  {t.id:>5}  {t.side:<5}  {t.qty:>10.6g}  {_when(t.entry_ts):<16}  "
+                         f"{t.entry_price:>12.6g}  {_when(t.exit_ts):<16}  {exit_price:>12}  {t.pnl:>12.4f}")
+    lines += ["", f"fingerprint   {meta['fingerprint']}", f"orders hash   {meta['orders_hash']}",
+              f"evidence      {evidence}", ""]
+    return "\n".join(lines)

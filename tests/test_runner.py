@@ -1,0 +1,125 @@
+"""The Python API (`spark.run_backtest`, `spark.load_candles`) and the worker entry point (`execute`)."""
+
+import json
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import spark
+from spark.errors import DataError, ParamError, UnknownPlugin
+from spark.ids import is_run_id
+from spark.plugins import build_plugins
+from spark.requests import RunRequest
+from spark.runner import execute, plugins_for, run_backtest
+
+RUN = "bt-1763700000000-0123abcd"
+
+
+@pytest.fixture(scope="module")
+def goog() -> spark.Candles:
+    return spark.load_candles(Path(__file__).parent / "data" / "GOOG.csv")
+
+
+def test_goog_reference_figures_through_the_python_api(goog: spark.Candles) -> None:
+    result = spark.run_backtest(goog, strategy="sma_cross", params={"fast": 10, "slow": 30}, cash=10_000,
+                                fee=0.001, size=1, fill="next_open")
+    stats = result.report.stats
+    assert stats["final_equity"] == pytest.approx(10743.008410, abs=1e-6)
+    assert stats["max_drawdown_pct"] == pytest.approx(1.932090, abs=1e-6)
+    assert stats["total_trades"] == 33
+    trades = list(result.report.trades)
+    assert len(trades) == 33 and [t.open for t in trades].count(True) == 1 and trades[-1].open
+    assert len(result.report.equity) == 2148 and result.report.equity[-1] == stats["final_equity"]
+    assert result.metadata["symbol"] == "GOOG" and result.metadata["params"] == {"fast": 10, "slow": 30}
+    assert is_run_id(result.id)
+    doc = json.loads(result.to_json())
+    assert doc["id"] == result.id and doc["report"]["stats"]["totalTrades"] == 33
+
+
+def test_the_contract_names_are_exported() -> None:
+    for name in ("load_candles", "run_backtest", "Candles", "BacktestResult"):
+        assert name in spark.__all__ and hasattr(spark, name)
+
+
+def test_alias_defaults_and_same_inputs_same_result(goog: spark.Candles) -> None:
+    a = run_backtest(goog, "smaCross", run_id=RUN)
+    b = run_backtest(goog, run_id=RUN)
+    assert a.metadata["strategy"]["name"] == "sma_cross" and a.metadata["params"] == {"fast": 10, "slow": 30}
+    assert a.metadata["fingerprint"] == b.metadata["fingerprint"]
+    assert a.metadata["orders_hash"] == b.metadata["orders_hash"]
+    assert np.array_equal(a.report.equity, b.report.equity)
+
+
+def test_a_spec_object_and_size_pct(goog: spark.Candles) -> None:
+    spec = build_plugins().strategy("buy_and_hold")
+    result = run_backtest(goog, spec, size_pct=0.5, fee=0.001)
+    (trade,) = list(result.report.trades)
+    assert trade.open and trade.entry_bar == 1
+    assert trade.qty * trade.entry_price == pytest.approx(5000, rel=0.01)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "field"), [
+    ({"strategy": "nope"}, UnknownPlugin, "strategy"),
+    ({"params": {"fast": 50}}, ParamError, "params.fast"),
+    ({"params": {"fats": 5}}, ParamError, "params.fats"),
+    ({"fee": -1}, ParamError, "fee"),
+    ({"size": 1, "size_pct": 0.1}, ParamError, "size_pct"),
+    ({"fill": "vwap"}, ParamError, "fill"),
+    ({"run_id": "../x"}, spark.SparkError, "id"),
+])
+def test_bad_arguments_raise_naming_the_field(goog: spark.Candles, kwargs: dict, error: type, field: str) -> None:
+    with pytest.raises(error) as err:
+        run_backtest(goog, **kwargs)
+    assert err.value.field == field
+
+
+def test_candles_must_be_candles() -> None:
+    with pytest.raises(ParamError, match="spark.load_candles"):
+        run_backtest("GOOG.csv")  # type: ignore[arg-type]
+
+
+def test_plugins_are_built_once_per_disabled_set() -> None:
+    assert plugins_for() is plugins_for(())
+    assert plugins_for(["strategies"]) is plugins_for(("strategies",))
+    assert plugins_for(["strategies"]) is not plugins_for()
+
+
+def test_execute_runs_a_request_on_a_named_file(data_dir: Path) -> None:
+    req = RunRequest.parse({"strategy": "smaCross", "feed": {"name": "csv", "args": {"path": "GOOG.csv"}},
+                            "options": {"fee": 0.001, "size": 1}}, plugins_for())
+    doc = execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
+    assert doc["id"] == RUN and doc["metadata"]["startedAt"] == 1763700000000
+    assert doc["report"]["stats"]["finalEquity"] == pytest.approx(10743.008410, abs=1e-6)
+    json.dumps(doc, allow_nan=False)
+
+
+def test_execute_reads_only_inside_the_data_dir(data_dir: Path, tmp_path: Path) -> None:
+    req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "../data/GOOG.csv"}}}, plugins_for())
+    with pytest.raises(ParamError) as err:
+        execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
+    assert err.value.field == "feed.args.path"
+    req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "GOOG.csv"}}}, plugins_for())
+    with pytest.raises(DataError, match="no data file named 'GOOG.csv'"):
+        execute(req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
+
+
+def test_execute_honours_disabled_plugins() -> None:
+    req = RunRequest.parse({}, plugins_for())
+    with pytest.raises(UnknownPlugin):
+        execute(req, data_dir=Path("."), disabled_plugins=("strategies",), run_id=RUN, started_at=1763700000000)
+
+
+def test_execute_runs_in_a_fresh_worker_process(tmp_path: Path) -> None:
+    req = RunRequest.parse({"feed": {"name": "synthetic", "args": {"bars": 2000}}}, plugins_for())
+    assert pickle.loads(pickle.dumps(req)) == req
+    ctx = multiprocessing.get_context("spawn")  # nothing inherited: what a service worker sees
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        doc = pool.submit(execute, req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN,
+                          started_at=1763700000000).result(timeout=120)
+    local = execute(req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
+    assert doc == local  # same inputs, same result, in another process
+    assert doc["metadata"]["candleCount"] == 2000 and doc["metadata"]["symbol"] == "ETHUSDT"
