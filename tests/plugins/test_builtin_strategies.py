@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from spark.engine import Candles, Intent, StrategyContext, StrategySpec, validate_params
+from spark.engine import Candles, Intent, StrategySpec, collect, validate_params
 from spark.errors import ParamError
 from spark.feeds import FeedEnv
 from spark.plugins import build_plugins
@@ -23,10 +23,8 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
 
 
 def intent_of(spec: StrategySpec, candles: Candles, given: dict[str, Any]) -> Intent:
-    params = validate_params(spec.params, given, check=spec.check)
-    ctx = StrategyContext(candles, params)
-    spec.fn(params, ctx)
-    return ctx.intent
+    """What the strategy hands the engine, collected exactly as a backtest collects it."""
+    return collect(candles, spec, validate_params(spec.params, given, check=spec.check))
 
 
 def closes(values: list[float]) -> Candles:
