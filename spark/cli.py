@@ -21,6 +21,7 @@ COMMANDS = (
     "spark.commands.backup",
     "spark.commands.restore",
     "spark.commands.audit",
+    "spark.commands.loadtest",
 )
 
 
