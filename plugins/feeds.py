@@ -17,7 +17,8 @@ from spark import Candles, FeedEnv, FeedSpec, Param, hookimpl
 from spark.datafiles import load_candles
 from spark.errors import DataError, ParamError
 
-__all__ = ["SYNTHETIC_EPOCH_MS", "load_csv", "load_default", "load_synthetic", "register_feeds", "synthetic_seed"]
+__all__ = ["SYNTHETIC_EPOCH_MS", "check_csv", "load_csv", "load_default", "load_synthetic", "register_feeds",
+           "synthetic_seed"]
 
 SYNTHETIC_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: the first synthetic bar
 MAX_SYNTHETIC_BARS = 5_000_000
@@ -47,11 +48,19 @@ def load_csv(args: Mapping[str, Any], env: FeedEnv) -> Candles:
     """Read ``args["path"]``. Restricted (the API): a plain ``*.csv`` file name that resolves inside
     ``env.data_dir`` (no separators, no ``..``, no absolute path, no symlink leading out); messages never show the
     data directory's own path."""
+    check_csv(args, env)
+    raw = str(args["path"])
+    path = _inside(raw, env.data_dir) if env.restricted else Path(raw)
+    return load_candles(path, symbol=str(args.get("symbol", "")), timeframe=str(args.get("timeframe", "")))
+
+
+def check_csv(args: Mapping[str, Any], env: FeedEnv) -> None:
+    """At request time: the path is given and, restricted, names an existing file inside the data directory."""
     raw = str(args.get("path", ""))
     if not raw:
         raise ParamError("feed.args.path is required: the CSV file to read", field="feed.args.path")
-    path = _inside(raw, env.data_dir) if env.restricted else Path(raw)
-    return load_candles(path, symbol=str(args.get("symbol", "")), timeframe=str(args.get("timeframe", "")))
+    if env.restricted:
+        _inside(raw, env.data_dir)
 
 
 def _inside(name: str, data_dir: Path) -> Path:
@@ -119,7 +128,7 @@ def _default_candles() -> Candles:
 
 @hookimpl
 def register_feeds(register: Callable[[FeedSpec], None]) -> None:
-    register(FeedSpec(name="csv", load=load_csv, params=CSV_PARAMS,
+    register(FeedSpec(name="csv", load=load_csv, params=CSV_PARAMS, check=check_csv,
                       help="a CSV file: ',Open,High,Low,Close,Volume' with a date index, or "
                            "'timestamp,open,high,low,close,volume' with epoch ms"))
     register(FeedSpec(name="synthetic", load=load_synthetic, params=SYNTHETIC_PARAMS,

@@ -26,13 +26,16 @@ class FeedEnv:
 class FeedSpec:
     """What a plugin registers: ``load(args, env)`` returns validated Candles or raises DataError/ParamError.
 
-    ``args`` are already checked against ``params``.
+    ``args`` are already checked against ``params``. ``check(args, env)``, if given, is the cheap part of loading
+    (does the named file exist, is the name allowed) run when a request is accepted, so the API can answer 400 at
+    once instead of queueing a run that must fail.
     """
 
     name: str
     load: Callable[[Mapping[str, Any], FeedEnv], Candles]
     params: tuple[Param, ...] = ()
     help: str = ""
+    check: Callable[[Mapping[str, Any], FeedEnv], None] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "help": self.help, "params": [p.to_json() for p in self.params]}

@@ -11,6 +11,7 @@ from typing import Any
 from spark.engine.options import Options
 from spark.engine.params import validate_params
 from spark.errors import InputError, ParamError
+from spark.feeds import FeedEnv
 from spark.plugins import Plugins
 
 __all__ = ["OPTION_FIELDS", "RunRequest"]
@@ -37,11 +38,12 @@ class RunRequest:
     options: Options = field(default_factory=Options)
 
     @classmethod
-    def parse(cls, body: Any, plugins: Plugins) -> RunRequest:
+    def parse(cls, body: Any, plugins: Plugins, env: FeedEnv | None = None) -> RunRequest:
         """Validate a decoded JSON body against the registered strategies and feeds.
 
         Raises InputError (400) naming the field: unknown fields (``id``, ``status`` included), wrong types,
-        unknown strategy or feed, parameters out of their declared bounds, bad options.
+        unknown strategy or feed, parameters out of their declared bounds, bad options. With ``env``, the feed's
+        own ``check`` runs too (the API: a csv file must exist inside the data directory).
         """
         if body is None:
             body = {}
@@ -63,7 +65,7 @@ class RunRequest:
         if not isinstance(raw_params, Mapping):
             raise ParamError("params must be an object", field="params")
         params = validate_params(spec.params, raw_params, check=spec.check)
-        feed_name, feed_args = _feed(body.get("feed"), pair, timeframe, plugins)
+        feed_name, feed_args = _feed(body.get("feed"), pair, timeframe, plugins, env)
         options = _options(body.get("options", {}))
         return cls(pair=pair, timeframe=timeframe, notes=notes, strategy=spec.name, params=params,
                    feed_name=feed_name, feed_args=feed_args, options=options)
@@ -82,7 +84,8 @@ def _text(body: Mapping, name: str, default: str, pattern: re.Pattern, what: str
     return value
 
 
-def _feed(raw: Any, pair: str, timeframe: str, plugins: Plugins) -> tuple[str, dict[str, Any]]:
+def _feed(raw: Any, pair: str, timeframe: str, plugins: Plugins,
+          env: FeedEnv | None) -> tuple[str, dict[str, Any]]:
     if raw is None:
         raw = {"name": "synthetic", "args": {"symbol": pair, "timeframe": timeframe, "bars": DEFAULT_BARS}}
     if not isinstance(raw, Mapping):
@@ -99,7 +102,10 @@ def _feed(raw: Any, pair: str, timeframe: str, plugins: Plugins) -> tuple[str, d
         raise InputError("feed.args must be an object", field="feed.args")
     if name == "synthetic":
         args = {"symbol": pair, "timeframe": timeframe, **args}
-    return spec.name, validate_params(spec.params, args, prefix="feed.args")
+    checked = validate_params(spec.params, args, prefix="feed.args")
+    if env is not None and spec.check is not None:
+        spec.check(checked, env)
+    return spec.name, checked
 
 
 def _options(raw: Any) -> Options:

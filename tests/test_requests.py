@@ -122,3 +122,17 @@ def test_a_restricted_csv_feed_refuses_paths_the_client_chose(data_dir: Path, pa
 def test_a_disabled_plugin_takes_its_strategies_away() -> None:
     with pytest.raises(UnknownPlugin):
         RunRequest.parse({}, build_plugins(disabled=["strategies"]))
+
+
+@pytest.mark.parametrize("path", ["../GOOG.csv", "/etc/passwd", "data/GOOG.csv", "..", "..%2fGOOG.csv", "absent.csv"])
+def test_with_an_env_a_bad_csv_path_is_refused_when_the_request_is_accepted(data_dir: Path, path: str) -> None:
+    env = FeedEnv(data_dir=data_dir, restricted=True)
+    with pytest.raises(InputError) as err:
+        RunRequest.parse({"feed": {"name": "csv", "args": {"path": path}}}, PLUGINS, env)
+    assert err.value.field == "feed.args.path"
+
+
+def test_with_an_env_a_file_in_the_data_directory_is_accepted(data_dir: Path) -> None:
+    env = FeedEnv(data_dir=data_dir, restricted=True)
+    req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "GOOG.csv"}}}, PLUGINS, env)
+    assert req.feed_json() == {"name": "csv", "args": {"path": "GOOG.csv", "symbol": "", "timeframe": ""}}
