@@ -1,0 +1,172 @@
+"""Run records: the in-memory list every reader sees, kept in step with ``evidence/backtest/run_<id>.json``.
+
+A record is the wire shape of DESIGN.md (camelCase). Records are never mutated in place: a change builds a new dict
+and bumps the run's version, so a reader holding a record holds a consistent one. Listing newest first costs
+O(limit), whatever the history size. Writes to disk go through `RunStore.flush`, which serialises the writes of one
+run and never lets an older version overwrite a newer one. `RunStore.load` rebuilds the list at start-up: files that
+do not parse or are not ours are skipped and logged; runs cut off by a crash come back failed, "interrupted".
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from spark.evidence import write_run_record
+from spark.requests import RunRequest
+
+__all__ = ["RUN_ID", "STATUSES", "TERMINAL", "RunStore", "new_record", "wall_ms"]
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("queued", "running", "done", "failed")
+TERMINAL = ("done", "failed")
+RUN_ID = re.compile(r"^bt-[0-9]{13}-[0-9a-f]{8}$")
+_FILE = re.compile(r"^run_(bt-[0-9]{13}-[0-9a-f]{8})\.json$")
+_KEYS = ("id", "status", "pair", "timeframe", "notes", "strategy", "params", "feed", "options", "impl", "startedAt",
+         "finishedAt", "progress", "error", "stats")
+
+
+def wall_ms() -> int:
+    """Wall-clock epoch milliseconds: only for timestamps that are recorded."""
+    return time.time_ns() // 1_000_000
+
+
+def new_record(run_id: str, request: RunRequest, *, impl: str, started_at: int) -> dict[str, Any]:
+    """The record of a run just queued."""
+    return {"id": run_id, "status": "queued", "pair": request.pair, "timeframe": request.timeframe,
+            "notes": request.notes, "strategy": request.strategy, "params": dict(request.params),
+            "feed": request.feed_json(), "options": request.options_json(), "impl": impl, "startedAt": started_at,
+            "finishedAt": None, "progress": 0.0, "error": None, "stats": None}
+
+
+class RunStore:
+    """All runs of this service, by id, with a newest-first index and per-run durable writes to ``folder``."""
+
+    def __init__(self, folder: Path, *, threads: bool = True) -> None:
+        self.folder = folder
+        self.threads = threads  # False: write inline (deterministic under a mock clock in tests)
+        self._records: dict[str, dict[str, Any]] = {}
+        self._index: list[tuple[int, str]] = []  # (startedAt, id), ascending
+        self._version: dict[str, int] = {}
+        self._written: dict[str, int] = {}
+        self._locks: dict[str, trio.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._records
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """A copy of the record, or None."""
+        record = self._records.get(run_id)
+        return None if record is None else dict(record)
+
+    def status(self, run_id: str) -> str | None:
+        record = self._records.get(run_id)
+        return None if record is None else record["status"]
+
+    def list(self, limit: int | None = 100) -> list[dict[str, Any]]:
+        """Copies of the newest ``limit`` records (all with None), newest first."""
+        keys = self._index if limit is None else self._index[len(self._index) - max(0, limit):]
+        return [dict(self._records[run_id]) for _, run_id in reversed(keys)]
+
+    def put(self, record: dict[str, Any]) -> int:
+        """Insert or replace a whole record; returns its new version."""
+        run_id = record["id"]
+        old = self._records.get(run_id)
+        if old is not None and old["startedAt"] != record["startedAt"]:
+            self._index.remove((old["startedAt"], run_id))
+            old = None
+        if old is None:
+            bisect.insort(self._index, (record["startedAt"], run_id))
+        self._records[run_id] = record
+        version = self._version.get(run_id, 0) + 1
+        self._version[run_id] = version
+        return version
+
+    def update(self, run_id: str, **changes: Any) -> tuple[dict[str, Any], int]:
+        """Replace the record by a copy with ``changes``; returns (new record, version)."""
+        record = {**self._records[run_id], **changes}
+        return record, self.put(record)
+
+    async def flush(self, run_id: str, version: int) -> bool:
+        """Make sure version ``version`` of the run (or a newer one) is on disk; True if this call created the file.
+
+        Writes of one run are serialised; a write that finds a newer version already written returns at once.
+        Raises OSError when the file cannot be written (the record stays in memory).
+        """
+        lock = self._locks.setdefault(run_id, trio.Lock())
+        async with lock:
+            if self._written.get(run_id, 0) >= version:
+                return False
+            current = self._version[run_id]
+            record = self._records[run_id]
+            if self.threads:
+                await trio.to_thread.run_sync(write_run_record, self.folder, record)
+            else:
+                write_run_record(self.folder, record)
+            created = run_id not in self._written
+            self._written[run_id] = current
+            return created
+
+    @classmethod
+    def load(cls, folder: Path, now_ms: Callable[[], int] = wall_ms) -> tuple[RunStore, list[str]]:
+        """Rebuild from ``folder/run_*.json`` (blocking: call it in a thread). Returns the store and the ids of runs
+        that were queued or running when the previous process died: they are now failed, "interrupted", and
+        rewritten to disk. Unreadable, foreign or mismatched files are skipped with a warning, never fatal."""
+        store = cls(folder)
+        interrupted: list[str] = []
+        if not folder.is_dir():
+            return store, interrupted
+        for path in sorted(folder.iterdir()):
+            match = _FILE.match(path.name)
+            if match is None:
+                continue
+            record = _read_record(path, match.group(1))
+            if record is None:
+                continue
+            if record["status"] not in TERMINAL:
+                record = {**record, "status": "failed", "error": "interrupted",
+                          "finishedAt": record["finishedAt"] or now_ms()}
+                try:
+                    write_run_record(folder, record)
+                except OSError as exc:
+                    log.warning("cannot rewrite interrupted run %s: %s", path, exc)
+                interrupted.append(record["id"])
+            store.put(record)
+            store._written[record["id"]] = store._version[record["id"]]
+        return store, interrupted
+
+
+def _read_record(path: Path, run_id: str) -> dict[str, Any] | None:
+    """The record in one run file, or None (logged) if the file is not a run file we wrote."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise ValueError("not a regular file")
+        doc = json.loads(path.read_bytes())
+        runs = doc["runs"]
+        if not isinstance(runs, list) or len(runs) != 1 or not isinstance(runs[0], dict):
+            raise ValueError("'runs' is not a list of one record")
+        record = runs[0]
+        if record.get("id") != run_id:
+            raise ValueError(f"record id {record.get('id')!r} does not match the file name")
+        if record.get("status") not in STATUSES:
+            raise ValueError(f"unknown status {record.get('status')!r}")
+        started = record.get("startedAt")
+        if isinstance(started, bool) or not isinstance(started, int):
+            raise ValueError("startedAt is not an integer")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        log.warning("skipping evidence file %s: %s", path, exc)
+        return None
+    return {key: record.get(key) for key in _KEYS} | {
+        "progress": record.get("progress") if isinstance(record.get("progress"), (int, float)) else 0.0}

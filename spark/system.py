@@ -1,0 +1,311 @@
+"""The running system: builds what settings imply (plugins, metrics, the run store, every channel), starts every
+actor in one nursery and implements `spark.services.Services`, the only door the HTTP layer has to them.
+
+    System ──Reserve/Submit/Cancel──> scheduler ──Launch/CancelRun──> simulator ──worker processes
+      │  ▲                               │  ▲──────Progress/Finished──────┘
+      │  └─ replies                      └──RunChanged──> broadcaster ──per-client channels──> subscribers
+      └──AuditLine──> auditor ──> logs/audit/backtest_YYYYMMDD.log
+
+Actors never start each other and nothing long-lived runs on the web framework's nursery. Closing the system
+stops it in order: the scheduler records every queued or running run as failed, "interrupted" (the simulator kills
+their workers), then the broadcaster ends every stream, then the auditor closes its file. Nothing in flight is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+from prometheus_client import CollectorRegistry
+
+from spark.actors import auditor, broadcaster, scheduler, simulator
+from spark.actors.messages import (
+    AuditLine,
+    Cancel,
+    Job,
+    Release,
+    Reply,
+    Reserve,
+    Runner,
+    Submit,
+    Subscribe,
+    Unsubscribe,
+    Wake,
+)
+from spark.config import Settings
+from spark.errors import Conflict, NotFound, SparkError, Unavailable
+from spark.ids import new_run_id
+from spark.metrics import Metrics
+from spark.plugins import Plugins, build_plugins
+from spark.requests import RunRequest
+from spark.runs import RUN_ID, RunStore, wall_ms
+from spark.services import Caller, Subscription
+
+__all__ = ["SHUTDOWN_GRACE_S", "System", "artifact_names", "open_system"]
+
+log = logging.getLogger(__name__)
+
+# Channel buffers, chosen on purpose: requests wait briefly for the scheduler rather than pile up; reports and
+# changes get a little slack so a burst never stalls the actor sending them; launches hand over directly.
+SCHEDULER_INBOX = 16
+REPORTS_BUFFER = 16
+LAUNCH_BUFFER = 0
+BROADCAST_INBOX = 64
+AUDIT_INBOX = 64
+SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
+UNAVAILABLE_RETRY_S = 5
+
+
+def artifact_names(run_id: str) -> dict[str, str]:
+    """Artifact type -> file name inside ``evidence/backtest``."""
+    return {"run": f"run_{run_id}.json", "result": f"{run_id}.json", "trades_csv": f"{run_id}_trades.csv",
+            "equity_csv": f"{run_id}_equity.csv"}
+
+
+class System:
+    """Implements `spark.services.Services`. Built and started by `open_system`."""
+
+    def __init__(self, *, settings: Settings, plugins: Plugins, metrics: Metrics, store: RunStore,
+                 now_ms: Callable[[], int]) -> None:
+        self._settings = settings
+        self._plugins = plugins
+        self.metrics = metrics
+        self.store = store
+        self.now_ms = now_ms
+        self._alive: set[str] = set()
+        self._closing = False
+        self._to_scheduler: trio.MemorySendChannel | None = None
+        self._to_broadcaster: trio.MemorySendChannel | None = None
+        self._to_auditor: trio.MemorySendChannel | None = None
+        self._scheduler_done = trio.Event()
+
+    # --- configuration -----------------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def plugins(self) -> Plugins:
+        return self._plugins
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.metrics.registry
+
+    def plugin_enabled(self, name: str) -> bool:
+        """Loaded, and not switched off by the settings in force now. The write plugin is always loaded, so that a
+        SIGHUP can switch its routes back on."""
+        return name not in self._settings.disabled_plugins and self._plugins.is_enabled(name)
+
+    def reload(self, settings: Settings) -> None:
+        """Swap the settings (SIGHUP): plugin switches, limits, queue size and mock delay act at once; folders,
+        the plugin set and the SSE ring keep their start-up values. Runs and streams in flight go on."""
+        self._settings = settings
+        if self._to_scheduler is not None:
+            # busy: it looks at the limits again on its next change; closing: nothing to wake
+            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                self._to_scheduler.send_nowait(Wake())
+
+    def healthy(self) -> bool:
+        return not self._closing and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler"}
+
+    # --- reads -------------------------------------------------------------------------------------------------
+
+    @property
+    def folder(self) -> Path:
+        return self.store.folder
+
+    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self.store.list(limit)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return self.store.get(run_id)
+
+    def get_result(self, run_id: str) -> dict[str, Any] | None:
+        if not RUN_ID.match(run_id) or run_id not in self.store:
+            return None
+        try:
+            doc = json.loads((self.folder / f"{run_id}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        if not RUN_ID.match(run_id) or run_id not in self.store:
+            return []
+        found = []
+        for kind, name in artifact_names(run_id).items():
+            path = self.folder / name
+            try:
+                if path.is_symlink() or not path.is_file():
+                    continue
+                size = path.stat().st_size
+            except OSError:
+                continue
+            found.append({"type": kind, "name": name, "url": f"/api/backtest/{run_id}/artifacts/{name}",
+                          "bytes": size})
+        return found
+
+    def artifact_path(self, run_id: str, name: str) -> Path | None:
+        for item in self.artifacts(run_id):
+            if item["name"] == name:
+                return self.folder / name
+        return None
+
+    # --- mutations ---------------------------------------------------------------------------------------------
+
+    async def audit(self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool,
+                    error: str | None = None) -> None:
+        entry: dict[str, Any] = {"action": action, "ip": caller.ip, "user": caller.user, "id": run_id,
+                                 "payload": payload, "success": success}
+        if error is not None:
+            entry["error"] = error
+        reply: Reply[None] = Reply()
+        await self._send(self._to_auditor, AuditLine(entry=entry, reply=reply))
+        await reply.wait()
+
+    async def start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
+        accepted = trio.current_time()
+        reserved: Reply[None] = Reply()
+        await self._send(self._to_scheduler, Reserve(reply=reserved))
+        try:
+            await reserved.wait()
+        except Unavailable as exc:
+            await self.audit(action="start", caller=caller, run_id=None, payload=payload, success=False,
+                             error=exc.message)
+            raise
+        started_at = self.now_ms()
+        run_id = new_run_id(started_at)
+        try:
+            await self.audit(action="start", caller=caller, run_id=run_id, payload=payload, success=True)
+        except BaseException:
+            await self._send_quietly(Release())
+            raise
+        queued: Reply[dict[str, Any]] = Reply()
+        job = Job(run_id=run_id, request=request, impl=self._settings.impl, started_at=started_at)
+        await self._send(self._to_scheduler, Submit(job=job, accepted_at=accepted, reply=queued))
+        return await queued.wait()
+
+    async def cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
+        status = self.store.status(run_id) if RUN_ID.match(run_id) else None
+        error: SparkError | None = None
+        if status is None:
+            error = NotFound(f"no run {run_id}")
+        elif status == "done":
+            error = Conflict(f"run {run_id} is done; only queued or running runs can be cancelled")
+        await self.audit(action="cancel", caller=caller, run_id=run_id, payload=None, success=error is None,
+                         error=None if error is None else error.message)
+        if error is not None:
+            raise error
+        answer: Reply[dict[str, Any]] = Reply()
+        await self._send(self._to_scheduler, Cancel(run_id=run_id, reply=answer))
+        return await answer.wait()
+
+    @asynccontextmanager
+    async def subscribe(self, last_event_id: int | None) -> AsyncIterator[Subscription]:
+        reply: Reply[broadcaster.ClientStream] = Reply()
+        await self._send(self._to_broadcaster, Subscribe(last_event_id=last_event_id, reply=reply))
+        stream = await reply.wait()
+        try:
+            yield stream
+        finally:
+            stream.close()
+            with trio.CancelScope(shield=True):
+                await self._send_quietly(Unsubscribe(client_id=stream.client_id), self._to_broadcaster)
+
+    # --- plumbing ----------------------------------------------------------------------------------------------
+
+    async def _send(self, channel: trio.MemorySendChannel | None, message: Any) -> None:
+        if channel is None or self._closing:
+            raise Unavailable("the service is shutting down", retry_after=UNAVAILABLE_RETRY_S)
+        try:
+            await channel.send(message)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise Unavailable("the service is shutting down", retry_after=UNAVAILABLE_RETRY_S) from None
+
+    async def _send_quietly(self, message: Any, channel: trio.MemorySendChannel | None = None) -> None:
+        channel = self._to_scheduler if channel is None else channel
+        if channel is None:
+            return
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            await channel.send(message)
+
+    async def _actor(self, name: str, fn: Callable[..., Awaitable[None]], kwargs: Mapping[str, Any],
+                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._alive.add(name)
+        try:
+            await fn(**kwargs, task_status=task_status)
+        finally:
+            self._alive.discard(name)
+            if name == "scheduler":
+                self._scheduler_done.set()
+
+    async def _run(self, nursery: trio.Nursery, runners: Mapping[str, Runner], first_event_id: int) -> None:
+        """Create every channel and start the actors, each ready before the next that talks to it."""
+        to_scheduler, scheduler_inbox = trio.open_memory_channel[Any](SCHEDULER_INBOX)
+        to_simulator, simulator_inbox = trio.open_memory_channel[Any](LAUNCH_BUFFER)
+        reports, reports_inbox = trio.open_memory_channel[Any](REPORTS_BUFFER)
+        to_broadcaster, broadcaster_inbox = trio.open_memory_channel[Any](BROADCAST_INBOX)
+        to_auditor, auditor_inbox = trio.open_memory_channel[Any](AUDIT_INBOX)
+        await nursery.start(self._actor, "auditor", auditor.run, {
+            "inbox": auditor_inbox, "folder": self._settings.audit_dir, "secret": lambda: self._settings.admin_token})
+        await nursery.start(self._actor, "broadcaster", broadcaster.run, {
+            "inbox": broadcaster_inbox, "snapshot_runs": lambda: self.store.list(None),
+            "ring_size": self._settings.sse_ring_size, "max_clients": lambda: self._settings.sse_max_clients,
+            "metrics": self.metrics, "first_id": first_event_id, "now_ms": self.now_ms})
+        await nursery.start(self._actor, "simulator", simulator.run, {
+            "inbox": simulator_inbox, "reports": reports, "runners": runners})
+        await nursery.start(self._actor, "scheduler", scheduler.run, {
+            "inbox": scheduler_inbox, "reports": reports_inbox, "launch": to_simulator,
+            "publish": to_broadcaster.clone(), "store": self.store, "metrics": self.metrics,
+            "settings": lambda: self._settings, "now_ms": self.now_ms})
+        self._to_scheduler, self._to_broadcaster, self._to_auditor = to_scheduler, to_broadcaster, to_auditor
+
+    async def aclose(self) -> None:
+        """Stop in order (module docstring). Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        for channel in (self._to_scheduler,):
+            if channel is not None:
+                await channel.aclose()
+        await self._scheduler_done.wait()
+        for channel in (self._to_broadcaster, self._to_auditor):
+            if channel is not None:
+                await channel.aclose()
+
+
+@asynccontextmanager
+async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[object, str]] = (),
+                      runners: Mapping[str, Runner] | None = None,
+                      now_ms: Callable[[], int] = wall_ms) -> AsyncIterator[System]:
+    """A started system: every actor running, the run list rebuilt from evidence. On exit it shuts down in order
+    (see `System.aclose`), waiting at most SHUTDOWN_GRACE_S. ``runners`` replaces the runner per impl (tests:
+    a scripted runner at the process boundary); ``extra_plugins`` are (plugin, name) pairs registered after the
+    built-ins (tests: throwaway strategies)."""
+    extra = tuple(extra_plugins)
+    # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
+    plugins = build_plugins(disabled=[name for name in settings.disabled_plugins if name != "write"], extra=extra)
+    metrics = Metrics()
+    store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir / "backtest", now_ms)
+    if interrupted:
+        log.warning("%d run(s) cut off by the last shutdown are now failed, interrupted", len(interrupted))
+    system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms)
+    if runners is None:
+        runners = {"mock": simulator.mock_runner(lambda: system.settings)}
+    async with trio.open_nursery() as nursery:
+        await system._run(nursery, runners, first_event_id=wall_ms())
+        try:
+            yield system
+        finally:
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
+                await system.aclose()
+            nursery.cancel_scope.cancel()

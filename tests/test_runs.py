@@ -1,0 +1,96 @@
+"""The run store: newest-first listing, ordered durable writes, and the rebuild after a restart."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import trio
+
+from spark.requests import RunRequest
+from spark.runs import RunStore, new_record
+
+
+def rid(n: int) -> str:
+    return f"bt-{1_700_000_000_000 + n:013d}-{n:08x}"
+
+
+def record(n: int, status: str = "queued") -> dict:
+    return {**new_record(rid(n), RunRequest(), impl="mock", started_at=1_700_000_000_000 + n), "status": status}
+
+
+def test_listing_is_newest_first_and_bounded(tmp_path):
+    store = RunStore(tmp_path)
+    for n in (5, 1, 9, 3):
+        store.put(record(n))
+    assert [r["id"] for r in store.list(3)] == [rid(9), rid(5), rid(3)]
+    assert [r["id"] for r in store.list(None)] == [rid(9), rid(5), rid(3), rid(1)]
+    assert store.list(0) == []
+    listed = store.list(1)[0]
+    listed["status"] = "tampered"  # copies: a reader cannot change the store
+    assert store.get(rid(9))["status"] == "queued"
+
+
+def test_ten_thousand_runs_list_in_order(tmp_path):
+    store = RunStore(tmp_path)
+    for n in range(10_000):
+        store.put(record((n * 7919) % 10_000))
+    assert len(store) == 10_000
+    assert [r["id"] for r in store.list(100)] == [rid(n) for n in range(9_999, 9_899, -1)]
+
+
+async def test_flush_writes_the_newest_version_and_never_an_older_one(tmp_path):
+    store = RunStore(tmp_path)
+    v1 = store.put(record(1))
+    _, v2 = store.update(rid(1), status="running")
+    assert await store.flush(rid(1), v2) is True  # created the file
+    assert await store.flush(rid(1), v1) is False  # older: nothing to do
+    on_disk = json.loads((tmp_path / f"run_{rid(1)}.json").read_text())
+    assert on_disk == {"runs": [store.get(rid(1))]} and on_disk["runs"][0]["status"] == "running"
+
+
+async def test_concurrent_flushes_of_one_run_end_with_the_newest_on_disk(tmp_path):
+    store = RunStore(tmp_path)
+    store.put(record(1))
+    async with trio.open_nursery() as nursery:
+        for status in ("running", "done", "failed", "running", "done"):
+            _, version = store.update(rid(1), status=status)
+            nursery.start_soon(store.flush, rid(1), version)
+    assert json.loads((tmp_path / f"run_{rid(1)}.json").read_text())["runs"][0]["status"] == "done"
+
+
+def test_load_rebuilds_and_marks_cut_off_runs_interrupted(tmp_path, caplog):
+    for n, status in ((1, "done"), (2, "running"), (3, "queued"), (4, "failed")):
+        (tmp_path / f"run_{rid(n)}.json").write_text(json.dumps({"runs": [record(n, status)]}))
+    store, interrupted = RunStore.load(tmp_path, now_ms=lambda: 1_800_000_000_000)
+    assert sorted(interrupted) == [rid(2), rid(3)]
+    assert [(r["id"], r["status"], r["error"]) for r in store.list(None)] == [
+        (rid(4), "failed", None), (rid(3), "failed", "interrupted"), (rid(2), "failed", "interrupted"),
+        (rid(1), "done", None)]
+    again = json.loads((tmp_path / f"run_{rid(2)}.json").read_text())["runs"][0]
+    assert (again["status"], again["error"], again["finishedAt"]) == ("failed", "interrupted", 1_800_000_000_000)
+
+
+def test_load_skips_foreign_and_broken_files(tmp_path, caplog):
+    good = record(1, "done")
+    (tmp_path / f"run_{rid(1)}.json").write_text(json.dumps({"runs": [good]}))
+    (tmp_path / f"run_{rid(2)}.json").write_text('{"runs": [')  # torn
+    (tmp_path / f"run_{rid(3)}.json").write_bytes(b"\xff\xfe not utf-8")
+    (tmp_path / f"run_{rid(4)}.json").write_text(json.dumps({"runs": [record(5, "done")]}))  # id mismatch
+    (tmp_path / f"run_{rid(6)}.json").write_text(json.dumps({"runs": [record(6, "exploded")]}))
+    (tmp_path / f"run_{rid(7)}.json").write_text(json.dumps([1, 2, 3]))
+    (tmp_path / f"run_{rid(8)}.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / f"run_{rid(9)}.json").symlink_to(tmp_path / f"run_{rid(1)}.json")
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / f"run_{rid(10)}.json").mkdir()
+    with caplog.at_level(logging.WARNING, logger="spark.runs"):
+        store, interrupted = RunStore.load(tmp_path)
+    assert [r["id"] for r in store.list(None)] == [rid(1)] and interrupted == []
+    assert store.get(rid(1)) == good
+    skipped = {rec.args[0].name for rec in caplog.records}
+    assert skipped == {f"run_{rid(n)}.json" for n in (2, 3, 4, 6, 7, 8, 9, 10)}
+
+
+def test_load_of_a_missing_folder_is_empty(tmp_path):
+    store, interrupted = RunStore.load(tmp_path / "nothing-yet")
+    assert len(store) == 0 and interrupted == []
