@@ -21,16 +21,16 @@ from typing import Any
 import trio
 
 from spark.evidence import write_run_record
+from spark.ids import is_run_id
 from spark.requests import RunRequest
 
-__all__ = ["RUN_ID", "STATUSES", "TERMINAL", "RunStore", "new_record", "wall_ms"]
+__all__ = ["STATUSES", "TERMINAL", "RunStore", "new_record", "wall_ms"]
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "done", "failed")
 TERMINAL = ("done", "failed")
-RUN_ID = re.compile(r"^bt-[0-9]{13}-[0-9a-f]{8}$")
-_FILE = re.compile(r"^run_(bt-[0-9]{13}-[0-9a-f]{8})\.json$")
+_FILE = re.compile(r"^run_(.+)\.json$")
 _KEYS = ("id", "status", "pair", "timeframe", "notes", "strategy", "params", "feed", "options", "impl", "startedAt",
          "finishedAt", "progress", "error", "stats")
 
@@ -49,10 +49,12 @@ def new_record(run_id: str, request: RunRequest, *, impl: str, started_at: int) 
 
 
 class RunStore:
-    """All runs of this service, by id, with a newest-first index and per-run durable writes to ``folder``."""
+    """All runs of this service, by id, with a newest-first index and per-run durable writes to
+    ``evidence_dir/backtest`` (``folder``)."""
 
-    def __init__(self, folder: Path, *, threads: bool = True) -> None:
-        self.folder = folder
+    def __init__(self, evidence_dir: Path, *, threads: bool = True) -> None:
+        self.evidence_dir = evidence_dir
+        self.folder = evidence_dir / "backtest"
         self.threads = threads  # False: write inline (deterministic under a mock clock in tests)
         self._records: dict[str, dict[str, Any]] = {}
         self._index: list[tuple[int, str]] = []  # (startedAt, id), ascending
@@ -112,25 +114,27 @@ class RunStore:
             current = self._version[run_id]
             record = self._records[run_id]
             if self.threads:
-                await trio.to_thread.run_sync(write_run_record, self.folder, record)
+                await trio.to_thread.run_sync(write_run_record, self.evidence_dir, record)
             else:
-                write_run_record(self.folder, record)
+                write_run_record(self.evidence_dir, record)
             created = run_id not in self._written
             self._written[run_id] = current
             return created
 
     @classmethod
-    def load(cls, folder: Path, now_ms: Callable[[], int] = wall_ms) -> tuple[RunStore, list[str]]:
-        """Rebuild from ``folder/run_*.json`` (blocking: call it in a thread). Returns the store and the ids of runs
-        that were queued or running when the previous process died: they are now failed, "interrupted", and
-        rewritten to disk. Unreadable, foreign or mismatched files are skipped with a warning, never fatal."""
-        store = cls(folder)
+    def load(cls, evidence_dir: Path, now_ms: Callable[[], int] = wall_ms) -> tuple[RunStore, list[str]]:
+        """Rebuild from ``evidence_dir/backtest/run_*.json`` (blocking: call it in a thread). Returns the store and
+        the ids of runs that were queued or running when the previous process died: they are now failed,
+        "interrupted", and rewritten to disk. Unreadable, foreign or mismatched files are skipped with a warning,
+        never fatal."""
+        store = cls(evidence_dir)
+        folder = store.folder
         interrupted: list[str] = []
         if not folder.is_dir():
             return store, interrupted
         for path in sorted(folder.iterdir()):
             match = _FILE.match(path.name)
-            if match is None:
+            if match is None or not is_run_id(match.group(1)):
                 continue
             record = _read_record(path, match.group(1))
             if record is None:
@@ -139,7 +143,7 @@ class RunStore:
                 record = {**record, "status": "failed", "error": "interrupted",
                           "finishedAt": record["finishedAt"] or now_ms()}
                 try:
-                    write_run_record(folder, record)
+                    write_run_record(evidence_dir, record)
                 except OSError as exc:
                     log.warning("cannot rewrite interrupted run %s: %s", path, exc)
                 interrupted.append(record["id"])

@@ -86,7 +86,10 @@ class Services(Protocol):
 
     async def start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
         """Queue a run: audited (success) before it is acknowledged. Returns ``{"id", "status", "startedAt"}``.
-        Raises Unavailable when the queue is full or the audit cannot be written (nothing queued then)."""
+        Raises Unavailable when the queue is full or the audit cannot be written (nothing queued then).
+        start and cancel write the audit line of every outcome they decide (queue full, not found, conflict
+        included); the HTTP layer audits only the attempts it refuses before calling them (auth, rate limit,
+        invalid body or id)."""
 
     async def cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
         """Cancel a queued or running run (it ends ``failed`` / ``cancelled``); audited. Returns

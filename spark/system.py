@@ -40,11 +40,11 @@ from spark.actors.messages import (
 )
 from spark.config import Settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
-from spark.ids import new_run_id
+from spark.ids import is_run_id, new_run_id
 from spark.metrics import Metrics
 from spark.plugins import Plugins, build_plugins
 from spark.requests import RunRequest
-from spark.runs import RUN_ID, RunStore, wall_ms
+from spark.runs import RunStore, wall_ms
 from spark.services import Caller, Subscription
 
 __all__ = ["SHUTDOWN_GRACE_S", "System", "artifact_names", "open_system"]
@@ -129,7 +129,7 @@ class System:
         return self.store.get(run_id)
 
     def get_result(self, run_id: str) -> dict[str, Any] | None:
-        if not RUN_ID.match(run_id) or run_id not in self.store:
+        if not is_run_id(run_id) or run_id not in self.store:
             return None
         try:
             doc = json.loads((self.folder / f"{run_id}.json").read_bytes())
@@ -138,7 +138,7 @@ class System:
         return doc if isinstance(doc, dict) else None
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
-        if not RUN_ID.match(run_id) or run_id not in self.store:
+        if not is_run_id(run_id) or run_id not in self.store:
             return []
         found = []
         for kind, name in artifact_names(run_id).items():
@@ -194,7 +194,7 @@ class System:
         return await queued.wait()
 
     async def cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
-        status = self.store.status(run_id) if RUN_ID.match(run_id) else None
+        status = self.store.status(run_id) if is_run_id(run_id) else None
         error: SparkError | None = None
         if status is None:
             error = NotFound(f"no run {run_id}")
@@ -294,7 +294,7 @@ async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[objec
     # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
     plugins = build_plugins(disabled=[name for name in settings.disabled_plugins if name != "write"], extra=extra)
     metrics = Metrics()
-    store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir / "backtest", now_ms)
+    store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir, now_ms)
     if interrupted:
         log.warning("%d run(s) cut off by the last shutdown are now failed, interrupted", len(interrupted))
     system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms)

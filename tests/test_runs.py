@@ -11,6 +11,12 @@ from spark.requests import RunRequest
 from spark.runs import RunStore, new_record
 
 
+def runs_dir(tmp_path):
+    folder = tmp_path / "backtest"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def rid(n: int) -> str:
     return f"bt-{1_700_000_000_000 + n:013d}-{n:08x}"
 
@@ -45,7 +51,7 @@ async def test_flush_writes_the_newest_version_and_never_an_older_one(tmp_path):
     _, v2 = store.update(rid(1), status="running")
     assert await store.flush(rid(1), v2) is True  # created the file
     assert await store.flush(rid(1), v1) is False  # older: nothing to do
-    on_disk = json.loads((tmp_path / f"run_{rid(1)}.json").read_text())
+    on_disk = json.loads((runs_dir(tmp_path) / f"run_{rid(1)}.json").read_text())
     assert on_disk == {"runs": [store.get(rid(1))]} and on_disk["runs"][0]["status"] == "running"
 
 
@@ -56,33 +62,33 @@ async def test_concurrent_flushes_of_one_run_end_with_the_newest_on_disk(tmp_pat
         for status in ("running", "done", "failed", "running", "done"):
             _, version = store.update(rid(1), status=status)
             nursery.start_soon(store.flush, rid(1), version)
-    assert json.loads((tmp_path / f"run_{rid(1)}.json").read_text())["runs"][0]["status"] == "done"
+    assert json.loads((runs_dir(tmp_path) / f"run_{rid(1)}.json").read_text())["runs"][0]["status"] == "done"
 
 
 def test_load_rebuilds_and_marks_cut_off_runs_interrupted(tmp_path, caplog):
     for n, status in ((1, "done"), (2, "running"), (3, "queued"), (4, "failed")):
-        (tmp_path / f"run_{rid(n)}.json").write_text(json.dumps({"runs": [record(n, status)]}))
+        (runs_dir(tmp_path) / f"run_{rid(n)}.json").write_text(json.dumps({"runs": [record(n, status)]}))
     store, interrupted = RunStore.load(tmp_path, now_ms=lambda: 1_800_000_000_000)
     assert sorted(interrupted) == [rid(2), rid(3)]
     assert [(r["id"], r["status"], r["error"]) for r in store.list(None)] == [
         (rid(4), "failed", None), (rid(3), "failed", "interrupted"), (rid(2), "failed", "interrupted"),
         (rid(1), "done", None)]
-    again = json.loads((tmp_path / f"run_{rid(2)}.json").read_text())["runs"][0]
+    again = json.loads((runs_dir(tmp_path) / f"run_{rid(2)}.json").read_text())["runs"][0]
     assert (again["status"], again["error"], again["finishedAt"]) == ("failed", "interrupted", 1_800_000_000_000)
 
 
 def test_load_skips_foreign_and_broken_files(tmp_path, caplog):
     good = record(1, "done")
-    (tmp_path / f"run_{rid(1)}.json").write_text(json.dumps({"runs": [good]}))
-    (tmp_path / f"run_{rid(2)}.json").write_text('{"runs": [')  # torn
-    (tmp_path / f"run_{rid(3)}.json").write_bytes(b"\xff\xfe not utf-8")
-    (tmp_path / f"run_{rid(4)}.json").write_text(json.dumps({"runs": [record(5, "done")]}))  # id mismatch
-    (tmp_path / f"run_{rid(6)}.json").write_text(json.dumps({"runs": [record(6, "exploded")]}))
-    (tmp_path / f"run_{rid(7)}.json").write_text(json.dumps([1, 2, 3]))
-    (tmp_path / f"run_{rid(8)}.json").write_text("[" * 100_000 + "]" * 100_000)
-    (tmp_path / f"run_{rid(9)}.json").symlink_to(tmp_path / f"run_{rid(1)}.json")
-    (tmp_path / "notes.txt").write_text("hello")
-    (tmp_path / f"run_{rid(10)}.json").mkdir()
+    (runs_dir(tmp_path) / f"run_{rid(1)}.json").write_text(json.dumps({"runs": [good]}))
+    (runs_dir(tmp_path) / f"run_{rid(2)}.json").write_text('{"runs": [')  # torn
+    (runs_dir(tmp_path) / f"run_{rid(3)}.json").write_bytes(b"\xff\xfe not utf-8")
+    (runs_dir(tmp_path) / f"run_{rid(4)}.json").write_text(json.dumps({"runs": [record(5, "done")]}))  # id mismatch
+    (runs_dir(tmp_path) / f"run_{rid(6)}.json").write_text(json.dumps({"runs": [record(6, "exploded")]}))
+    (runs_dir(tmp_path) / f"run_{rid(7)}.json").write_text(json.dumps([1, 2, 3]))
+    (runs_dir(tmp_path) / f"run_{rid(8)}.json").write_text("[" * 100_000 + "]" * 100_000)
+    (runs_dir(tmp_path) / f"run_{rid(9)}.json").symlink_to(runs_dir(tmp_path) / f"run_{rid(1)}.json")
+    (runs_dir(tmp_path) / "notes.txt").write_text("hello")
+    (runs_dir(tmp_path) / f"run_{rid(10)}.json").mkdir()
     with caplog.at_level(logging.WARNING, logger="spark.runs"):
         store, interrupted = RunStore.load(tmp_path)
     assert [r["id"] for r in store.list(None)] == [rid(1)] and interrupted == []

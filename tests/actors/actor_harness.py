@@ -79,7 +79,7 @@ class Harness:
 @asynccontextmanager
 async def wired(tmp_path: Path, runner: ScriptedRunner, **overrides: Any) -> AsyncIterator[Harness]:
     settings = replace(Settings(), **{"max_concurrent": 2, "queue_size": 3, **overrides})
-    store = RunStore(tmp_path / "backtest", threads=False)
+    store = RunStore(tmp_path, threads=False)
     metrics = Metrics()
     to_scheduler, scheduler_inbox = trio.open_memory_channel[Any](16)
     to_simulator, simulator_inbox = trio.open_memory_channel[Any](0)
