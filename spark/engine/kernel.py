@@ -2,7 +2,8 @@
 
 Everything path-dependent lives here (position, cash, pending orders, stop-loss/take-profit, trade bookkeeping);
 everything else is vectorised numpy around it. Compiled with ``cache=True`` (the compile cost is paid once per
-machine, not per process) and without ``fastmath``, so results are bit-identical run to run.
+machine, not per process) and without ``fastmath``, so results are bit-identical run to run; ``error_model="numpy"``
+only drops Python's zero-division checks (every division here has a guarded, non-zero divisor).
 
 Per bar ``t`` the order of events is fixed: (1) market orders decided at ``t-1`` fill at ``open[t]`` (fill mode
 ``next_open``); (2) the position's stop-loss/take-profit; (3) the working limit/stop order; (4) the strategy's
@@ -26,12 +27,14 @@ TRADE_COLS = 10  # id, side (+1 long, -1 short), qty, entry_bar, exit_bar (-1), 
 REJ_COLS = 5     # bar, side, qty, price, order index (-1: none)
 
 # state slots
-_CASH, _POS, _EQTY, _EVAL, _XQTY, _XVAL, _REAL, _TFEES, _EBAR, _SL, _TP, _SLTP_FROM, _TID, _ACTED = range(14)
-# config slots
-_FEE, _SLIP, _SIZE, _PCT, _MARGIN = range(5)
+(_CASH, _POS, _EQTY, _EVAL, _XQTY, _XVAL, _REAL, _TFEES, _EBAR, _SL, _TP, _SLTP_FROM, _TID, _ACTED,
+ _PEND_EXIT, _PEND_ENTRY, _PEND_TGT, _P0, _P1, _WORK, _OI, _EXPOSED,
+ _FEE, _SLIP, _SIZE, _PCT, _MARGIN,              # the run's options
+ _NF, _NT, _NR, _NEXT_ID) = range(31)             # rows used in the fill/trade/rejected tables; next trade id
+_NSTATE = 31
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _grow(buf, need):
     if need <= buf.shape[0]:
         return buf
@@ -40,21 +43,21 @@ def _grow(buf, need):
     return out
 
 
-@njit(cache=True)
-def _units(st, base, cfg):
+@njit(cache=True, error_model="numpy")
+def _units(st, base):
     """Order size from the run's sizing option, evaluated at the fill (``base`` is the unslipped price)."""
-    if np.isnan(cfg[_PCT]):
-        return cfg[_SIZE]
+    if np.isnan(st[_PCT]):
+        return st[_SIZE]
     equity = st[_CASH] + st[_POS] * base
-    denom = base * (1.0 + cfg[_SLIP]) * (1.0 + cfg[_FEE])
+    denom = base * (1.0 + st[_SLIP]) * (1.0 + st[_FEE])
     if denom <= 0.0 or equity <= 0.0:
         return np.nan  # nothing to size from: the order is rejected
-    return cfg[_PCT] * equity / denom
+    return st[_PCT] * equity / denom
 
 
-@njit(cache=True)
-def _close_trade(st, trades, cnt, exit_bar, mark, is_open):
-    i = cnt[1]
+@njit(cache=True, error_model="numpy")
+def _close_trade(st, trades, exit_bar, mark, is_open):
+    i = int(st[_NT])
     side = 1.0 if st[_POS] > 0 else -1.0
     avg = st[_EVAL] / st[_EQTY]
     row = trades[i]
@@ -72,18 +75,18 @@ def _close_trade(st, trades, cnt, exit_bar, mark, is_open):
         row[7] = st[_REAL] - st[_TFEES]
     row[8] = st[_TFEES]
     row[9] = 1.0 if is_open else 0.0
-    cnt[1] = i + 1
+    st[_NT] = i + 1
 
 
-@njit(cache=True)
-def _leg(st, cnt, fills, trades, t, d, new_pos, price, fee, reason, order):
+@njit(cache=True, error_model="numpy")
+def _leg(st, fills, trades, t, d, new_pos, price, fee, reason, order):
     """Book one fill that opens/adds to the position or reduces it without crossing zero."""
     q = abs(d)
     pos = st[_POS]
     st[_CASH] -= d * price + fee
     if pos == 0.0:
-        st[_TID] = cnt[3]
-        cnt[3] += 1
+        st[_TID] = st[_NEXT_ID]
+        st[_NEXT_ID] += 1
         st[_EQTY] = q
         st[_EVAL] = q * price
         st[_XQTY] = 0.0
@@ -101,7 +104,7 @@ def _leg(st, cnt, fills, trades, t, d, new_pos, price, fee, reason, order):
         st[_XQTY] += q
         st[_XVAL] += q * price
         st[_TFEES] += fee
-    i = cnt[0]
+    i = int(st[_NF])
     row = fills[i]
     row[0] = t
     row[1] = 1.0 if d > 0 else -1.0
@@ -111,9 +114,9 @@ def _leg(st, cnt, fills, trades, t, d, new_pos, price, fee, reason, order):
     row[5] = reason
     row[6] = order
     row[7] = st[_TID]
-    cnt[0] = i + 1
+    st[_NF] = i + 1
     if new_pos == 0.0:
-        _close_trade(st, trades, cnt, t, price, False)
+        _close_trade(st, trades, t, price, False)
         st[_POS] = 0.0
         st[_TID] = -1.0
         st[_SL] = np.nan
@@ -122,51 +125,51 @@ def _leg(st, cnt, fills, trades, t, d, new_pos, price, fee, reason, order):
         st[_POS] = new_pos
 
 
-@njit(cache=True)
-def _reject(rejs, cnt, t, side, q, price, order):
-    i = cnt[2]
+@njit(cache=True, error_model="numpy")
+def _reject(st, rejs, t, side, q, price, order):
+    i = int(st[_NR])
     rejs[i, 0] = t
     rejs[i, 1] = side
     rejs[i, 2] = q
     rejs[i, 3] = price
     rejs[i, 4] = order
-    cnt[2] = i + 1
+    st[_NR] = i + 1
 
 
-@njit(cache=True)
-def _execute(st, cnt, fills, trades, rejs, t, d, target, base, cfg, reason, order):
+@njit(cache=True, error_model="numpy")
+def _execute(st, fills, trades, rejs, t, d, target, base, reason, order):
     """Trade ``d`` units (signed) at ``base`` (slippage applied here); ``target`` (or NaN) is the exact position
     wanted afterwards. A crossing order is split: the closing leg always fills, the opening leg is checked for cash
     (and recorded as rejected when the account cannot carry it). Returns False when something was rejected."""
     if d == 0.0:
         return True
     if np.isnan(d):  # sizing found no equity to size from
-        _reject(rejs, cnt, t, 1.0, 0.0, base, order)
+        _reject(st, rejs, t, 1.0, 0.0, base, order)
         return False
     pos = st[_POS]
-    price = base * (1.0 + cfg[_SLIP]) if d > 0 else base * (1.0 - cfg[_SLIP])
+    price = base * (1.0 + st[_SLIP]) if d > 0 else base * (1.0 - st[_SLIP])
     if np.isnan(target):
         target = pos + d
     if pos != 0.0 and (d > 0) != (pos > 0):
         if abs(d) < abs(pos):
-            _leg(st, cnt, fills, trades, t, d, target, price, abs(d) * price * cfg[_FEE], reason, order)
+            _leg(st, fills, trades, t, d, target, price, abs(d) * price * st[_FEE], reason, order)
             return True
-        _leg(st, cnt, fills, trades, t, -pos, 0.0, price, abs(pos) * price * cfg[_FEE], reason, order)
+        _leg(st, fills, trades, t, -pos, 0.0, price, abs(pos) * price * st[_FEE], reason, order)
         d = d + pos
         if target == 0.0 or abs(d) <= 1e-12 * abs(pos):
             return True
     q = abs(d)
-    fee = q * price * cfg[_FEE]
+    fee = q * price * st[_FEE]
     need = abs(target) * price
     after = st[_CASH] - d * price - fee + target * price
-    if cfg[_MARGIN] == 0.0 and after < need - 1e-9 * need:
-        _reject(rejs, cnt, t, 1.0 if d > 0 else -1.0, q, price, order)
+    if st[_MARGIN] == 0.0 and after < need - 1e-9 * need:
+        _reject(st, rejs, t, 1.0 if d > 0 else -1.0, q, price, order)
         return False
-    _leg(st, cnt, fills, trades, t, d, target, price, fee, reason, order)
+    _leg(st, fills, trades, t, d, target, price, fee, reason, order)
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _trigger(side, typ, level, o, h, lo):
     """Base fill price of a limit/stop order on one bar, or NaN: at the level, or at the open when it gaps through."""
     if (typ == LIMIT) == (side > 0):  # buy limit / sell stop: fills at or below the level
@@ -182,15 +185,14 @@ def _trigger(side, typ, level, o, h, lo):
     return np.nan
 
 
-@njit(cache=True)
-def _run_order(st, cnt, fills, trades, rejs, t, k, base, cfg, reason, oside, oqty, osl, otp, sltp_from):
+@njit(cache=True, error_model="numpy")
+def _run_order(st, fills, trades, rejs, t, k, base, reason, oside, oqty, osl, otp, sltp_from):
     pos = st[_POS]
     side = oside[k]
-    if np.isnan(oqty[k]):
-        q = abs(pos) if pos != 0.0 and (side > 0) != (pos > 0) else _units(st, base, cfg)
-    else:
-        q = oqty[k]
-    _execute(st, cnt, fills, trades, rejs, t, side * q, np.nan, base, cfg, reason, k)
+    q = oqty[k]
+    if np.isnan(q):  # the run's sizing, or exactly the opposite position
+        q = abs(pos) if pos != 0.0 and (side > 0) != (pos > 0) else _units(st, base)
+    _execute(st, fills, trades, rejs, t, side * q, np.nan, base, reason, k)
     pos = st[_POS]
     if pos != 0.0 and (pos > 0) == (side > 0) and (not np.isnan(osl[k]) or not np.isnan(otp[k])):
         if not np.isnan(osl[k]):
@@ -200,94 +202,117 @@ def _run_order(st, cnt, fills, trades, rejs, t, k, base, cfg, reason, oside, oqt
         st[_SLTP_FROM] = sltp_from
 
 
-@njit(cache=True)
-def _protect(st, cnt, fills, trades, rejs, t, o, h, lo, cfg):
-    """Stop-loss / take-profit on the open position: a gap through either fills at the open; otherwise, when
-    the bar's range touches both, the stop is assumed to come first (pessimistic)."""
-    pos = st[_POS]
-    sl, tp = st[_SL], st[_TP]
+@njit(cache=True, error_model="numpy")
+def _protect_price(pos, sl, tp, o, h, lo):
+    """Stop-loss / take-profit trigger on one bar: (base price, reason) or (NaN, 0). A gap through either fills at
+    the open; otherwise, when the bar's range touches both, the stop is assumed to come first (pessimistic)."""
     has_sl, has_tp = not np.isnan(sl), not np.isnan(tp)
-    if not (has_sl or has_tp):
-        return
-    px, why = np.nan, 3
     if pos > 0:
         if has_sl and o <= sl:
-            px = o
-        elif has_tp and o >= tp:
-            px, why = o, 4
-        elif has_sl and lo <= sl:
-            px = sl
-        elif has_tp and h >= tp:
-            px, why = tp, 4
+            return o, 3
+        if has_tp and o >= tp:
+            return o, 4
+        if has_sl and lo <= sl:
+            return sl, 3
+        if has_tp and h >= tp:
+            return tp, 4
     else:
         if has_sl and o >= sl:
-            px = o
-        elif has_tp and o <= tp:
-            px, why = o, 4
-        elif has_sl and h >= sl:
-            px = sl
-        elif has_tp and lo <= tp:
-            px, why = tp, 4
-    if not np.isnan(px):
-        _execute(st, cnt, fills, trades, rejs, t, -pos, 0.0, px, cfg, why, -1)
+            return o, 3
+        if has_tp and o <= tp:
+            return o, 4
+        if has_sl and h >= sl:
+            return sl, 3
+        if has_tp and lo <= tp:
+            return tp, 4
+    return np.nan, 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_kernel(o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp,
                cash, fee, slip, size, pct, fill_close, margin, per_bar):
-    """Simulate one run. Returns (equity per bar, fills, trades, rejected, bars exposed at the close)."""
+    """Simulate one run. Returns (equity per bar, fills, trades, rejected, bars exposed at the close).
+
+    The bar loop runs in chunks: it stops when an output table might not hold one more bar's rows, the tables
+    grow here, and the loop resumes (keeping array reassignment out of the hot loop keeps it fast)."""
     n = c.shape[0]
     equity = np.empty(n)
-    cfg = np.array([fee, slip, size, pct, 1.0 if margin else 0.0])
-    st = np.zeros(14)
+    st = np.zeros(_NSTATE)
     st[_CASH] = cash
     st[_SL] = np.nan
     st[_TP] = np.nan
     st[_TID] = -1.0
-    cnt = np.zeros(4, np.int64)
-    cnt[3] = 1
-    fills = np.empty((64, FILL_COLS))
-    trades = np.empty((64, TRADE_COLS))
-    rejs = np.empty((64, REJ_COLS))
+    st[_PEND_TGT] = np.nan
+    st[_WORK] = -1.0
+    st[_FEE], st[_SLIP], st[_SIZE], st[_PCT] = fee, slip, size, pct
+    st[_MARGIN] = 1.0 if margin else 0.0
+    st[_NEXT_ID] = 1.0
+    cap = 256 + per_bar
+    fills = np.empty((cap, FILL_COLS))
+    trades = np.empty((cap, TRADE_COLS))
+    rejs = np.empty((cap, REJ_COLS))
+    t = 0
+    while True:
+        t = _bars(t, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp,
+                  fill_close, per_bar, st, fills, trades, rejs, equity)
+        if t >= n:
+            break
+        fills = _grow(fills, int(st[_NF]) + per_bar)
+        trades = _grow(trades, int(st[_NT]) + per_bar)
+        rejs = _grow(rejs, int(st[_NR]) + per_bar)
+    if st[_POS] != 0.0:
+        trades = _grow(trades, int(st[_NT]) + 1)
+        _close_trade(st, trades, -1.0, c[n - 1], True)
+    nf, nt, nr = int(st[_NF]), int(st[_NT]), int(st[_NR])
+    return equity, fills[:nf].copy(), trades[:nt].copy(), rejs[:nr].copy(), int(st[_EXPOSED])
+
+
+@njit(cache=True, error_model="numpy")
+def _bars(t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp,
+          fill_close, per_bar, st, fills, trades, rejs, equity):
+    """Run bars from ``t0`` until the end or until a table may lack room for one more bar; return the next bar."""
+    n = c.shape[0]
     shorts = sent.shape[0] > 0
-    frac = not np.isnan(pct)
-    exposed = 0
-    pend_exit, pend_entry, pend_tgt = False, 0, np.nan
-    p0, p1 = 0, 0           # emitted orders (index range) waiting for the next open
-    work = -1               # the working limit/stop order
-    oi = 0                  # next emitted order to look at (sorted by bar)
+    frac = not np.isnan(st[_PCT])
     n_orders = ob.shape[0]
-    for t in range(n):
-        fills = _grow(fills, cnt[0] + per_bar)
-        trades = _grow(trades, cnt[1] + per_bar)
-        rejs = _grow(rejs, cnt[2] + per_bar)
+    # loop-carried scalars live in locals here and in ``st`` between chunks
+    pend_exit, pend_entry, pend_tgt = st[_PEND_EXIT] != 0.0, int(st[_PEND_ENTRY]), st[_PEND_TGT]
+    p0, p1, work, oi = int(st[_P0]), int(st[_P1]), int(st[_WORK]), int(st[_OI])
+    exposed = int(st[_EXPOSED])
+    t = t0
+    while t < n:
+        if (int(st[_NF]) + per_bar > fills.shape[0] or int(st[_NT]) + per_bar > trades.shape[0]
+                or int(st[_NR]) + per_bar > rejs.shape[0]):
+            break
         # (1) the open: market orders decided at t-1
         if not fill_close and t > 0:
             if mode == SIGNALS:
                 if pend_exit and st[_POS] != 0.0:
-                    _execute(st, cnt, fills, trades, rejs, t, -st[_POS], 0.0, o[t], cfg, 0, -1)
+                    _execute(st, fills, trades, rejs, t, -st[_POS], 0.0, o[t], 0, -1)
                 if pend_entry != 0:
-                    _execute(st, cnt, fills, trades, rejs, t, pend_entry * _units(st, o[t], cfg), np.nan, o[t],
-                             cfg, 0, -1)
+                    _execute(st, fills, trades, rejs, t, pend_entry * _units(st, o[t]), np.nan, o[t], 0, -1)
                 pend_exit, pend_entry = False, 0
             elif mode == TARGET:
                 if not np.isnan(pend_tgt):
-                    _rebalance(st, cnt, fills, trades, rejs, t, pend_tgt, o[t], cfg, frac)
+                    _rebalance(st, fills, trades, rejs, t, pend_tgt, o[t], frac)
                     pend_tgt = np.nan
             else:
                 for k in range(p0, p1):
                     if otype[k] == MARKET:
-                        _run_order(st, cnt, fills, trades, rejs, t, k, o[t], cfg, 0, oside, oqty, osl, otp, t)
+                        _run_order(st, fills, trades, rejs, t, k, o[t], 0, oside, oqty, osl, otp, t)
                 p0, p1 = 0, 0
         # (2) stop-loss / take-profit on the position
-        if st[_POS] != 0.0 and t >= st[_SLTP_FROM]:
-            _protect(st, cnt, fills, trades, rejs, t, o[t], h[t], lo[t], cfg)
+        pos = st[_POS]
+        if pos != 0.0 and t >= st[_SLTP_FROM] and not (np.isnan(st[_SL]) and np.isnan(st[_TP])):
+            px, why = _protect_price(pos, st[_SL], st[_TP], o[t], h[t], lo[t])
+            if why != 0:
+                _execute(st, fills, trades, rejs, t, -pos, 0.0, px, why, -1)
         # (3) the working limit/stop order, placed at an earlier close
         if work >= 0:
             base = _trigger(oside[work], otype[work], oprice[work], o[t], h[t], lo[t])
             if not np.isnan(base):
-                _run_order(st, cnt, fills, trades, rejs, t, work, base, cfg, int(otype[work]), oside, oqty, osl, otp,
-                           t + 1)
+                _run_order(st, fills, trades, rejs, t, work, base, int(otype[work]), oside, oqty, osl,
+                           otp, t + 1)
                 work = -1
         # (4) the close: the strategy's decisions at bar t
         last = t == n - 1
@@ -302,9 +327,9 @@ def run_kernel(o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otyp
                     entry = -1
             if fill_close:
                 if leave:
-                    _execute(st, cnt, fills, trades, rejs, t, -pos, 0.0, c[t], cfg, 0, -1)
+                    _execute(st, fills, trades, rejs, t, -pos, 0.0, c[t], 0, -1)
                 if entry != 0:
-                    _execute(st, cnt, fills, trades, rejs, t, entry * _units(st, c[t], cfg), np.nan, c[t], cfg, 0,
+                    _execute(st, fills, trades, rejs, t, entry * _units(st, c[t]), np.nan, c[t], 0,
                              -1)
             elif not last:
                 pend_exit, pend_entry = leave, entry
@@ -312,41 +337,90 @@ def run_kernel(o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otyp
             want = tgt[t]
             if want != (st[_ACTED] if frac else st[_POS]):
                 if fill_close:
-                    _rebalance(st, cnt, fills, trades, rejs, t, want, c[t], cfg, frac)
+                    _rebalance(st, fills, trades, rejs, t, want, c[t], frac)
                 elif not last:
                     pend_tgt = want
         else:
             start = oi
             while oi < n_orders and ob[oi] == t:
-                k = oi
-                if otype[k] == MARKET:
+                if otype[oi] == MARKET:
                     if fill_close:
-                        _run_order(st, cnt, fills, trades, rejs, t, k, c[t], cfg, 0, oside, oqty, osl, otp, t + 1)
+                        _run_order(st, fills, trades, rejs, t, oi, c[t], 0, oside, oqty, osl, otp, t + 1)
                 else:
-                    work = k
+                    work = oi
                 oi += 1
             if not fill_close and not last:
                 p0, p1 = start, oi
         # (5) mark to market at the close
-        equity[t] = st[_CASH] + st[_POS] * c[t]
-        if st[_POS] != 0.0:
+        pos = st[_POS]
+        equity[t] = st[_CASH] + pos * c[t]
+        if pos != 0.0:
             exposed += 1
-    if st[_POS] != 0.0:
-        trades = _grow(trades, cnt[1] + 1)
-        _close_trade(st, trades, cnt, -1.0, c[n - 1], True)
-    return equity, fills[: cnt[0]].copy(), trades[: cnt[1]].copy(), rejs[: cnt[2]].copy(), exposed
+        t += 1
+    st[_PEND_EXIT] = 1.0 if pend_exit else 0.0
+    st[_PEND_ENTRY] = pend_entry
+    st[_PEND_TGT] = pend_tgt
+    st[_P0], st[_P1], st[_WORK], st[_OI] = p0, p1, work, oi
+    st[_EXPOSED] = exposed
+    return t
 
 
-@njit(cache=True)
-def _rebalance(st, cnt, fills, trades, rejs, t, want, base, cfg, frac):
+@njit(cache=True, error_model="numpy")
+def _rebalance(st, fills, trades, rejs, t, want, base, frac):
     """Move the position to the target: units, or a fraction of equity converted to units at the fill."""
     if frac:
         desired = 0.0
         if want != 0.0:
             equity = st[_CASH] + st[_POS] * base
-            denom = base * (1.0 + cfg[_SLIP]) * (1.0 + cfg[_FEE])
+            denom = base * (1.0 + st[_SLIP]) * (1.0 + st[_FEE])
             desired = want * equity / denom if denom > 0.0 and equity > 0.0 else np.nan
     else:
         desired = want
-    if _execute(st, cnt, fills, trades, rejs, t, desired - st[_POS], desired, base, cfg, 0, -1):
+    if _execute(st, fills, trades, rejs, t, desired - st[_POS], desired, base, 0, -1):
         st[_ACTED] = want  # a rejected order leaves the old target, so it is tried again at the next bar
+
+
+@njit(cache=True, error_model="numpy")
+def equity_pass(equity, cash):
+    """Two passes over the close-marked equity: per-bar drawdown (percent below the running peak, the starting
+    cash being the first peak), its maximum, the longest run under water (bars, the peak bar before it, its last
+    bar), and the per-bar returns' mean, sum of squared deviations from the mean, and sum of squared negative
+    returns. ``ok`` is False when equity ever reaches zero or below (returns are then undefined)."""
+    n = equity.shape[0]
+    dd = np.empty(n)
+    peak, prev = cash, cash
+    max_dd = 0.0
+    peak_bar, run_bars, run_start, run_end = -1, 0, -1, -1
+    total, down2 = 0.0, 0.0
+    ok = True
+    for t in range(n):
+        e = equity[t]
+        if e >= peak:
+            peak = e
+            peak_bar = t
+            dd[t] = 0.0
+        else:
+            d = (peak - e) / peak * 100.0
+            dd[t] = d
+            if d > max_dd:
+                max_dd = d
+            if t - peak_bar > run_bars:
+                run_bars, run_start, run_end = t - peak_bar, peak_bar, t
+        if ok:
+            r = e / prev - 1.0
+            total += r
+            if r < 0.0:
+                down2 += r * r
+        if e <= 0.0:
+            ok = False
+        prev = e
+    mean, m2 = 0.0, 0.0
+    if ok:
+        mean = total / n
+        prev = cash
+        for t in range(n):
+            e = equity[t]
+            dev = e / prev - 1.0 - mean
+            m2 += dev * dev
+            prev = e
+    return dd, max_dd, run_bars, run_start, run_end, mean, m2, down2, ok

@@ -1,4 +1,4 @@
-"""Performance statistics from the close-marked equity curve and the trade table, vectorised.
+"""Performance statistics from the close-marked equity curve (one compiled pass) and the trade table (numpy).
 
 Every formula is written down in the README ("Engine semantics and statistics"). Values are plain Python
 numbers, JSON-safe: a figure that is undefined for a run (a ratio over zero, a rate with no closed trade) is None,
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from spark.engine.candles import Candles
+from spark.engine.kernel import equity_pass
 from spark.engine.options import Options, periods_per_year_for
 
 __all__ = ["annualisation", "compute_stats", "drawdown"]
@@ -39,22 +40,12 @@ def annualisation(candles: Candles, options: Options) -> tuple[float | None, str
 def drawdown(equity: np.ndarray, cash: float, timestamp: np.ndarray) -> tuple[np.ndarray, float, int, int]:
     """Per-bar drawdown in percent below the running peak (the starting cash counts as the first peak), the
     largest one, and the longest time under water (bars, ms)."""
-    peak = np.maximum.accumulate(equity)
-    np.maximum(peak, cash, out=peak)
-    under = equity < peak
-    dd = peak - equity
-    dd /= peak
-    dd *= 100.0
-    max_dd = float(dd.max())
-    if not under.any():
-        return dd, max_dd, 0, 0
-    idx = np.arange(len(equity))
-    last_peak = np.where(under, -1, idx)
-    np.maximum.accumulate(last_peak, out=last_peak)
-    bars = idx - last_peak
-    worst = int(np.argmax(bars))
-    start = max(int(last_peak[worst]), 0)
-    return dd, max_dd, int(bars[worst]), int(timestamp[worst] - timestamp[start])
+    dd, max_dd, bars, start, end, *_ = equity_pass(equity, cash)
+    return dd, max_dd, bars, _span(timestamp, start, end)
+
+
+def _span(timestamp: np.ndarray, start: int, end: int) -> int:
+    return 0 if end < 0 else int(timestamp[end] - timestamp[max(start, 0)])
 
 
 def compute_stats(*, equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, rejected: int, exposed_bars: int,
@@ -63,7 +54,8 @@ def compute_stats(*, equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, 
     cash = float(options.cash)
     n = len(equity)
     final = float(equity[-1])
-    dd, max_dd, dd_bars, dd_ms = drawdown(equity, cash, candles.timestamp)
+    dd, max_dd, dd_bars, dd_start, dd_end, mean, m2, down2, positive = equity_pass(equity, cash)
+    dd_ms = _span(candles.timestamp, dd_start, dd_end)
     ppy, basis = annualisation(candles, options)
 
     is_open = trades[:, 9] == 1.0
@@ -75,17 +67,10 @@ def compute_stats(*, equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, 
     notional = closed[:, 2] * closed[:, 5]
 
     sharpe = sortino = cagr = None
-    if ppy is not None and bool((equity > 0).all()):
-        returns = np.empty(n)
-        returns[0] = equity[0] / cash
-        np.divide(equity[1:], equity[:-1], out=returns[1:])
-        returns -= 1.0
-        mean = float(returns.mean())
-        if n >= 2:
-            std = float(returns.std(ddof=1))
-            sharpe = mean / std * math.sqrt(ppy) if std > 0 else None
-        np.minimum(returns, 0.0, out=returns)
-        downside = math.sqrt(float(np.dot(returns, returns)) / n)
+    if ppy is not None and positive:
+        std = math.sqrt(m2 / (n - 1)) if n >= 2 else 0.0
+        sharpe = mean / std * math.sqrt(ppy) if std > 0 else None
+        downside = math.sqrt(down2 / n)
         sortino = mean / downside * math.sqrt(ppy) if downside > 0 else None
         try:
             cagr = ((final / cash) ** (ppy / n) - 1.0) * 100.0
