@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,18 @@ from spark.ids import check_run_id, new_run_id
 from spark.plugins import Plugins, build_plugins
 from spark.requests import RunRequest
 
-__all__ = ["execute", "plugins_for", "run_backtest"]
+__all__ = ["PHASES", "execute", "plugins_for", "run_backtest"]
 
 
 @functools.lru_cache(maxsize=8)
-def _plugins(disabled: tuple[str, ...]) -> Plugins:
-    return build_plugins(disabled)
+def _plugins(disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...] = ()) -> Plugins:
+    return build_plugins(disabled, extra=extra)
 
 
-def plugins_for(disabled: tuple[str, ...] | list[str] = ()) -> Plugins:
-    """The plugins of this process with ``disabled`` blocked, built on first use and kept (one per set)."""
-    return _plugins(tuple(sorted(set(disabled))))
+def plugins_for(disabled: tuple[str, ...] | list[str] = (), extra: tuple[tuple[object, str], ...] = ()) -> Plugins:
+    """The plugins of this process with ``disabled`` blocked (and ``extra`` (plugin, name) pairs added: the
+    service hands its worker the plugins a test registered), built on first use and kept (one per set)."""
+    return _plugins(tuple(sorted(set(disabled))), tuple(extra))
 
 
 def run_backtest(candles: Candles, strategy: str | StrategySpec = "sma_cross",
@@ -60,18 +61,33 @@ def run_backtest(candles: Candles, strategy: str | StrategySpec = "sma_cross",
 
 
 def execute(request: RunRequest, *, data_dir: Path, disabled_plugins: tuple[str, ...], run_id: str,
-            started_at: int) -> dict[str, Any]:
+            started_at: int, extra_plugins: tuple[tuple[object, str], ...] = (),
+            progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
     """Run one queued request in a worker process and return the full result document (``to_dict()``).
 
     The feed reads with ``FeedEnv(data_dir, restricted=True)``: a file feed only opens named files inside
     ``data_dir``. Picklable (module level, plain arguments). Raises the same errors as `run_backtest`, plus
-    DataError from the feed; a strategy bug comes back as StrategyError naming the strategy.
+    DataError from the feed; a strategy bug comes back as StrategyError naming the strategy. ``progress``, if
+    given, is called with (fraction, phase) as phases end: "feed" (candles loaded), then the engine's phases
+    (`PHASES`), then "document".
     """
-    plugins = plugins_for(disabled_plugins)
+    report = progress if progress is not None else _no_progress
+    plugins = plugins_for(disabled_plugins, extra_plugins)
     spec = plugins.strategy(request.strategy)
     feed = plugins.feed(request.feed_name)
     args = validate_params(feed.params, request.feed_args, prefix="feed.args")
     candles = feed.load(args, FeedEnv(data_dir=Path(data_dir), restricted=True))
+    report(PHASES["feed"], "feed")
     result = backtest(candles, spec, request.params, request.options, run_id=check_run_id(run_id),
-                      started_at=started_at)
-    return result.to_dict()
+                      started_at=started_at, progress=lambda phase: report(PHASES[phase], phase))
+    doc = result.to_dict()
+    report(PHASES["document"], "document")
+    return doc
+
+
+# Progress of a run when each phase ends (a rough share of a typical run's time).
+PHASES = {"feed": 0.2, "strategy": 0.4, "simulated": 0.7, "stats": 0.85, "document": 0.95}
+
+
+def _no_progress(fraction: float, phase: str) -> None:
+    return None

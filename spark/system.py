@@ -14,17 +14,21 @@ their workers), then the broadcaster ends every stream, then the auditor closes 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
+import trio_parallel
 from prometheus_client import CollectorRegistry
 
-from spark.actors import auditor, broadcaster, scheduler, simulator
+from spark.actors import auditor, broadcaster, scheduler, simulator, workers
 from spark.actors.messages import (
     AuditLine,
     Cancel,
@@ -59,6 +63,8 @@ LAUNCH_BUFFER = 0
 BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
 SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
+WORKER_IDLE_S = 600.0    # an idle worker process lives this long, ready for the next run
+WORKER_GRACE_S = 5.0     # at shutdown, idle workers get this long to exit before they are killed
 UNAVAILABLE_RETRY_S = 5
 
 
@@ -84,6 +90,7 @@ class System:
         self._to_broadcaster: trio.MemorySendChannel | None = None
         self._to_auditor: trio.MemorySendChannel | None = None
         self._scheduler_done = trio.Event()
+        self._scheduler_stats = scheduler.SchedulerStatistics()
 
     # --- configuration -----------------------------------------------------------------------------------------
 
@@ -112,6 +119,10 @@ class System:
             # busy: it looks at the limits again on its next change; closing: nothing to wake
             with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                 self._to_scheduler.send_nowait(Wake())
+
+    def statistics(self) -> dict[str, int]:
+        """Runs waiting (``queued``), starts being audited (``reserved``), worker slots in use (``executing``)."""
+        return self._scheduler_stats.as_dict()
 
     def healthy(self) -> bool:
         return not self._closing and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler"}
@@ -265,7 +276,7 @@ class System:
         await nursery.start(self._actor, "scheduler", scheduler.run, {
             "inbox": scheduler_inbox, "reports": reports_inbox, "launch": to_simulator,
             "publish": to_broadcaster.clone(), "store": self.store, "metrics": self.metrics,
-            "settings": lambda: self._settings, "now_ms": self.now_ms})
+            "settings": lambda: self._settings, "now_ms": self.now_ms, "statistics": self._scheduler_stats})
         self._to_scheduler, self._to_broadcaster, self._to_auditor = to_scheduler, to_broadcaster, to_auditor
 
     async def aclose(self) -> None:
@@ -291,6 +302,7 @@ async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[objec
     a scripted runner at the process boundary); ``extra_plugins`` are (plugin, name) pairs registered after the
     built-ins (tests: throwaway strategies)."""
     extra = tuple(extra_plugins)
+    context: trio_parallel.WorkerContext | None = None
     # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
     plugins = build_plugins(disabled=[name for name in settings.disabled_plugins if name != "write"], extra=extra)
     metrics = Metrics()
@@ -298,10 +310,20 @@ async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[objec
     if interrupted:
         log.warning("%d run(s) cut off by the last shutdown are now failed, interrupted", len(interrupted))
     system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms)
-    if runners is None:
-        runners = {"mock": simulator.mock_runner(lambda: system.settings)}
-    async with trio.open_nursery() as nursery:
+    async with contextlib.AsyncExitStack() as stack:
+        if runners is None:
+            context = await stack.enter_async_context(trio_parallel.open_worker_context(
+                idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S))
+            progress_dir = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="spark-progress-")))
+            stack.push_async_callback(trio.to_thread.run_sync, shutil.rmtree, progress_dir, True)
+            runners = {"mock": simulator.mock_runner(lambda: system.settings),
+                       "engine": workers.engine_runner(lambda: system.settings, evidence_dir=settings.evidence_dir,
+                                                       progress_dir=progress_dir, extra_plugins=extra,
+                                                       context=context)}
+        nursery = await stack.enter_async_context(trio.open_nursery())
         await system._run(nursery, runners, first_event_id=wall_ms())
+        if context is not None and settings.impl == "engine":
+            nursery.start_soon(_warm_up, context, settings, extra)
         try:
             yield system
         finally:
@@ -309,3 +331,13 @@ async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[objec
                 scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
                 await system.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def _warm_up(context: trio_parallel.WorkerContext, settings: Settings,
+                   extra: tuple[tuple[object, str], ...]) -> None:
+    """Start one worker ahead of the first run (imports, plugins); a failure here only costs the first run time."""
+    try:
+        await context.run_sync(functools.partial(workers.warm_up, settings.disabled_plugins, extra),
+                               kill_on_cancel=True)
+    except Exception as exc:
+        log.warning("warming up a worker failed: %s", exc)

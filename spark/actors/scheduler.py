@@ -37,22 +37,36 @@ from spark.errors import Conflict, NotFound, Unavailable
 from spark.metrics import Metrics
 from spark.runs import RunStore, new_record, wall_ms
 
-__all__ = ["QUEUE_FULL_RETRY_S", "run"]
+__all__ = ["QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
 
 log = logging.getLogger(__name__)
 
 QUEUE_FULL_RETRY_S = 5  # Retry-After when the queue is full
 
 
+class SchedulerStatistics:
+    """What is worth inspecting, kept current by the scheduler: runs waiting, slots held for starts being audited,
+    runs whose worker is still going (a cancelled run counts until its worker is gone)."""
+
+    __slots__ = ("executing", "queued", "reserved")
+
+    def __init__(self) -> None:
+        self.queued = self.reserved = self.executing = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"queued": self.queued, "reserved": self.reserved, "executing": self.executing}
+
+
 async def run(*, inbox: trio.MemoryReceiveChannel, reports: trio.MemoryReceiveChannel,
               launch: trio.MemorySendChannel, publish: trio.MemorySendChannel, store: RunStore, metrics: Metrics,
               settings: Callable[[], Settings], now_ms: Callable[[], int] = wall_ms,
+              statistics: SchedulerStatistics | None = None,
               task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``inbox`` (Reserve, Release, Submit, Cancel, Wake) and ``reports`` (Progress, Finished) until the inbox
     closes; see the module docstring for the shutdown order. ``settings`` is read at each decision (SIGHUP)."""
     async with publish, reports, launch, inbox, trio.open_nursery() as nursery:
         state = _Scheduler(store=store, metrics=metrics, settings=settings, now_ms=now_ms, launch=launch,
-                           publish=publish, nursery=nursery)
+                           publish=publish, nursery=nursery, statistics=statistics or SchedulerStatistics())
         nursery.start_soon(state.follow, reports)
         task_status.started()
         async for message in inbox:
@@ -64,8 +78,9 @@ async def run(*, inbox: trio.MemoryReceiveChannel, reports: trio.MemoryReceiveCh
 class _Scheduler:
     def __init__(self, *, store: RunStore, metrics: Metrics, settings: Callable[[], Settings],
                  now_ms: Callable[[], int], launch: trio.MemorySendChannel, publish: trio.MemorySendChannel,
-                 nursery: trio.Nursery) -> None:
+                 nursery: trio.Nursery, statistics: SchedulerStatistics) -> None:
         self.store, self.metrics, self.settings, self.now_ms = store, metrics, settings, now_ms
+        self.statistics = statistics
         self.launch, self.publish, self.nursery = launch, publish, nursery
         self.queue: deque[Job] = deque()
         self.reserved = 0
@@ -73,6 +88,16 @@ class _Scheduler:
         self.closing = False
 
     async def handle(self, message: Any) -> None:
+        try:
+            await self._handle(message)
+        finally:
+            self.count()
+
+    def count(self) -> None:
+        self.statistics.queued, self.statistics.reserved = len(self.queue), self.reserved
+        self.statistics.executing = len(self.executing)
+
+    async def _handle(self, message: Any) -> None:
         if isinstance(message, Reserve):
             if self.closing or len(self.queue) + self.reserved >= self.settings().queue_size:
                 message.reply.fail(Unavailable("the run queue is full, try again later",
@@ -143,6 +168,7 @@ class _Scheduler:
                     self.metrics.artifacts.labels(type=kind).inc()
                 self.executing.pop(report.run_id, None)
                 await self.dispatch()
+            self.count()
 
     async def interrupt_all(self) -> None:
         """Shutdown: every queued or running run ends failed, "interrupted"."""

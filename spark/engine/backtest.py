@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -52,10 +52,11 @@ def collect(candles: Candles, spec: StrategySpec, params: Mapping[str, Any]) -> 
 
 def backtest(candles: Candles, spec: StrategySpec, params: Mapping[str, Any] | None = None,
              options: Options | None = None, *, run_id: str | None = None,
-             started_at: int | None = None) -> BacktestResult:
+             started_at: int | None = None, progress: Callable[[str], None] | None = None) -> BacktestResult:
     """Run ``spec`` on ``candles`` with ``params`` (checked against the spec) and ``options``.
 
     ``run_id`` and ``started_at`` (epoch ms) are the only wall-clock inputs; by default they are taken now.
+    ``progress``, if given, is called with the name of each phase as it ends: "strategy", "simulated", "stats".
     Raises ParamError (bad params/options/orders), StrategyError (the strategy failed).
     """
     if not isinstance(candles, Candles):
@@ -68,10 +69,14 @@ def backtest(candles: Candles, spec: StrategySpec, params: Mapping[str, Any] | N
         started_at = int(time.time() * 1000)
     run_id = new_run_id(started_at) if run_id is None else run_id
 
+    phase_done = progress if progress is not None else _quiet
     intent = collect(candles, spec, checked)
+    phase_done("strategy")
     sim = simulate(candles, intent, options)
+    phase_done("simulated")
     stats, dd = compute_stats(equity=sim.equity, trades=sim.trades, fills=sim.fills, rejected=len(sim.rejected),
                               exposed_bars=sim.exposed_bars, candles=candles, options=options)
+    phase_done("stats")
     for arr in (sim.equity, dd, sim.fills, sim.trades, sim.rejected):
         arr.flags.writeable = False
     ts = candles.timestamp
@@ -95,6 +100,10 @@ def backtest(candles: Candles, spec: StrategySpec, params: Mapping[str, Any] | N
         "started_at": started_at,
     }
     return BacktestResult(id=run_id, report=report, metadata=metadata)
+
+
+def _quiet(phase: str) -> None:
+    return None
 
 
 def fingerprint(candles: Candles, spec: StrategySpec, params: Mapping[str, Any], options: Mapping[str, Any]) -> str:

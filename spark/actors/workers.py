@@ -1,0 +1,128 @@
+"""The simulator's runner for ``impl = "engine"``: each run in a worker process (trio-parallel), never on the loop.
+
+A cancel kills the worker (``kill_on_cancel``), so it takes effect at once, however long the strategy would run.
+A worker that dies (a crashing strategy, ``os._exit``, a segfault) fails its run with the error recorded; the
+service goes on and later runs get a fresh worker.
+
+The worker writes the result document and the CSV artifacts itself (`spark.evidence`, atomic), so the big result
+never crosses back to the event loop: only the summary does. Errors come back as values (a message), because
+exceptions with custom constructors do not survive pickling. Progress goes through a small file per run, which the
+worker replaces atomically at each phase (`spark.runner.PHASES`) and the runner polls: cheap, and it needs nothing
+shared between the processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio_parallel
+
+from spark.actors.messages import Job, Outcome, ProgressFn, Runner
+from spark.config import Settings
+from spark.errors import SparkError
+
+__all__ = ["PROGRESS_POLL_S", "RunFailed", "engine_runner", "warm_up", "work"]
+
+PROGRESS_POLL_S = 0.2  # how often a running run's progress file is read
+
+
+class RunFailed(SparkError):
+    """The run failed in its worker; the message is the error to record."""
+
+
+def work(job: Job, data_dir: Path, disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...],
+         evidence_dir: Path, progress_path: Path | None) -> tuple[str, Any]:
+    """In the worker process: execute the job, write its result and artifacts; ("ok", Outcome) or
+    ("error", message)."""
+    from spark.actors.simulator import describe_error
+    from spark.evidence import write_artifacts, write_result
+    from spark.runner import execute
+
+    report = None if progress_path is None else functools.partial(_write_progress, progress_path)
+    try:
+        doc = execute(job.request, data_dir=data_dir, disabled_plugins=disabled, run_id=job.run_id,
+                      started_at=job.started_at, extra_plugins=extra, progress=report)
+        write_result(evidence_dir, doc)
+        write_artifacts(evidence_dir, doc)
+    except Exception as exc:
+        return "error", describe_error(exc)
+    return "ok", Outcome(stats=doc["report"]["stats"], artifacts=("result", "trades_csv", "equity_csv"))
+
+
+def warm_up(disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...]) -> None:
+    """In a fresh worker: import the engine and build the plugins, so the first run does not pay for them."""
+    from spark.runner import plugins_for
+
+    plugins_for(disabled, extra)
+
+
+def _write_progress(path: Path, fraction: float, phase: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{fraction:.4f} {phase}\n")
+    os.replace(tmp, path)
+
+
+def _read_progress(path: Path) -> float | None:
+    try:
+        return float(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def engine_runner(settings: Callable[[], Settings], *, evidence_dir: Path, progress_dir: Path | None,
+                  extra_plugins: tuple[tuple[object, str], ...] = (),
+                  context: trio_parallel.WorkerContext | None = None) -> Runner:
+    """The Runner for real engine runs. ``context`` is the system's worker context (its workers end with it);
+    ``progress_dir`` holds the per-run progress files (None: no progress between 0 and done)."""
+    limiter = trio.CapacityLimiter(max(1, settings().max_concurrent))
+
+    async def run_engine(job: Job, progress: ProgressFn) -> Outcome:
+        s = settings()
+        limiter.total_tokens = max(1, s.max_concurrent)  # the scheduler enforces it; this only never adds a cap
+        path = None if progress_dir is None else progress_dir / f"{job.run_id}.progress"
+        fn = functools.partial(work, job, s.data_dir, s.disabled_plugins, extra_plugins, evidence_dir, path)
+        try:
+            async with trio.open_nursery() as nursery:
+                if path is not None:
+                    nursery.start_soon(_follow_progress, path, progress)
+                try:
+                    run_sync = trio_parallel.run_sync if context is None else context.run_sync
+                    verdict, value = await run_sync(fn, kill_on_cancel=True, limiter=limiter)
+                except trio_parallel.BrokenWorkerError as exc:
+                    verdict, value = "error", f"the worker process died ({_cause(exc)})"
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    await trio.Path(path).unlink(missing_ok=True)
+        if verdict != "ok":
+            raise RunFailed(value)
+        return value
+
+    return run_engine
+
+
+async def _follow_progress(path: Path, progress: ProgressFn) -> None:
+    last: float | None = None
+    while True:
+        await trio.sleep(PROGRESS_POLL_S)
+        value = await trio.to_thread.run_sync(_read_progress, path)
+        if value is not None and value != last:
+            last = value
+            await progress(value)
+
+
+def _cause(exc: BaseException) -> str:
+    """``exit code -9`` style detail from a BrokenWorkerError, if it carries one."""
+    for arg in exc.args:
+        code = getattr(arg, "exitcode", None)
+        if code is not None:
+            return f"exit code {code}"
+    return str(exc) or type(exc).__name__
