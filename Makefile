@@ -14,9 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Runs a backtest of the embedded default data set and prints its report.
+## Serves the API and dashboard on http://127.0.0.1:4001 with mutations on. Without ADMIN_TOKEN in the environment,
+## a generated token is kept in .spark/admin-token (mode 0600, reused on later runs) and printed beside the URL.
 run: $(STAMP)
-	$(BIN)/spark backtest --data default --strategy sma_cross
+	@if [ -z "$$ADMIN_TOKEN" ] && [ ! -s .spark/admin-token ]; then \
+		mkdir -p .spark && (umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > .spark/admin-token); \
+	fi
+	@[ -n "$$ADMIN_TOKEN" ] || chmod 600 .spark/admin-token
+	ADMIN_ENABLED=true ADMIN_TOKEN="$${ADMIN_TOKEN:-$$(cat .spark/admin-token)}" $(BIN)/spark serve --show-token
 
 ## The whole test suite: lint, layering contracts, tests.
 test: $(STAMP)

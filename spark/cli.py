@@ -22,6 +22,7 @@ COMMANDS = (
     "spark.commands.restore",
     "spark.commands.audit",
     "spark.commands.loadtest",
+    "spark.commands.serve",
 )
 
 

@@ -1,0 +1,94 @@
+"""The built-in ``write`` plugin: the guarded mutations ``POST /api/backtest/start`` and
+``DELETE /api/backtest/cancel/<id>``.
+
+Operators roll mutations back by switching this plugin off (``SPARK_DISABLED_PLUGINS=write`` + SIGHUP): the routes
+stay registered and answer 404 while ``services.plugin_enabled("write")`` is false, so switching it back on restores
+them without a restart. Each refused attempt (bad or missing token, rate limit, bad body, bad id) is audited here
+before the answer; a successful one is audited by the system inside ``services.start``/``cancel``. If the audit
+cannot be written the attempt is refused with 503.
+
+Order for a start: the body (already read, bounded), the token (its verdict decides the audited ``user``), the rate
+limit (every attempt from an address counts, so token guessing is throttled too), then the body's content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from quart import Blueprint, Response
+
+from spark.api.auth import authenticate
+from spark.api.ratelimit import RateLimiter
+from spark.api.wire import body_bytes, client_ip, json_response, parse_json
+from spark.errors import NotFound, SparkError
+from spark.hookspecs import hookimpl
+from spark.ids import check_run_id
+from spark.requests import RunRequest
+from spark.services import Caller, Services
+
+__all__ = ["register_routes"]
+
+NAME = "write"
+
+
+@hookimpl
+def register_routes(register: Callable[[Any], None], services: Services) -> None:
+    register(write_blueprint(services))
+
+
+def write_blueprint(services: Services) -> Blueprint:
+    bp = Blueprint(NAME, __name__)
+    limiter = RateLimiter()
+
+    def gate() -> None:
+        if not services.plugin_enabled(NAME):
+            body_bytes()  # an oversized body still gets its 413 (and a closed connection)
+            raise NotFound("mutations are switched off on this server (plugin 'write' is disabled)")
+
+    def identify() -> tuple[Caller, SparkError | None]:
+        settings = services.settings
+        try:
+            authenticate(settings)
+        except SparkError as exc:
+            return Caller(ip=client_ip(settings)), exc
+        return Caller(ip=client_ip(settings), user="admin"), None
+
+    async def refuse(action: str, caller: Caller, run_id: str | None, payload: Any, exc: SparkError) -> None:
+        await services.audit(action=action, caller=caller, run_id=run_id, payload=payload, success=False,
+                             error=f"{exc.code}: {exc.message}")
+        raise exc
+
+    @bp.post("/api/backtest/start")
+    async def start() -> Response:
+        gate()
+        caller, auth_error = identify()
+        payload: Any = None
+        try:
+            settings = services.settings
+            limiter.hit(caller.ip, limit=settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_ips)
+            if auth_error is not None:
+                raise auth_error
+            payload = parse_json(body_bytes())
+            run_request = RunRequest.parse(payload, services.plugins)
+        except SparkError as exc:
+            await refuse("start", caller, None, payload, exc)
+            raise  # refuse() raised already; keeps type checkers content
+        answer = await services.start(run_request, caller, payload)
+        return json_response(answer, 201)
+
+    @bp.delete("/api/backtest/cancel/<run_id>")
+    async def cancel(run_id: str) -> Response:
+        gate()
+        caller, auth_error = identify()
+        try:
+            if auth_error is not None:
+                raise auth_error
+            body_bytes()  # a cancel takes no body, but an oversized one is still refused, never left unread
+            check_run_id(run_id)
+        except SparkError as exc:
+            await refuse("cancel", caller, None, {"id": run_id[:64]}, exc)
+            raise
+        return json_response(await services.cancel(run_id, caller))
+
+    return bp

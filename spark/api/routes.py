@@ -1,0 +1,170 @@
+"""Read-only routes: runs, their reports, equity, artifacts, plugins, config, health and metrics.
+
+Run ids in paths are checked against the id format before anything touches a file; artifact names come only from
+the run's own listed set; a file is opened without following symlinks and only when it lies inside the evidence
+folder. Nothing here mutates state.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from quart import Blueprint, Response, request
+
+from spark.api.equity import MAX_POINTS, MIN_POINTS, downsample, equity_series
+from spark.api.wire import json_response
+from spark.errors import InputError, NotFound
+from spark.ids import check_run_id
+from spark.services import Services
+
+__all__ = ["read_routes"]
+
+MAX_LIMIT = 10_000
+_CHUNK = 64 * 1024
+_CONTENT_TYPES = {".json": "application/json", ".csv": "text/csv; charset=utf-8"}
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not low <= int(raw) <= high:
+        raise InputError(f"{name} must be an integer from {low} to {high}, got {raw[:40]!r}", field=name)
+    return int(raw)
+
+
+def _run_id(run_id: str) -> str:
+    return check_run_id(run_id)  # InputError (400, field "id") before anything touches a file
+
+
+def _summary(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A result without its per-bar and per-trade arrays: what a detail view shows at once."""
+    out: dict[str, Any] = {}
+    for key in ("report", "metadata"):
+        part = result.get(key)
+        if isinstance(part, Mapping):
+            out[key] = {k: v for k, v in part.items() if not isinstance(v, list | tuple)
+                        and not (isinstance(v, Mapping) and any(isinstance(x, list) for x in v.values()))}
+    return out
+
+
+def read_routes(services: Services) -> Blueprint:
+    bp = Blueprint("read", __name__)
+
+    def known_run(run_id: str) -> dict[str, Any]:
+        record = services.get_run(_run_id(run_id))
+        if record is None:
+            raise NotFound(f"no run {run_id}", field="id")
+        return record
+
+    @bp.get("/api/backtest")
+    async def list_runs() -> Response:
+        limit = _int_arg("limit", 100, 1, MAX_LIMIT)
+        return json_response({"runs": services.list_runs(limit)})
+
+    @bp.get("/api/backtest/<run_id>")
+    async def run_detail(run_id: str) -> Response:
+        record = known_run(run_id)
+        result = services.get_result(run_id)
+        return json_response({**record, **(_summary(result) if result else {})})
+
+    @bp.get("/api/backtest/<run_id>/equity")
+    async def run_equity(run_id: str) -> Response:
+        points = _int_arg("points", 1000, MIN_POINTS, MAX_POINTS)
+        known_run(run_id)
+        result = services.get_result(run_id)
+        series = equity_series(result) if result else None
+        if series is None:
+            raise NotFound(f"run {run_id} has no equity curve (yet)", field="id")
+        return json_response({"id": run_id, "points": points, **downsample(*series, points)})
+
+    @bp.get("/api/backtest/<run_id>/artifacts")
+    async def run_artifacts(run_id: str) -> Response:
+        known_run(run_id)
+        return json_response({"artifacts": services.artifacts(run_id)})
+
+    @bp.get("/api/backtest/<run_id>/artifacts/<name>")
+    async def run_artifact(run_id: str, name: str) -> Response:
+        known_run(run_id)
+        path = services.artifact_path(run_id, name)
+        if path is None:
+            raise NotFound(f"run {run_id} has no artifact {name[:64]!r}", field="name")
+        fd = _open_inside(path, services.settings.evidence_dir)
+        size = os.fstat(fd).st_size
+        content_type = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{path.name}"'}
+        return Response(_FileBody(fd), status=200, content_type=content_type, headers=headers)
+
+    @bp.get("/api/strategies")
+    async def strategies() -> Response:
+        return json_response({"strategies": [s.to_json() for s in services.plugins.strategies.values()]})
+
+    @bp.get("/api/feeds")
+    async def feeds() -> Response:
+        return json_response({"feeds": [f.to_json() for f in services.plugins.feeds.values()]})
+
+    @bp.get("/api/config")
+    async def config() -> Response:
+        settings = services.settings
+        return json_response({"adminEnabled": settings.admin_enabled, "writeEnabled": services.plugin_enabled("write"),
+                              "impl": settings.impl})
+
+    @bp.get("/health")
+    async def health() -> Response:
+        if services.healthy():
+            return json_response({"status": "ok"})
+        return json_response({"status": "down", "error": "unavailable", "message": "an actor has stopped",
+                              "field": None}, 503)
+
+    @bp.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(services.registry), status=200, content_type=CONTENT_TYPE_LATEST)
+
+    return bp
+
+
+def _open_inside(path: Path, root: Path) -> int:
+    """Open ``path`` read-only if it is a regular file inside ``root`` reached without symlinks; NotFound otherwise."""
+    root_real = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(root_real) or path.is_symlink():
+        raise NotFound("no such artifact", field="name")
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        raise NotFound("no such artifact", field="name") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotFound("no such artifact", field="name")
+    return fd
+
+
+class _FileBody:
+    """The file's bytes in chunks, read off the event loop. Quart calls ``aclose`` however the answer ends (even
+    when it never started), so the descriptor is always closed."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def __aiter__(self) -> _FileBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._fd is None:
+            raise StopAsyncIteration
+        chunk = await trio.to_thread.run_sync(os.read, self._fd, _CHUNK)
+        if not chunk:
+            await self.aclose()
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,122 @@
+"""Bytes on the wire: bounded request bodies, strict JSON, the client's address, JSON answers.
+
+Every request's body is read (bounded by ``Settings.max_body_bytes``) before any route answers: Hypercorn's trio
+worker can stall a keep-alive connection whose body was left unread. An oversized body is answered 413 with
+``Connection: close`` so the unread rest cannot confuse the next request on that connection.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from typing import Any
+
+from quart import Response, g, request
+
+from spark.config import Settings
+from spark.errors import InputError, PayloadTooLarge
+
+__all__ = ["body_bytes", "client_ip", "json_response", "parse_json", "read_body"]
+
+_NO_BODY = b""
+
+
+async def read_body(limit: int) -> None:
+    """Read this request's body into ``g`` (at most ``limit`` bytes); an oversized body is kept as an error.
+
+    Called before routing answers. The error is raised later by `body_bytes` (routes that audit it) or at once.
+    """
+    g.spark_body = _NO_BODY
+    g.spark_body_error = None
+    length = request.content_length
+    if length is not None and length > limit:
+        g.spark_body_error = PayloadTooLarge(f"the body is {length} bytes; the limit is {limit}")
+        return
+    data = bytearray()
+    async for chunk in request.body:
+        data += chunk
+        if len(data) > limit:
+            g.spark_body_error = PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+            return
+    g.spark_body = bytes(data)
+
+
+def body_bytes() -> bytes:
+    """The body `read_body` kept; raises PayloadTooLarge when it was over the limit."""
+    error = getattr(g, "spark_body_error", None)
+    if error is not None:
+        raise error
+    return getattr(g, "spark_body", _NO_BODY)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def parse_json(data: bytes) -> Any:
+    """Decode a UTF-8 JSON document strictly; an empty body is None.
+
+    Refuses (InputError, 400) bad UTF-8, bad JSON, NaN/Infinity, numbers too large for a float, and nesting so deep
+    that the decoder would recurse out of stack: a client's input never becomes a 500.
+    """
+    if not data.strip():
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InputError("the JSON body is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, huge ints, NaN
+        raise InputError(f"the body is not valid JSON: {exc}") from None
+
+
+def client_ip(settings: Settings) -> str:
+    """The client's address: the socket peer, or with ``trusted_proxies`` = N > 0 the N-th address from the right
+    of ``X-Forwarded-For`` (what the outermost trusted proxy saw). A header that does not parse is ignored."""
+    client = request.scope.get("client") if hasattr(request, "scope") else None
+    peer = str(client[0]) if client else (request.remote_addr or "unknown")
+    hops = settings.trusted_proxies
+    if hops <= 0:
+        return peer
+    values = request.headers.getlist("X-Forwarded-For")
+    chain = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    if not chain:
+        return peer
+    candidate = chain[-hops] if len(chain) >= hops else chain[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A compact JSON answer (``application/json``)."""
+    try:
+        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere in a stored document: JSON has no word for it
+        body = json.dumps(_finite(doc), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    response = Response(body, status=status, content_type="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _finite(doc: Any) -> Any:
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {key: _finite(value) for key, value in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [_finite(value) for value in doc]
+    return doc

@@ -1,0 +1,65 @@
+"""``spark serve [--host H] [--port P]``: the service on 127.0.0.1:4001 by default.
+
+Prints the URL once the socket is bound (with ``--port 0``, the real port: tests read it from stdout), then serves
+until SIGINT or SIGTERM, which shut it down gracefully (`spark.system.run_server` handles the signals, SIGHUP
+included). Without ADMIN_TOKEN the service still serves reads; mutations answer 500 saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import trio
+
+from spark.config import Settings, load_settings
+from spark.errors import InputError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the REST + SSE API, the dashboard and /metrics")
+    p.add_argument("--host", help="address to bind (default: Settings.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to bind; 0 picks a free one (default: Settings.port, 4001)")
+    p.add_argument("--show-token", action="store_true", help="print the admin token beside the URL (make run)")
+    p.set_defaults(func=run)
+
+
+def _urls(started: Any, settings: Settings) -> list[str]:
+    if isinstance(started, str):
+        return [started]
+    if isinstance(started, list | tuple) and started:
+        return [str(x) for x in started]
+    return [f"http://{settings.host}:{settings.port}"]
+
+
+async def _serve(settings: Settings, show_token: bool) -> None:
+    from spark.system import run_server  # the system loads only for this command, not for every `spark` call
+
+    async with trio.open_nursery() as nursery:
+        started = await nursery.start(run_server, settings)
+        urls = _urls(started, settings)
+        print(f"Spark serving on {urls[0]}  (impl: {settings.impl})", flush=True)
+        for url in urls[1:]:
+            print(f"  also on {url}", flush=True)
+        if not settings.admin_token:
+            print("  mutations are refused: no ADMIN_TOKEN is set", flush=True)
+        elif show_token:
+            print(f"  admin token: {settings.admin_token}", flush=True)
+        print("  Ctrl-C stops it", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = load_settings(**overrides)
+    if not 0 <= settings.port <= 65535:
+        raise InputError(f"port must be from 0 to 65535, got {settings.port}", field="port")
+    trio.run(_serve, settings, bool(args.show_token))
+    print("Spark stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,169 @@
+"""Read-only routes and error answers, through the Quart test client over a real system."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from apikit import admin
+
+from spark.api import create_app
+from spark.ids import new_run_id
+
+
+async def start_run(client: Any, **body: Any) -> dict[str, Any]:
+    """Start a run: acknowledged only once its record is on disk."""
+    response = await client.post("/api/backtest/start", json=body, headers=admin())
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    return await response.get_json()
+
+
+def assert_error(doc: dict[str, Any], code: str, field: str | None = None) -> None:
+    assert set(doc) >= {"error", "message", "field"}
+    assert doc["error"] == code
+    assert isinstance(doc["message"], str) and doc["message"]
+    assert doc["field"] == field
+
+
+async def test_list_is_newest_first_and_limit_is_checked(client: Any) -> None:
+    first = await start_run(client, notes="one")
+    second = await start_run(client, notes="two")
+    doc = await (await client.get("/api/backtest")).get_json()
+    assert [r["id"] for r in doc["runs"]] == [second["id"], first["id"]]
+    assert doc["runs"][0]["notes"] == "two" and doc["runs"][0]["status"] in ("queued", "running")
+    one = await (await client.get("/api/backtest?limit=1")).get_json()
+    assert [r["id"] for r in one["runs"]] == [second["id"]]
+    for bad in ("0", "-1", "abc", "1e3", "10001", "99999999999999999999", "", "%D9%A3", "1%00"):
+        response = await client.get(f"/api/backtest?limit={bad}")
+        assert response.status_code == 400, bad
+        assert_error(await response.get_json(), "invalid", "limit")
+
+
+async def test_detail_artifacts_and_unknown_ids(client: Any) -> None:
+    run = await start_run(client, pair="BTCUSDT", timeframe="1h")
+    response = await client.get(f"/api/backtest/{run['id']}")
+    assert response.status_code == 200
+    doc = await response.get_json()
+    assert doc["id"] == run["id"] and doc["pair"] == "BTCUSDT" and doc["timeframe"] == "1h"
+    artifacts = await (await client.get(f"/api/backtest/{run['id']}/artifacts")).get_json()
+    names = {a["name"]: a for a in artifacts["artifacts"]}
+    assert f"run_{run['id']}.json" in names
+    item = names[f"run_{run['id']}.json"]
+    assert item["type"] == "run" and item["url"].endswith(item["name"]) and item["bytes"] > 0
+    download = await client.get(item["url"])
+    assert download.status_code == 200
+    body = await download.get_json(force=True)
+    assert body["runs"][0]["id"] == run["id"]
+
+    unknown = new_run_id(1_700_000_000_000)
+    for path in (f"/api/backtest/{unknown}", f"/api/backtest/{unknown}/artifacts",
+                 f"/api/backtest/{unknown}/equity", f"/api/backtest/{unknown}/artifacts/run_{unknown}.json"):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+        assert_error(await response.get_json(), "not_found", "id")
+    response = await client.get(f"/api/backtest/{run['id']}/artifacts/{run['id']}_trades.csv")
+    assert response.status_code == 404
+    assert_error(await response.get_json(), "not_found", "name")
+
+
+@pytest.mark.parametrize("bad", ["bt-1", "bt-17000000000000-deadbeef", "bt-1700000000000-DEADBEEF",
+                                 "bt-1700000000000-deadbeef%00", "..%2F..%2Fetc%2Fpasswd", "%2e%2e",
+                                 "bt-1700000000000-deadbee%20", "bt-1700000000000-deadbeef\u0661"])
+async def test_ids_are_checked_before_any_file(client: Any, bad: str) -> None:
+    for path in (f"/api/backtest/{bad}", f"/api/backtest/{bad}/equity", f"/api/backtest/{bad}/artifacts",
+                 f"/api/backtest/{bad}/artifacts/run_{bad}.json"):
+        response = await client.get(path)
+        assert response.status_code in (400, 404), path
+        doc = await response.get_json()
+        assert doc["error"] in ("invalid", "not_found")
+        assert response.content_type.startswith("application/json")
+
+
+async def test_traversal_in_paths_never_reaches_a_file(client: Any, settings: Any) -> None:
+    run = await start_run(client)
+    secret = settings.evidence_dir.parent / "secret.txt"
+    secret.write_text("top secret")
+    for name in ("../secret.txt", "..%2Fsecret.txt", "%2e%2e%2fsecret.txt", "....//secret.txt",
+                 "run_x.json%00.csv", f"..%2F..%2F{secret.name}"):
+        response = await client.get(f"/api/backtest/{run['id']}/artifacts/{name}")
+        assert response.status_code in (400, 404), name
+        assert b"top secret" not in await response.get_data()
+
+
+async def test_a_symlink_planted_in_evidence_is_not_followed(client: Any, settings: Any) -> None:
+    run = await start_run(client)
+    folder = settings.evidence_dir / "backtest"
+    secret = settings.evidence_dir.parent / "secret.txt"
+    secret.write_text("top secret")
+    planted = folder / f"{run['id']}_trades.csv"  # a name the artifact list knows
+    os.symlink(secret, planted)
+    listed = await (await client.get(f"/api/backtest/{run['id']}/artifacts")).get_json()
+    assert planted.name not in {a["name"] for a in listed["artifacts"]}
+    response = await client.get(f"/api/backtest/{run['id']}/artifacts/{planted.name}")
+    assert response.status_code == 404
+    assert b"top secret" not in await response.get_data()
+    # a symlinked run record is refused too, even though the route knows its name
+    record = folder / f"run_{run['id']}.json"
+    record.rename(folder / "moved.json")
+    os.symlink(secret, record)
+    response = await client.get(f"/api/backtest/{run['id']}/artifacts/{record.name}")
+    assert response.status_code == 404
+    assert b"top secret" not in await response.get_data()
+
+
+async def test_plugins_config_health_metrics_openapi(client: Any, system: Any) -> None:
+    strategies = await (await client.get("/api/strategies")).get_json()
+    names = {s["name"] for s in strategies["strategies"]}
+    assert names == set(system.plugins.strategies)
+    for spec in strategies["strategies"]:
+        for param in spec["params"]:
+            assert set(param) >= {"name", "type", "default", "min", "max", "help"}
+    feeds = await (await client.get("/api/feeds")).get_json()
+    assert {f["name"] for f in feeds["feeds"]} == set(system.plugins.feeds)
+    config = await (await client.get("/api/config")).get_json()
+    assert config == {"adminEnabled": False, "writeEnabled": True, "impl": "mock"}
+    health = await client.get("/health")
+    assert health.status_code == 200 and await health.get_json() == {"status": "ok"}
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.content_type.startswith("text/plain")
+    assert "backtest_active_runs" in await metrics.get_data(as_text=True)
+    doc = await (await client.get("/openapi.json")).get_json()
+    assert doc["openapi"].startswith("3.")
+    routes = {rule.rule.replace("<run_id>", "{run_id}").replace("<name>", "{name}")
+              for rule in client.app.url_map.iter_rules() if rule.endpoint != "static"}
+    assert routes == set(doc["paths"])
+
+
+async def test_unknown_routes_and_methods_answer_json(client: Any) -> None:
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert_error(await response.get_json(), "not_found")
+    response = await client.post("/api/backtest", json={})
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+    assert_error(await response.get_json(), "method_not_allowed")
+    response = await client.get("/api/backtest/start")
+    assert response.status_code in (400, 405)  # "start" is not a run id; GET is not its method either
+    response = await client.put("/api/backtest/cancel/bt-1700000000000-deadbeef")
+    assert response.status_code == 405 and "DELETE" in response.headers["Allow"]
+    response = await client.get("/api/backtest/")  # a trailing slash is the same route, not an HTML redirect
+    assert response.status_code == 200
+
+
+async def test_an_oversized_body_is_refused_on_any_route(client: Any, settings: Any) -> None:
+    response = await client.get("/api/backtest", data=b"x" * (settings.max_body_bytes + 1))
+    assert response.status_code == 413
+    assert_error(await response.get_json(), "too_large")
+
+
+async def test_health_is_503_once_the_system_stopped(make_settings: Any) -> None:
+    from spark.system import open_system
+
+    async with open_system(make_settings()) as running:
+        app = create_app(running)
+        client = app.test_client()
+        assert (await client.get("/health")).status_code == 200
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert (await response.get_json())["error"] == "unavailable"
