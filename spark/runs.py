@@ -24,7 +24,7 @@ from spark.evidence import write_run_record
 from spark.ids import is_run_id
 from spark.requests import RunRequest
 
-__all__ = ["STATUSES", "TERMINAL", "RunStore", "new_record", "wall_ms"]
+__all__ = ["STATUSES", "TERMINAL", "RunStore", "artifact_names", "new_record", "wall_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,12 @@ def new_record(run_id: str, request: RunRequest, *, impl: str, started_at: int) 
             "notes": request.notes, "strategy": request.strategy, "params": dict(request.params),
             "feed": request.feed_json(), "options": request.options_json(), "impl": impl, "startedAt": started_at,
             "finishedAt": None, "progress": 0.0, "error": None, "stats": None}
+
+
+def artifact_names(run_id: str) -> dict[str, str]:
+    """Artifact type -> file name inside ``evidence/backtest`` (the layout of `spark.evidence`)."""
+    return {"run": f"run_{run_id}.json", "result": f"{run_id}.json", "trades_csv": f"{run_id}_trades.csv",
+            "equity_csv": f"{run_id}_equity.csv"}
 
 
 class RunStore:
@@ -120,6 +126,39 @@ class RunStore:
             created = run_id not in self._written
             self._written[run_id] = current
             return created
+
+    def result(self, run_id: str) -> dict[str, Any] | None:
+        """The result document of a known run (``<id>.json``), or None (no file yet, unreadable, unknown id)."""
+        if not is_run_id(run_id) or run_id not in self._records:
+            return None
+        try:
+            doc = json.loads((self.folder / f"{run_id}.json").read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        """``[{type, name, url, bytes}]`` for the known run's files that exist (regular files, no symlinks)."""
+        if not is_run_id(run_id) or run_id not in self._records:
+            return []
+        found = []
+        for kind, name in artifact_names(run_id).items():
+            path = self.folder / name
+            try:
+                if path.is_symlink() or not path.is_file():
+                    continue
+                size = path.stat().st_size
+            except OSError:
+                continue
+            found.append({"type": kind, "name": name, "url": f"/api/backtest/{run_id}/artifacts/{name}",
+                          "bytes": size})
+        return found
+
+    def artifact_path(self, run_id: str, name: str) -> Path | None:
+        """The path of one listed artifact of the run; None for any other name."""
+        if any(item["name"] == name for item in self.artifacts(run_id)):
+            return self.folder / name
+        return None
 
     @classmethod
     def load(cls, evidence_dir: Path, now_ms: Callable[[], int] = wall_ms) -> tuple[RunStore, list[str]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import shutil
 import tempfile
@@ -51,7 +50,7 @@ from spark.requests import RunRequest
 from spark.runs import RunStore, wall_ms
 from spark.services import Caller, Subscription
 
-__all__ = ["SHUTDOWN_GRACE_S", "System", "artifact_names", "open_system"]
+__all__ = ["SHUTDOWN_GRACE_S", "System", "open_system"]
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +65,6 @@ SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what
 WORKER_IDLE_S = 600.0    # an idle worker process lives this long, ready for the next run
 WORKER_GRACE_S = 5.0     # at shutdown, idle workers get this long to exit before they are killed
 UNAVAILABLE_RETRY_S = 5
-
-
-def artifact_names(run_id: str) -> dict[str, str]:
-    """Artifact type -> file name inside ``evidence/backtest``."""
-    return {"run": f"run_{run_id}.json", "result": f"{run_id}.json", "trades_csv": f"{run_id}_trades.csv",
-            "equity_csv": f"{run_id}_equity.csv"}
 
 
 class System:
@@ -140,35 +133,13 @@ class System:
         return self.store.get(run_id)
 
     def get_result(self, run_id: str) -> dict[str, Any] | None:
-        if not is_run_id(run_id) or run_id not in self.store:
-            return None
-        try:
-            doc = json.loads((self.folder / f"{run_id}.json").read_bytes())
-        except (OSError, ValueError):
-            return None
-        return doc if isinstance(doc, dict) else None
+        return self.store.result(run_id)
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
-        if not is_run_id(run_id) or run_id not in self.store:
-            return []
-        found = []
-        for kind, name in artifact_names(run_id).items():
-            path = self.folder / name
-            try:
-                if path.is_symlink() or not path.is_file():
-                    continue
-                size = path.stat().st_size
-            except OSError:
-                continue
-            found.append({"type": kind, "name": name, "url": f"/api/backtest/{run_id}/artifacts/{name}",
-                          "bytes": size})
-        return found
+        return self.store.artifacts(run_id)
 
     def artifact_path(self, run_id: str, name: str) -> Path | None:
-        for item in self.artifacts(run_id):
-            if item["name"] == name:
-                return self.folder / name
-        return None
+        return self.store.artifact_path(run_id, name)
 
     # --- mutations ---------------------------------------------------------------------------------------------
 
@@ -341,3 +312,4 @@ async def _warm_up(context: trio_parallel.WorkerContext, settings: Settings,
                                kill_on_cancel=True)
     except Exception as exc:
         log.warning("warming up a worker failed: %s", exc)
+

@@ -100,3 +100,22 @@ def test_load_skips_foreign_and_broken_files(tmp_path, caplog):
 def test_load_of_a_missing_folder_is_empty(tmp_path):
     store, interrupted = RunStore.load(tmp_path / "nothing-yet")
     assert len(store) == 0 and interrupted == []
+
+
+async def test_artifacts_are_the_run_files_that_exist_and_nothing_else(tmp_path):
+    store = RunStore(tmp_path)
+    version = store.put(record(1, "done"))
+    await store.flush(rid(1), version)
+    folder = runs_dir(tmp_path)
+    (folder / f"{rid(1)}.json").write_text('{"id": "x", "report": {}}')
+    (folder / f"{rid(1)}_trades.csv").symlink_to(tmp_path / "elsewhere.csv")  # planted: never listed
+    (tmp_path / "elsewhere.csv").write_text("secret")
+    assert [(a["type"], a["name"]) for a in store.artifacts(rid(1))] == [("run", f"run_{rid(1)}.json"),
+                                                                         ("result", f"{rid(1)}.json")]
+    assert store.artifacts(rid(1))[1]["url"] == f"/api/backtest/{rid(1)}/artifacts/{rid(1)}.json"
+    assert store.artifact_path(rid(1), f"{rid(1)}.json") == folder / f"{rid(1)}.json"
+    for name in (f"{rid(1)}_trades.csv", "../elsewhere.csv", f"run_{rid(2)}.json", ""):
+        assert store.artifact_path(rid(1), name) is None
+    assert store.result(rid(1)) == {"id": "x", "report": {}}
+    assert store.result(rid(2)) is None and store.artifacts(rid(2)) == []  # unknown run
+    assert store.result("../../etc/passwd") is None and store.artifacts("bt-../x") == []
