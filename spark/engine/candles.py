@@ -91,9 +91,9 @@ def _validate(ts: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: n
             row = int(np.argmax(bad))
             raise DataError(f"row {row}: {what} (timestamp {int(ts[row])})")
 
-    prices = np.stack([o, h, lo, c])
-    first(~np.isfinite(prices).all(axis=0), "price is NaN or infinite")
-    first((prices < 0).any(axis=0), "negative price")
+    # column by column: no stacked copy of the prices (a million bars stay cheap to check)
+    first(~(np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)), "price is NaN or infinite")
+    first((o < 0) | (h < 0) | (lo < 0) | (c < 0), "negative price")
     first(~np.isfinite(v) | (v < 0), "volume is negative, NaN or infinite")
     if len(ts) > 1:
         bad = np.zeros(len(ts), dtype=bool)

@@ -60,21 +60,20 @@ def _close_trade(st, trades, exit_bar, mark, is_open):
     i = int(st[_NT])
     side = 1.0 if st[_POS] > 0 else -1.0
     avg = st[_EVAL] / st[_EQTY]
-    row = trades[i]
-    row[0] = st[_TID]
-    row[1] = side
-    row[2] = st[_EQTY]
-    row[3] = st[_EBAR]
-    row[4] = exit_bar
-    row[5] = avg
+    trades[i, 0] = st[_TID]
+    trades[i, 1] = side
+    trades[i, 2] = st[_EQTY]
+    trades[i, 3] = st[_EBAR]
+    trades[i, 4] = exit_bar
+    trades[i, 5] = avg
     if is_open:
-        row[6] = np.nan
-        row[7] = st[_REAL] + side * (mark - avg) * abs(st[_POS]) - st[_TFEES]
+        trades[i, 6] = np.nan
+        trades[i, 7] = st[_REAL] + side * (mark - avg) * abs(st[_POS]) - st[_TFEES]
     else:
-        row[6] = st[_XVAL] / st[_XQTY]
-        row[7] = st[_REAL] - st[_TFEES]
-    row[8] = st[_TFEES]
-    row[9] = 1.0 if is_open else 0.0
+        trades[i, 6] = st[_XVAL] / st[_XQTY]
+        trades[i, 7] = st[_REAL] - st[_TFEES]
+    trades[i, 8] = st[_TFEES]
+    trades[i, 9] = 1.0 if is_open else 0.0
     st[_NT] = i + 1
 
 
@@ -105,15 +104,14 @@ def _leg(st, fills, trades, t, d, new_pos, price, fee, reason, order):
         st[_XVAL] += q * price
         st[_TFEES] += fee
     i = int(st[_NF])
-    row = fills[i]
-    row[0] = t
-    row[1] = 1.0 if d > 0 else -1.0
-    row[2] = q
-    row[3] = price
-    row[4] = fee
-    row[5] = reason
-    row[6] = order
-    row[7] = st[_TID]
+    fills[i, 0] = t
+    fills[i, 1] = 1.0 if d > 0 else -1.0
+    fills[i, 2] = q
+    fills[i, 3] = price
+    fills[i, 4] = fee
+    fills[i, 5] = reason
+    fills[i, 6] = order
+    fills[i, 7] = st[_TID]
     st[_NF] = i + 1
     if new_pos == 0.0:
         _close_trade(st, trades, t, price, False)
@@ -143,7 +141,7 @@ def _execute(st, fills, trades, rejs, t, d, target, base, reason, order):
     (and recorded as rejected when the account cannot carry it). Returns False when something was rejected."""
     if d == 0.0:
         return True
-    if np.isnan(d):  # sizing found no equity to size from
+    if np.isnan(d):  # defensive: callers size before calling
         _reject(st, rejs, t, 1.0, 0.0, base, order)
         return False
     pos = st[_POS]
@@ -170,6 +168,16 @@ def _execute(st, fills, trades, rejs, t, d, target, base, reason, order):
 
 
 @njit(cache=True, error_model="numpy")
+def _enter(st, fills, trades, rejs, t, side, base, reason, order):
+    """Open (or add to) a position on ``side`` (+1/-1) sized by the run's option; rejected when unsizable."""
+    q = _units(st, base)
+    if np.isnan(q):
+        _reject(st, rejs, t, side, 0.0, base, order)
+        return False
+    return _execute(st, fills, trades, rejs, t, side * q, np.nan, base, reason, order)
+
+
+@njit(cache=True, error_model="numpy")
 def _trigger(side, typ, level, o, h, lo):
     """Base fill price of a limit/stop order on one bar, or NaN: at the level, or at the open when it gaps through."""
     if (typ == LIMIT) == (side > 0):  # buy limit / sell stop: fills at or below the level
@@ -190,9 +198,12 @@ def _run_order(st, fills, trades, rejs, t, k, base, reason, oside, oqty, osl, ot
     pos = st[_POS]
     side = oside[k]
     q = oqty[k]
-    if np.isnan(q):  # the run's sizing, or exactly the opposite position
-        q = abs(pos) if pos != 0.0 and (side > 0) != (pos > 0) else _units(st, base)
-    _execute(st, fills, trades, rejs, t, side * q, np.nan, base, reason, k)
+    if not np.isnan(q):
+        _execute(st, fills, trades, rejs, t, side * q, np.nan, base, reason, k)
+    elif pos != 0.0 and (side > 0) != (pos > 0):  # no qty: exactly the opposite position
+        _execute(st, fills, trades, rejs, t, -pos, 0.0, base, reason, k)
+    else:                                         # no qty: the run's sizing
+        _enter(st, fills, trades, rejs, t, side, base, reason, k)
     pos = st[_POS]
     if pos != 0.0 and (pos > 0) == (side > 0) and (not np.isnan(osl[k]) or not np.isnan(otp[k])):
         if not np.isnan(osl[k]):
@@ -290,7 +301,7 @@ def _bars(t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype
                 if pend_exit and st[_POS] != 0.0:
                     _execute(st, fills, trades, rejs, t, -st[_POS], 0.0, o[t], 0, -1)
                 if pend_entry != 0:
-                    _execute(st, fills, trades, rejs, t, pend_entry * _units(st, o[t]), np.nan, o[t], 0, -1)
+                    _enter(st, fills, trades, rejs, t, pend_entry, o[t], 0, -1)
                 pend_exit, pend_entry = False, 0
             elif mode == TARGET:
                 if not np.isnan(pend_tgt):
@@ -329,8 +340,7 @@ def _bars(t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype
                 if leave:
                     _execute(st, fills, trades, rejs, t, -pos, 0.0, c[t], 0, -1)
                 if entry != 0:
-                    _execute(st, fills, trades, rejs, t, entry * _units(st, c[t]), np.nan, c[t], 0,
-                             -1)
+                    _enter(st, fills, trades, rejs, t, entry, c[t], 0, -1)
             elif not last:
                 pend_exit, pend_entry = leave, entry
         elif mode == TARGET:
@@ -376,31 +386,40 @@ def _rebalance(st, fills, trades, rejs, t, want, base, frac):
             desired = want * equity / denom if denom > 0.0 and equity > 0.0 else np.nan
     else:
         desired = want
+    if np.isnan(desired):  # no equity to size from
+        _reject(st, rejs, t, 1.0 if want > 0 else -1.0, 0.0, base, -1)
+        return
     if _execute(st, fills, trades, rejs, t, desired - st[_POS], desired, base, 0, -1):
         st[_ACTED] = want  # a rejected order leaves the old target, so it is tried again at the next bar
 
 
 @njit(cache=True, error_model="numpy")
 def equity_pass(equity, cash):
-    """Two passes over the close-marked equity: per-bar drawdown (percent below the running peak, the starting
-    cash being the first peak), its maximum, the longest run under water (bars, the peak bar before it, its last
-    bar), and the per-bar returns' mean, sum of squared deviations from the mean, and sum of squared negative
-    returns. ``ok`` is False when equity ever reaches zero or below (returns are then undefined)."""
+    """One pass over the close-marked equity: per-bar drawdown (percent below the running peak, the starting cash
+    being the first peak), its maximum, the longest run under water (bars, the peak bar before it, its last bar),
+    and the per-bar returns' mean, sum of squared deviations from the mean and sum of squared negative returns.
+    ``ok`` is False when equity ever reaches zero or below (returns are then undefined).
+
+    The deviations are summed around the first return (shifted sums), which is exact when all returns are equal
+    and loses nothing measurable when the mean is small against the spread, as per-bar returns are."""
     n = equity.shape[0]
     dd = np.empty(n)
     peak, prev = cash, cash
+    scale = 100.0 / cash
     max_dd = 0.0
     peak_bar, run_bars, run_start, run_end = -1, 0, -1, -1
-    total, down2 = 0.0, 0.0
+    shift = equity[0] / cash - 1.0
+    s1, s2, down2 = 0.0, 0.0, 0.0
     ok = True
     for t in range(n):
         e = equity[t]
         if e >= peak:
             peak = e
+            scale = 100.0 / peak
             peak_bar = t
             dd[t] = 0.0
         else:
-            d = (peak - e) / peak * 100.0
+            d = (peak - e) * scale
             dd[t] = d
             if d > max_dd:
                 max_dd = d
@@ -408,19 +427,14 @@ def equity_pass(equity, cash):
                 run_bars, run_start, run_end = t - peak_bar, peak_bar, t
         if ok:
             r = e / prev - 1.0
-            total += r
+            dev = r - shift
+            s1 += dev
+            s2 += dev * dev
             if r < 0.0:
                 down2 += r * r
-        if e <= 0.0:
-            ok = False
+            if e <= 0.0:
+                ok = False
         prev = e
-    mean, m2 = 0.0, 0.0
-    if ok:
-        mean = total / n
-        prev = cash
-        for t in range(n):
-            e = equity[t]
-            dev = e / prev - 1.0 - mean
-            m2 += dev * dev
-            prev = e
+    mean = shift + s1 / n
+    m2 = max(s2 - s1 * s1 / n, 0.0)
     return dd, max_dd, run_bars, run_start, run_end, mean, m2, down2, ok

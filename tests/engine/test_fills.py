@@ -238,3 +238,14 @@ def test_target_fractions_with_size_pct() -> None:
     # at bar 3's open equity is 10_000 / 12 * 16; half of it in units, the rest sold
     assert (f[1].bar, f[1].side, f[1].qty) == (3, "sell", pytest.approx(10_000 / 12 - 10_000 / 12 * 16 / 2 / 16))
     assert len(f) == 2  # unchanged fractions are not re-traded
+
+
+def test_sizing_from_no_equity_is_rejected_on_the_orders_side() -> None:
+    c = bars([(10, 10, 10, 10), (12, 12, 12, 12), (10, 10, 10, 10), (10, 10, 10, 10)])
+    r = run(orders(Order(side="buy", qty=100, bar=0), Order(side="sell", bar=1), Order(side="sell", bar=2)),
+            candles=c, cash=10, margin=True, size_pct=0.5)
+    assert fills(r) == [(1, "buy", 100, 12, 0, "market"), (2, "sell", 100, 10, 0, "market")]
+    (rej,) = r.report.rejected
+    assert (rej.bar, rej.side, rej.qty, rej.order) == (3, "sell", 0, 2)
+    assert r.report.stats["final_equity"] == pytest.approx(-190)
+    assert r.report.stats["sharpe"] is None and r.report.stats["cagr_pct"] is None
