@@ -22,6 +22,7 @@ from spark.api.auth import authenticate
 from spark.api.ratelimit import RateLimiter
 from spark.api.wire import body_bytes, client_ip, json_response, parse_json
 from spark.errors import NotFound, SparkError
+from spark.feeds import FeedEnv
 from spark.hookspecs import hookimpl
 from spark.ids import check_run_id
 from spark.requests import RunRequest
@@ -70,7 +71,8 @@ def write_blueprint(services: Services) -> Blueprint:
             if auth_error is not None:
                 raise auth_error
             payload = parse_json(body_bytes())
-            run_request = RunRequest.parse(payload, services.plugins)
+            run_request = RunRequest.parse(payload, services.plugins,
+                                           FeedEnv(data_dir=settings.data_dir, restricted=True))
         except SparkError as exc:
             await refuse("start", caller, None, payload, exc)
             raise  # refuse() raised already; keeps type checkers content

@@ -1,0 +1,76 @@
+"""The engine through the service: a file feed from the data directory, run in a worker process, read back over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apikit import admin, wait_until
+
+from spark.api import create_app
+from spark.system import open_system
+
+GOOG_BODY = {"pair": "GOOG", "timeframe": "1d", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30},
+             "feed": {"name": "csv", "args": {"path": "GOOG.csv"}}, "options": {"fee": 0.001, "size": 1}}
+
+
+@pytest.mark.slow
+async def test_goog_sma_cross_through_the_service(make_settings: Any, data_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(data_dir / "GOOG.csv", data / "GOOG.csv")
+    settings = make_settings(impl="engine", data_dir=data)
+    async with open_system(settings) as system:
+        client = create_app(system).test_client()
+        response = await client.post("/api/backtest/start", json=GOOG_BODY, headers=admin())
+        assert response.status_code == 201, await response.get_data(as_text=True)
+        run_id = (await response.get_json())["id"]
+        await wait_until(lambda: system.get_run(run_id)["status"] in ("done", "failed"), 120, 0.1)
+        record = system.get_run(run_id)
+        assert record["status"] == "done", record["error"]
+
+        result = json.loads((settings.evidence_dir / "backtest" / f"{run_id}.json").read_text())
+        stats = result["report"]["stats"]
+        assert stats["finalEquity"] == pytest.approx(10743.008410, abs=1e-6)
+        assert stats["totalTrades"] == 33
+        assert stats["maxDrawdownPct"] == pytest.approx(1.932090, abs=1e-6)
+
+        detail = await (await client.get(f"/api/backtest/{run_id}")).get_json()
+        assert detail["status"] == "done" and detail["report"]["stats"]["totalTrades"] == 33
+        assert not any(isinstance(v, list) for v in detail["report"].values())  # no per-bar arrays
+        assert "equity" not in detail["report"] and "trades" not in detail["report"]
+
+        full = result["report"]["equity"]
+        curve = await (await client.get(f"/api/backtest/{run_id}/equity?points=50")).get_json()
+        assert curve["total"] == len(full) == 2148
+        assert 2 < len(curve["equity"]) <= 50 and len(curve["timestamp"]) == len(curve["equity"])
+        assert curve["timestamp"] == sorted(curve["timestamp"])
+        assert min(curve["equity"]) == pytest.approx(min(full)) and max(curve["equity"]) == pytest.approx(max(full))
+        assert min(curve["drawdownPct"]) == pytest.approx(-1.932090, abs=1e-6)  # the worst drawdown survives
+        whole = await (await client.get(f"/api/backtest/{run_id}/equity?points=100000")).get_json()
+        assert whole["equity"] == pytest.approx(full)
+        for bad in ("0", "4", "x", "100001"):
+            assert (await client.get(f"/api/backtest/{run_id}/equity?points={bad}")).status_code == 400
+
+        listed = await (await client.get(f"/api/backtest/{run_id}/artifacts")).get_json()
+        kinds = {a["type"]: a for a in listed["artifacts"]}
+        assert set(kinds) == {"run", "result", "trades_csv", "equity_csv"}
+        for kind, item in kinds.items():
+            response = await client.get(item["url"])
+            assert response.status_code == 200, kind
+            body = await response.get_data()
+            assert len(body) == item["bytes"]
+            assert body == (settings.evidence_dir / "backtest" / item["name"]).read_bytes()
+        trades_csv = await (await client.get(kinds["trades_csv"]["url"])).get_data(as_text=True)
+        assert len(trades_csv.strip().splitlines()) == 1 + 33
+
+
+async def test_a_file_feed_over_the_api_reads_only_named_files_in_the_data_dir(client: Any) -> None:
+    for path in ("/etc/passwd", "../GOOG.csv", "sub/GOOG.csv", "missing.csv", ""):
+        body = {**GOOG_BODY, "feed": {"name": "csv", "args": {"path": path}}}
+        response = await client.post("/api/backtest/start", json=body, headers=admin())
+        assert response.status_code == 400, path
+        assert (await response.get_json())["field"].startswith("feed.args")
