@@ -13,6 +13,7 @@ from typing import Any
 from quart import Blueprint, Response, request
 from quart_trio import QuartTrio
 
+from spark.api.dashboard import dashboard_blueprint
 from spark.api.errors import install_error_handlers
 from spark.api.openapi import openapi_document
 from spark.api.routes import read_routes
@@ -50,6 +51,7 @@ def create_app(services: Services) -> QuartTrio:
 
     app.register_blueprint(read_routes(services))
     app.register_blueprint(stream_routes(services))
+    app.register_blueprint(dashboard_blueprint())
 
     @app.get("/openapi.json")
     async def openapi() -> Response:

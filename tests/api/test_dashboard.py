@@ -71,6 +71,21 @@ async def test_every_referenced_asset_is_served_with_its_type(client) -> None:
 async def test_assets_never_leave_the_static_folder(client, name: str) -> None:
     response = await client.get(f"{ASSETS_URL}/{name}")
     assert response.status_code == 404
+    assert (await response.get_json())["error"] == "not_found"
+
+
+async def test_every_module_is_preloaded_so_imports_do_not_wait_on_each_other(client) -> None:
+    page = await (await client.get("/backtest")).get_data(as_text=True)
+    preloaded = set(re.findall(rf'<link rel="modulepreload" href="{ASSETS_URL}/([\w.-]+)">', page))
+    assert preloaded == {p.name for p in STATIC_DIR.glob("*.js")}
+
+
+async def test_an_unchanged_asset_is_answered_304_by_its_etag(client) -> None:
+    first = await client.get(f"{ASSETS_URL}/app.js")
+    etag = first.headers["ETag"]
+    again = await client.get(f"{ASSETS_URL}/app.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and await again.get_data() == b""
+    assert again.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
 
 
 def test_no_secret_or_remote_resource_in_the_bundle() -> None:

@@ -35,9 +35,12 @@ function badge() {
     note.textContent = text;
     note.hidden = !text;
   };
+  let last = live.state;
   live.addEventListener('state', (ev) => {
     apply();
-    if (ev.detail.state === 'connected') access.load();
+    // Back after a drop: the server's flags may have changed meanwhile (the first connect needs no re-read).
+    if (ev.detail.state === 'connected' && last !== 'connected' && last !== 'connecting') access.load();
+    last = ev.detail.state;
   });
   apply();
 }

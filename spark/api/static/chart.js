@@ -94,8 +94,10 @@ export class EquityChart {
       drawLine(ctx, layout, s, color);
     });
     if (this.hover !== null) drawHover(ctx, layout, drawable, this.hover, colors, this.readout);
+    const points = drawable.reduce((n, s) => n + s.n, 0);
+    if (canvas.dataset.drawn !== 'true') performance.mark('spark-chart-drawn', { detail: { points } }); // bench/
     canvas.dataset.drawn = 'true';
-    canvas.dataset.points = String(drawable.reduce((n, s) => n + s.n, 0));
+    canvas.dataset.points = String(points);
   }
 
   #layout(width, height, series) {

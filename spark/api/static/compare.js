@@ -2,7 +2,7 @@
 
 import { ApiError, api, routes } from './api.js';
 import { EquityChart, normalizeEquity, pointsFor } from './chart.js';
-import { fmtSigned, fmtStat, h, humanize } from './format.js';
+import { fmtStat, fmtStatDiff, h, humanize } from './format.js';
 import { scalarStats, statsOf } from './report.js';
 
 function statsTable(a, b, ida, idb) {
@@ -16,7 +16,7 @@ function statsTable(a, b, ida, idb) {
   const rows = keys.map((k) => {
     const va = sa.get(k);
     const vb = sb.get(k);
-    const diff = typeof va === 'number' && typeof vb === 'number' ? fmtSigned(vb - va) : '';
+    const diff = fmtStatDiff(k, va, vb);
     return h('tr', { dataset: { stat: k } }, h('th', { scope: 'row' }, humanize(k)),
       h('td.num', { dataset: { label: 'A' } }, fmtStat(k, va)), h('td.num', { dataset: { label: 'B' } }, fmtStat(k, vb)),
       h('td.num', { dataset: { label: 'B − A' } }, diff));

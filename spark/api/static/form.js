@@ -11,8 +11,10 @@ const PAIR = /^[A-Za-z0-9._/-]{1,32}$/;
 const TIMEFRAME = /^[1-9][0-9]{0,3}[smhdwMy]$/;
 const MAX_NOTES = 1000;
 const TIMEFRAMES = ['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w'];
-// Feed arguments taken from the pair and timeframe fields rather than asked twice.
+// The server fills the synthetic feed's symbol and timeframe from the run's pair and timeframe (requests.py),
+// so the form does not ask for them twice; other feeds (a CSV file) show them as their own fields.
 const FROM_RUN = new Set(['symbol', 'timeframe']);
+const takenFromRun = (feedName, param) => feedName === 'synthetic' && FROM_RUN.has(param);
 
 // Run options (spark/engine/options.py); blank means the server's default.
 const OPTIONS = [
@@ -22,9 +24,14 @@ const OPTIONS = [
   { name: 'size', type: 'float', min: 0, minOpen: true, placeholder: '1', help: 'Units per order (size or size %, not both).' },
   { name: 'sizePct', type: 'float', min: 0, max: 1, minOpen: true, placeholder: '', help: 'Fraction (0, 1] of equity per order.' },
   { name: 'fill', type: 'str', choices: ['next_open', 'close'], default: 'next_open', help: 'Fill at the next bar\'s open, or at the signal bar\'s close.' },
+  { name: 'periodsPerYear', type: 'float', min: 0, minOpen: true, placeholder: 'from the timeframe', help: 'Annualisation basis; blank: from the timeframe (24x7).' },
+  { name: 'margin', type: 'bool', default: false, help: 'Allow orders that need more cash than the account holds.' },
 ];
 
-const OPTION_LABELS = { cash: 'Cash', fee: 'Fee rate', slippageBps: 'Slippage (bps)', size: 'Size (units)', sizePct: 'Size (fraction of equity)', fill: 'Fill' };
+const OPTION_LABELS = {
+  cash: 'Cash', fee: 'Fee rate', slippageBps: 'Slippage (bps)', size: 'Size (units)', sizePct: 'Size (fraction of equity)',
+  fill: 'Fill', periodsPerYear: 'Periods per year', margin: 'Margin',
+};
 
 let uid = 0;
 
@@ -149,9 +156,10 @@ export function newBacktestForm({ strategies, feeds, onStarted }) {
     const spec = feeds.find((f) => f.name === feedSelect.value);
     feedHelp.textContent = (spec && spec.help) || '';
     const declared = (spec && spec.params) || [];
-    feedFields = declared.filter((p) => !FROM_RUN.has(p.name)).map((p) => paramField(p, `feed.args.${p.name}`));
+    const name = feedSelect.value;
+    feedFields = declared.filter((p) => !takenFromRun(name, p.name)).map((p) => paramField(p, `feed.args.${p.name}`));
     feedArgsBox.replaceChildren(...feedFields.map((f) => f.wrap));
-    const taken = declared.filter((p) => FROM_RUN.has(p.name)).map((p) => p.name);
+    const taken = declared.filter((p) => takenFromRun(name, p.name)).map((p) => p.name);
     if (taken.length) feedArgsBox.append(h('p.muted.field-wide', {}, `${taken.join(' and ')}: taken from pair and timeframe.`));
   };
   strategySelect.addEventListener('change', renderParams);
@@ -203,12 +211,7 @@ export function newBacktestForm({ strategies, feeds, onStarted }) {
       const v = read(f);
       if (v !== undefined) params[f.param.name] = v;
     }
-    const feedSpec = feeds.find((f) => f.name === feedSelect.value);
     const args = {};
-    for (const p of (feedSpec && feedSpec.params) || []) {
-      if (p.name === 'symbol' && pair !== undefined) args.symbol = pair;
-      if (p.name === 'timeframe' && timeframe !== undefined) args.timeframe = timeframe;
-    }
     for (const f of feedFields) {
       const v = read(f);
       if (v !== undefined) args[f.param.name] = v;
@@ -278,7 +281,10 @@ export function newBacktestForm({ strategies, feeds, onStarted }) {
       runFields.pair.input.value = 'ETHUSDT';
       runFields.timeframe.input.value = '4h';
       notes.value = '';
-      optionFields.forEach((f) => { f.input.value = f.param.default ?? ''; });
+      optionFields.forEach((f) => {
+        if (f.param.type === 'bool') f.input.checked = Boolean(f.param.default);
+        else f.input.value = f.param.default ?? '';
+      });
       renderParams();
       renderFeed();
     },

@@ -27,7 +27,9 @@ export function fmtDuration(ms) {
   if (s < 60) return `${s.toFixed(1)} s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m} min ${pad(Math.floor(s % 60))} s`;
-  return `${Math.floor(m / 60)} h ${pad(m % 60)} min`;
+  const hours = Math.floor(m / 60);
+  if (hours < 48) return `${hours} h ${pad(m % 60)} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
 export function fmtBytes(n) {
@@ -39,6 +41,17 @@ export function fmtBytes(n) {
 
 export const fmtNum = (v) => (Number.isFinite(v) ? (Math.abs(v) < 1 ? NUM4 : NUM).format(v) : '—');
 export const fmtSigned = (v) => (Number.isFinite(v) ? SIGNED.format(v) : '—');
+
+/** The difference b - a of one stat, in that stat's unit, signed. */
+export function fmtStatDiff(key, a, b) {
+  if (typeof a !== 'number' || typeof b !== 'number') return '';
+  const d = b - a;
+  const sign = d > 0 ? '+' : d < 0 ? '−' : '';
+  if (/(Ms|_ms)$/.test(key)) return d === 0 ? '0' : `${sign}${fmtDuration(Math.abs(d))}`;
+  if (/^(winRate|win_rate|expectancy)$/.test(key)) return `${fmtSigned(d * 100)} pp`;
+  if (/(Pct|Percent|_pct|_percent)$/.test(key)) return `${fmtSigned(d)} pp`;
+  return fmtSigned(d);
+}
 
 /** A stat value by its wire name, formatted by what the name says it is. */
 export function fmtStat(key, value) {

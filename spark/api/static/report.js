@@ -1,7 +1,7 @@
 // The report of one run: header (live status), stats, equity and drawdown chart, trades, settings and
 // fingerprint, artifact downloads. The chart is fetched first and drawn before anything else is loaded.
 
-import { guardButton } from './access.js';
+import { access, guardButton } from './access.js';
 import { ApiError, api, fetchText, routes } from './api.js';
 import { EquityChart, normalizeEquity, pointsFor } from './chart.js';
 import { fmtBytes, fmtDuration, fmtStat, fmtTime, h, humanize, pick } from './format.js';
@@ -18,9 +18,10 @@ export function statsOf(detail) {
     || (detail && detail.summary && typeof detail.summary === 'object' ? detail.summary : null) || {};
 }
 
-/** Scalar stats as [key, value] in the server's order. */
+/** Numeric (and yes/no) stats as [key, value] in the server's order; texts such as the annualisation basis are
+ * shown with the settings instead. */
 export function scalarStats(stats) {
-  return Object.entries(stats || {}).filter(([, v]) => v === null || ['number', 'string', 'boolean'].includes(typeof v));
+  return Object.entries(stats || {}).filter(([, v]) => v === null || ['number', 'boolean'].includes(typeof v));
 }
 
 /** The first value under any of `names`, searched breadth-first through nested objects (fingerprint etc.). */
@@ -77,6 +78,9 @@ function settingsList(detail) {
 export function reportView(main, { store, id }) {
   let chart = null;
   let loaded = false;
+  let loading = false;
+  let again = false;
+  let compareKey = null;
   let disposed = false;
   const controller = new AbortController();
   const title = h('h1', { tabIndex: -1 }, 'Run ', h('span.run-id', {}, id));
@@ -88,7 +92,7 @@ export function reportView(main, { store, id }) {
   const errorBox = h('p.form-error', { hidden: true, role: 'alert' });
   const cancel = h('button.btn.btn-danger', { type: 'button', hidden: true, onclick: () => cancelRun(id) }, 'Cancel run');
   const cancelReason = h('span.reason', { hidden: true });
-  const unguard = guardButton(cancel, cancelReason);
+  const unguard = guardButton(cancel);
   const compareSelect = h('select', { id: 'compare-with' });
   const compareGo = h('button.btn', { type: 'button', onclick: () => { if (compareSelect.value) location.hash = `#/compare/${id}/${compareSelect.value}`; } }, 'Compare');
   const compareBox = h('span.compare-with', {}, h('label', { for: 'compare-with' }, 'Compare with'), compareSelect, compareGo);
@@ -113,7 +117,9 @@ export function reportView(main, { store, id }) {
     status.className = `status status-${run.status}`;
     const active = ACTIVE.has(run.status);
     cancel.hidden = !active;
-    cancelReason.hidden = !active || !cancel.disabled;
+    const why = access.reason();
+    cancelReason.textContent = why;
+    cancelReason.hidden = !active || !why;
     const dur = fmtDuration(durationOf(run, store.now()));
     meta.textContent = [run.pair, run.timeframe, run.strategy, `started ${fmtTime(run.startedAt)}`, dur !== '—' ? `took ${dur}` : '']
       .filter(Boolean).join(' · ');
@@ -122,9 +128,14 @@ export function reportView(main, { store, id }) {
     progressText.textContent = ` ${Math.round((Number(run.progress) || 0) * 100)} % (${run.status})`;
     errorBox.hidden = !run.error;
     errorBox.textContent = run.error ? `This run failed: ${run.error}` : '';
-    const others = store.sorted().filter((r) => r.id !== id && r.status === 'done');
-    const current = compareSelect.value;
-    compareSelect.replaceChildren(...others.slice(0, 100).map((r) => h('option', { value: r.id, selected: r.id === current }, `${r.id} · ${r.strategy || ''} ${r.pair || ''}`)));
+    const others = store.sorted().filter((r) => r.id !== id && r.status === 'done').slice(0, 100);
+    const key = others.map((r) => r.id).join();
+    if (key !== compareKey) { // rebuilt only when the choice changes, so an open select is left alone
+      compareKey = key;
+      const current = compareSelect.value;
+      compareSelect.replaceChildren(...others.map((r) => h('option', { value: r.id, selected: r.id === current },
+        `${r.id} · ${r.strategy || ''} ${r.pair || ''}`)));
+    }
     compareBox.hidden = run.status !== 'done' || !others.length;
   };
 
@@ -160,7 +171,13 @@ export function reportView(main, { store, id }) {
       trades ? tradesTable(trades) : h('p.muted', {}, 'No trade list for this run.'));
   };
 
+  /** Read the detail (and, once the run is done, everything else); calls while one is in flight run once after. */
   const refresh = async () => {
+    if (loading) {
+      again = true;
+      return;
+    }
+    loading = true;
     try {
       const detail = await api(routes.run(id), { signal: controller.signal });
       if (disposed) return;
@@ -169,13 +186,19 @@ export function reportView(main, { store, id }) {
       if (detail.status === 'done' && !loaded) await loadDone(detail);
     } catch (err) {
       if (disposed || (err && err.name === 'AbortError')) return;
-      if (err instanceof ApiError && err.status === 404) {
+      if (err instanceof ApiError && err.status === 404 && !loaded) {
         main.replaceChildren(h('p.crumbs', {}, h('a', { href: '#/' }, '← All runs')), h('h1', { tabIndex: -1 }, 'Run not found'),
           h('p', {}, `There is no run ${id} on this server.`));
         return;
       }
       errorBox.hidden = false;
       errorBox.textContent = `Could not load the report: ${err.message}`;
+    } finally {
+      loading = false;
+      if (again && !disposed) {
+        again = false;
+        refresh();
+      }
     }
   };
 
@@ -185,19 +208,15 @@ export function reportView(main, { store, id }) {
     if (!run) return;
     header(run);
     if (run.status !== lastStatus) {
-      const wasActive = ACTIVE.has(lastStatus);
+      const changed = lastStatus !== null;
       lastStatus = run.status;
-      if (wasActive) refresh();
+      if (changed || (run.status === 'done' && !loaded)) refresh();
     }
   };
   store.addEventListener('change', onChange);
   const ticker = setInterval(onChange, 1000);
-  const first = store.get(id);
-  if (first) {
-    lastStatus = first.status;
-    header(first);
-  }
-  refresh();
+  onChange();
+  if (!loading) refresh();
 
   return () => {
     disposed = true;
