@@ -6,7 +6,9 @@ actor in one nursery and implements `spark.services.Services`, the only door the
       │  └─ replies                      └──RunChanged──> broadcaster ──per-client channels──> subscribers
       └──AuditLine──> auditor ──> logs/audit/backtest_YYYYMMDD.log
 
-Actors never start each other and nothing long-lived runs on the web framework's nursery. Closing the system
+Actors never start each other and nothing long-lived runs on the web framework's nursery. `run_server` adds the
+HTTP server (Hypercorn) beside the system and turns signals into actions: SIGHUP reloads the settings, SIGINT and
+SIGTERM stop everything gracefully. Closing the system
 stops it in order: the scheduler records every queued or running run as failed, "interrupted" (the simulator kills
 their workers), then the broadcaster ends every stream, then the auditor closes its file. Nothing in flight is lost.
 """
@@ -17,6 +19,7 @@ import contextlib
 import functools
 import logging
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -41,7 +44,9 @@ from spark.actors.messages import (
     Unsubscribe,
     Wake,
 )
-from spark.config import Settings
+from spark.api import create_app
+from spark.api.server import serve_app
+from spark.config import Settings, load_settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
 from spark.ids import is_run_id, new_run_id
 from spark.metrics import Metrics
@@ -50,7 +55,7 @@ from spark.requests import RunRequest
 from spark.runs import RunStore, wall_ms
 from spark.services import Caller, Subscription
 
-__all__ = ["SHUTDOWN_GRACE_S", "System", "open_system"]
+__all__ = ["SHUTDOWN_GRACE_S", "System", "open_system", "run_server"]
 
 log = logging.getLogger(__name__)
 
@@ -313,3 +318,41 @@ async def _warm_up(context: trio_parallel.WorkerContext, settings: Settings,
     except Exception as exc:
         log.warning("warming up a worker failed: %s", exc)
 
+
+
+async def run_server(settings: Settings, *, extra_plugins: Iterable[tuple[object, str]] = (),
+                     reload_settings: Callable[[], Settings] | None = None,
+                     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    """The service: the system plus the HTTP server on ``settings.host:port`` (0: a free port), until SIGINT or
+    SIGTERM. ``task_status.started`` gets the bound URLs.
+
+    SIGHUP reloads the settings (environment, then ./spark.toml; host and port stay as bound) with
+    ``reload_settings``; a config that does not load is logged and the old one kept. SIGINT/SIGTERM stop
+    gracefully: the server stops accepting, the system records every run in flight and ends every stream, the
+    requests in flight get their answers (bounded by the server's graceful timeout).
+    """
+    def reload_default() -> Settings:
+        return load_settings(host=settings.host, port=settings.port)
+
+    reload_settings = reload_default if reload_settings is None else reload_settings
+    stop = trio.Event()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async with open_system(settings, extra_plugins=extra_plugins) as system, trio.open_nursery() as nursery:
+            app = create_app(system)
+            urls = await nursery.start(functools.partial(serve_app, app, host=settings.host, port=settings.port,
+                                                         shutdown_trigger=stop.wait))
+            task_status.started(urls)
+            async for signum in signals:
+                if signum != signal.SIGHUP:
+                    log.info("signal %s: stopping", signal.Signals(signum).name)
+                    break
+                try:
+                    fresh = reload_settings()
+                except SparkError as exc:
+                    log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
+                    continue
+                system.reload(fresh)
+                log.info("SIGHUP: configuration reloaded (disabled plugins: %s)",
+                         ", ".join(fresh.disabled_plugins) or "none")
+            stop.set()
+            await system.aclose()

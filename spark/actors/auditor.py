@@ -26,7 +26,7 @@ import trio
 from spark.actors.messages import AuditLine
 from spark.errors import Unavailable
 
-__all__ = ["AUDIT_RETRY_S", "BATCH_MAX", "audit_path", "iso_utc", "repair", "run"]
+__all__ = ["AUDIT_RETRY_S", "BATCH_MAX", "audit_line", "audit_path", "iso_utc", "repair", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,7 @@ async def _write_batch(writer: _Writer, batch: list[AuditLine], secret: str,
     lines: list[tuple[Path, bytes]] = []
     for message in batch:
         ts = clock()
-        entry = {"timestamp": iso_utc(ts), **message.entry}
-        text = json.dumps(entry, separators=(",", ":"), default=str)
-        if secret and secret in text:
-            text = text.replace(secret, REDACTED)
+        text = audit_line({"timestamp": iso_utc(ts), **message.entry}, secret)
         lines.append((audit_path(writer.folder, ts), text.encode() + b"\n"))
     try:
         await trio.to_thread.run_sync(writer.write, lines)
@@ -91,6 +88,40 @@ async def _write_batch(writer: _Writer, batch: list[AuditLine], secret: str,
         return
     for message in batch:
         message.reply.set(None)
+
+
+def audit_line(entry: dict[str, Any], secret: str = "") -> str:
+    """One compact JSON line. Wherever ``secret`` appears inside a value a client could have chosen (payload, id,
+    ip, error), it is replaced; names and structure stay intact. A payload that cannot be serialised (too deep, say) is
+    recorded as a short note instead, never allowed to stop the auditor."""
+    try:
+        text = _dumps(entry)
+    except (TypeError, ValueError, RecursionError) as exc:
+        entry = {**entry, "payload": f"[payload not loggable: {type(exc).__name__}]"}
+        text = _dumps(entry)
+    if secret and secret in text:
+        text = _dumps({key: value if key in _FIXED else _scrub(value, secret)
+                       for key, value in entry.items()})
+    return text
+
+
+_FIXED = ("timestamp", "action", "user", "success")  # set by the service, never by a client
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, separators=(",", ":"), default=str)
+
+
+def _scrub(value: Any, secret: str) -> Any:
+    """``value`` with ``secret`` replaced in every string inside it (keys included). Only called on values that
+    serialised already, so the depth is bounded."""
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED)
+    if isinstance(value, dict):
+        return {_scrub(str(key), secret): _scrub(item, secret) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item, secret) for item in value]
+    return value
 
 
 class _Writer:

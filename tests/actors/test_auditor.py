@@ -82,6 +82,24 @@ async def test_the_token_is_never_written(tmp_path):
     assert "s3cret-token" not in text and "[redacted]" in text
 
 
+def test_a_short_token_is_scrubbed_from_values_without_breaking_the_line():
+    line = auditor.audit_line({"timestamp": "2025-10-08T00:00:00.000Z", "action": "start", "ip": "10.0.0.1",
+                               "user": "admin", "id": None, "payload": {"notes": "a test", "t": ["t"]},
+                               "success": True}, secret="t")
+    assert json.loads(line) == {"timestamp": "2025-10-08T00:00:00.000Z", "action": "start",
+                                "ip": "10.0.0.1", "user": "admin", "id": None,
+                                "payload": {"no[redacted]es": "a [redacted]es[redacted]", "[redacted]": ["[redacted]"]},
+                                "success": True}
+
+
+def test_a_payload_too_deep_to_serialise_is_noted_not_fatal():
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    line = json.loads(auditor.audit_line({"timestamp": "x", "action": "start", "payload": deep, "success": False}))
+    assert line["payload"] == "[payload not loggable: RecursionError]" and line["success"] is False
+
+
 def test_repair_cuts_a_torn_last_line_only(tmp_path):
     whole = tmp_path / "backtest_20251008.log"
     whole.write_bytes(b'{"a":1}\n{"b":2}\n')
