@@ -33,6 +33,19 @@ REJ_COLS = 5     # bar, side, qty, price, order index (-1: none)
  _NF, _NT, _NR, _NEXT_ID) = range(31)             # rows used in the fill/trade/rejected tables; next trade id
 _NSTATE = 31
 
+# Explicit signatures: one compiled version per helper (literal arguments would otherwise each compile anew).
+_A1, _A2 = "float64[::1]", "float64[:, ::1]"
+_SIG_units = f"float64({_A1}, float64)"
+_SIG_close_trade = f"void({_A1}, {_A2}, float64, float64, boolean)"
+_SIG_leg = f"void({_A1}, {_A2}, {_A2}, int64, float64, float64, float64, float64, int64, int64)"
+_SIG_reject = f"void({_A1}, {_A2}, int64, float64, float64, float64, int64)"
+_SIG_execute = f"boolean({_A1}, {_A2}, {_A2}, {_A2}, int64, float64, float64, float64, int64, int64)"
+_SIG_enter = f"boolean({_A1}, {_A2}, {_A2}, {_A2}, int64, float64, float64, int64, int64)"
+_SIG_trigger = "float64(float64, int64, float64, float64, float64, float64)"
+_SIG_run_order = f"void({_A1}, {_A2}, {_A2}, {_A2}, int64, int64, float64, int64, {_A1}, {_A1}, {_A1}, {_A1}, int64)"
+_SIG_protect_price = "Tuple((float64, int64))(float64, float64, float64, float64, float64, float64)"
+_SIG_rebalance = f"void({_A1}, {_A2}, {_A2}, {_A2}, int64, float64, float64, boolean)"
+
 
 @njit(cache=True, error_model="numpy")
 def _grow(buf, need):
@@ -43,7 +56,7 @@ def _grow(buf, need):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_units, cache=True, error_model="numpy")
 def _units(st, base):
     """Order size from the run's sizing option, evaluated at the fill (``base`` is the unslipped price)."""
     if np.isnan(st[_PCT]):
@@ -55,7 +68,7 @@ def _units(st, base):
     return st[_PCT] * equity / denom
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_close_trade, cache=True, error_model="numpy")
 def _close_trade(st, trades, exit_bar, mark, is_open):
     i = int(st[_NT])
     side = 1.0 if st[_POS] > 0 else -1.0
@@ -77,7 +90,7 @@ def _close_trade(st, trades, exit_bar, mark, is_open):
     st[_NT] = i + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_leg, cache=True, error_model="numpy")
 def _leg(st, fills, trades, t, d, new_pos, price, fee, reason, order):
     """Book one fill that opens/adds to the position or reduces it without crossing zero."""
     q = abs(d)
@@ -123,7 +136,7 @@ def _leg(st, fills, trades, t, d, new_pos, price, fee, reason, order):
         st[_POS] = new_pos
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_reject, cache=True, error_model="numpy")
 def _reject(st, rejs, t, side, q, price, order):
     i = int(st[_NR])
     rejs[i, 0] = t
@@ -134,7 +147,7 @@ def _reject(st, rejs, t, side, q, price, order):
     st[_NR] = i + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_execute, cache=True, error_model="numpy")
 def _execute(st, fills, trades, rejs, t, d, target, base, reason, order):
     """Trade ``d`` units (signed) at ``base`` (slippage applied here); ``target`` (or NaN) is the exact position
     wanted afterwards. A crossing order is split: the closing leg always fills, the opening leg is checked for cash
@@ -167,7 +180,7 @@ def _execute(st, fills, trades, rejs, t, d, target, base, reason, order):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_enter, cache=True, error_model="numpy")
 def _enter(st, fills, trades, rejs, t, side, base, reason, order):
     """Open (or add to) a position on ``side`` (+1/-1) sized by the run's option; rejected when unsizable."""
     q = _units(st, base)
@@ -177,7 +190,7 @@ def _enter(st, fills, trades, rejs, t, side, base, reason, order):
     return _execute(st, fills, trades, rejs, t, side * q, np.nan, base, reason, order)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_trigger, cache=True, error_model="numpy")
 def _trigger(side, typ, level, o, h, lo):
     """Base fill price of a limit/stop order on one bar, or NaN: at the level, or at the open when it gaps through."""
     if (typ == LIMIT) == (side > 0):  # buy limit / sell stop: fills at or below the level
@@ -193,7 +206,7 @@ def _trigger(side, typ, level, o, h, lo):
     return np.nan
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_run_order, cache=True, error_model="numpy")
 def _run_order(st, fills, trades, rejs, t, k, base, reason, oside, oqty, osl, otp, sltp_from):
     pos = st[_POS]
     side = oside[k]
@@ -213,7 +226,7 @@ def _run_order(st, fills, trades, rejs, t, k, base, reason, oside, oqty, osl, ot
         st[_SLTP_FROM] = sltp_from
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_protect_price, cache=True, error_model="numpy")
 def _protect_price(pos, sl, tp, o, h, lo):
     """Stop-loss / take-profit trigger on one bar: (base price, reason) or (NaN, 0). A gap through either fills at
     the open; otherwise, when the bar's range touches both, the stop is assumed to come first (pessimistic)."""
@@ -262,7 +275,7 @@ def run_kernel(o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otyp
     fills = np.empty((cap, FILL_COLS))
     trades = np.empty((cap, TRADE_COLS))
     rejs = np.empty((cap, REJ_COLS))
-    t = 0
+    t = np.int64(0)
     while True:
         t = _bars(t, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp,
                   fill_close, per_bar, st, fills, trades, rejs, equity)
@@ -375,7 +388,7 @@ def _bars(t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype
     return t
 
 
-@njit(cache=True, error_model="numpy")
+@njit(_SIG_rebalance, cache=True, error_model="numpy")
 def _rebalance(st, fills, trades, rejs, t, want, base, frac):
     """Move the position to the target: units, or a fraction of equity converted to units at the fill."""
     if frac:
