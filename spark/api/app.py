@@ -12,6 +12,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 from quart_trio import QuartTrio
+from werkzeug.routing import BaseConverter
 
 from spark.api.dashboard import dashboard_blueprint
 from spark.api.errors import install_error_handlers
@@ -24,6 +25,14 @@ from spark.services import Services
 
 __all__ = ["create_app"]
 
+class RunIdConverter(BaseConverter):
+    """A path segment that may be a run id: anything but the fixed words beside it (``start``, ``stream``,
+    ``cancel``), so ``/api/backtest/start`` is only the start route and its ``Allow`` lists only its methods.
+    The id's format is checked in the route, which answers 400 naming the field."""
+
+    regex = r"(?!(?:start|stream|cancel)(?![^/]))[^/]+"
+
+
 # Blueprints whose routes take the body themselves (and audit an oversized one); others refuse it at once.
 BODY_READING_BLUEPRINTS = frozenset({"write"})
 
@@ -35,6 +44,7 @@ def create_app(services: Services) -> QuartTrio:
     app.config["JSON_SORT_KEYS"] = False
     app.url_map.strict_slashes = False  # no HTML redirects for a trailing slash
     app.url_map.merge_slashes = False
+    app.url_map.converters["run"] = RunIdConverter
     install_error_handlers(app)
 
     @app.before_request

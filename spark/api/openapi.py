@@ -60,7 +60,7 @@ def _components(services: Services) -> dict[str, Any]:
     param = {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"},
                                               "default": {}, "min": {"type": "number", "nullable": True},
                                               "max": {"type": "number", "nullable": True}, "help": {"type": "string"}}}
-    start = {"type": "object", "additionalProperties": False, "properties": {
+    start = {"type": "object", "nullable": True, "additionalProperties": False, "properties": {
         "pair": {"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,32}$"},
         "timeframe": {"type": "string", "pattern": "^[1-9][0-9]{0,3}[smhdwMy]$"},
         "notes": {"type": "string", "maxLength": 1000},

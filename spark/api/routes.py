@@ -68,13 +68,13 @@ def read_routes(services: Services) -> Blueprint:
         limit = _int_arg("limit", 100, 1, MAX_LIMIT)
         return json_response({"runs": services.list_runs(limit)})
 
-    @bp.get("/api/backtest/<run_id>")
+    @bp.get("/api/backtest/<run:run_id>")
     async def run_detail(run_id: str) -> Response:
         record = known_run(run_id)
         result = services.get_result(run_id)
         return json_response({**record, **(_summary(result) if result else {})})
 
-    @bp.get("/api/backtest/<run_id>/equity")
+    @bp.get("/api/backtest/<run:run_id>/equity")
     async def run_equity(run_id: str) -> Response:
         points = _int_arg("points", 1000, MIN_POINTS, MAX_POINTS)
         known_run(run_id)
@@ -84,12 +84,12 @@ def read_routes(services: Services) -> Blueprint:
             raise NotFound(f"run {run_id} has no equity curve (yet)", field="id")
         return json_response({"id": run_id, "points": points, **downsample(*series, points)})
 
-    @bp.get("/api/backtest/<run_id>/artifacts")
+    @bp.get("/api/backtest/<run:run_id>/artifacts")
     async def run_artifacts(run_id: str) -> Response:
         known_run(run_id)
         return json_response({"artifacts": services.artifacts(run_id)})
 
-    @bp.get("/api/backtest/<run_id>/artifacts/<name>")
+    @bp.get("/api/backtest/<run:run_id>/artifacts/<name>")
     async def run_artifact(run_id: str, name: str) -> Response:
         known_run(run_id)
         path = services.artifact_path(run_id, name)

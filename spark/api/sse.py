@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -25,7 +26,7 @@ from quart import Blueprint, Response, request
 
 from spark.services import Services, StreamEvent, Subscription
 
-__all__ = ["HEARTBEAT", "frame", "parse_last_event_id", "stream_routes"]
+__all__ = ["HEARTBEAT", "FrameCache", "frame", "parse_last_event_id", "stream_routes"]
 
 HEARTBEAT = b": heartbeat\n\n"
 _DIGITS = re.compile(r"^[0-9]{1,18}$")
@@ -46,8 +47,28 @@ def frame(event: StreamEvent, *, retry_ms: int | None = None) -> bytes:
     return f"{head}id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n".encode()
 
 
+class FrameCache:
+    """Each event is encoded once, however many clients it goes to (a snapshot of many runs is costly to encode).
+    Keyed by the event object itself (the broadcaster shares one object among clients); bounded, oldest out."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._frames: OrderedDict[tuple[int, str], tuple[StreamEvent, bytes]] = OrderedDict()
+
+    def __call__(self, event: StreamEvent) -> bytes:
+        key = (event.id, event.kind)
+        hit = self._frames.get(key)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        encoded = frame(event)
+        self._frames[key] = (event, encoded)
+        if len(self._frames) > self._size:
+            self._frames.popitem(last=False)
+        return encoded
+
+
 async def _frames(cm: AbstractAsyncContextManager[Subscription], subscription: Subscription,
-                  services: Services) -> AsyncGenerator[bytes, None]:
+                  services: Services, cache: FrameCache) -> AsyncGenerator[bytes, None]:
     """Frames for one client. Waiting for the next event is bounded by the heartbeat interval; the timeout never
     spans a yield (a slow socket send is not cut short by it)."""
     try:
@@ -62,9 +83,11 @@ async def _frames(cm: AbstractAsyncContextManager[Subscription], subscription: S
                     return
             if event is None:
                 yield HEARTBEAT
-            else:
-                yield frame(event, retry_ms=retry)
+            elif retry is not None:
+                yield f"retry: {retry}\n".encode() + cache(event)
                 retry = None
+            else:
+                yield cache(event)
     finally:
         with trio.CancelScope(shield=True):
             await cm.__aexit__(None, None, None)
@@ -74,9 +97,9 @@ class _Stream:
     """The answer's body: leaves the subscription even if the body is closed before it started."""
 
     def __init__(self, cm: AbstractAsyncContextManager[Subscription], subscription: Subscription,
-                 services: Services) -> None:
+                 services: Services, cache: FrameCache) -> None:
         self._cm = cm
-        self._gen = _frames(cm, subscription, services)
+        self._gen = _frames(cm, subscription, services, cache)
         self._started = False
 
     def __aiter__(self) -> _Stream:
@@ -96,6 +119,7 @@ class _Stream:
 
 def stream_routes(services: Services) -> Blueprint:
     bp = Blueprint("stream", __name__)
+    cache = FrameCache()
 
     @bp.get("/api/backtest/stream")
     async def stream() -> Response:
@@ -103,7 +127,7 @@ def stream_routes(services: Services) -> Blueprint:
         cm = services.subscribe(last)
         subscription = await cm.__aenter__()  # Unavailable (503 + Retry-After) over the client cap
         headers: dict[str, Any] = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        response = Response(_Stream(cm, subscription, services), status=200,
+        response = Response(_Stream(cm, subscription, services, cache), status=200,
                              content_type="text/event-stream; charset=utf-8", headers=headers)
         response.timeout = None
         return response

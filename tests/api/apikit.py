@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -57,3 +62,61 @@ async def wait_until(predicate: Any, seconds: float = 10.0, step: float = 0.02) 
             if predicate():
                 return
             await trio.sleep(step)
+
+
+class ServerProcess:
+    """A real ``spark serve --port 0`` child process in ``cwd``; the URL is read from its stdout."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.cwd = cwd
+        self.env = {**os.environ, **env}
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.stderr_path = cwd / f"server-{os.getpid()}-{id(self)}.log"
+
+    def spawn(self) -> subprocess.Popen[str]:
+        with self.stderr_path.open("a") as stderr:
+            return subprocess.Popen([sys.executable, "-m", "spark.cli", "serve", "--port", "0"], cwd=self.cwd,
+                                    env=self.env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+    async def start(self) -> str:
+        self.proc = self.spawn()
+        assert self.proc.stdout is not None
+        with trio.fail_after(60):
+            while True:
+                line = await trio.to_thread.run_sync(self.proc.stdout.readline, abandon_on_cancel=True)
+                if not line:
+                    raise AssertionError(f"spark serve exited: {self.stderr_path.read_text()[-2000:]}")
+                if "serving on" in line:
+                    self.url = line.split("serving on", 1)[1].split()[0]
+                    return self.url
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    async def wait(self, seconds: float = 30.0) -> int:
+        assert self.proc is not None
+        with trio.fail_after(seconds):
+            return await trio.to_thread.run_sync(self.proc.wait, abandon_on_cancel=True)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@asynccontextmanager
+async def spark_serve(cwd: Path, **env: str) -> AsyncIterator[ServerProcess]:
+    """``spark serve`` in ``cwd`` with ``env`` added; stopped with SIGINT (then killed if it lingers)."""
+    server = ServerProcess(cwd, {"ADMIN_TOKEN": TOKEN, "BACKTEST_IMPL": "mock", **env})
+    await server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.signal(signal.SIGINT)
+            try:
+                await server.wait(30)
+            finally:
+                server.kill()

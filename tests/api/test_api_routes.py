@@ -130,7 +130,7 @@ async def test_plugins_config_health_metrics_openapi(client: Any, system: Any) -
     assert "backtest_active_runs" in await metrics.get_data(as_text=True)
     doc = await (await client.get("/openapi.json")).get_json()
     assert doc["openapi"].startswith("3.")
-    routes = {rule.rule.replace("<run_id>", "{run_id}").replace("<name>", "{name}")
+    routes = {rule.rule.replace("<run:run_id>", "{run_id}").replace("<run_id>", "{run_id}").replace("<name>", "{name}")
               for rule in client.app.url_map.iter_rules()
               if rule.endpoint != "static" and not rule.endpoint.startswith("dashboard.")}  # the page, not the API
     assert routes == set(doc["paths"])
@@ -145,7 +145,10 @@ async def test_unknown_routes_and_methods_answer_json(client: Any) -> None:
     assert "GET" in response.headers["Allow"]
     assert_error(await response.get_json(), "method_not_allowed")
     response = await client.get("/api/backtest/start")
-    assert response.status_code in (400, 405)  # "start" is not a run id; GET is not its method either
+    assert response.status_code == 405  # never a run id
+    assert sorted(response.headers["Allow"].split(", ")) == ["OPTIONS", "POST"]
+    response = await client.options("/api/backtest/cancel/equity")
+    assert "GET" not in response.headers["Allow"]
     response = await client.put("/api/backtest/cancel/bt-1700000000000-deadbeef")
     assert response.status_code == 405 and "DELETE" in response.headers["Allow"]
     response = await client.get("/api/backtest/")  # a trailing slash is the same route, not an HTML redirect
