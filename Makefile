@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	@# compile the numba kernels once (~20 s of CPU), so no run or test pays for it later
+	$(BIN)/python -m spark.warmup
 	touch $(STAMP)
 
 ## Serves the API and dashboard on http://127.0.0.1:4001 with mutations on. Without ADMIN_TOKEN in the environment,
