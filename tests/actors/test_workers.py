@@ -112,8 +112,11 @@ async def test_goog_through_the_service_gives_the_reference_figures(settings):
         m = system.metrics
         for kind in ("result", "trades_csv", "equity_csv", "run"):
             assert m.value("backtest_artifacts_generated_total", {"type": kind}) == 1
-        on_disk = json.loads((settings.evidence_dir / "backtest" / f"run_{run_id}.json").read_text())["runs"][0]
-        assert on_disk["status"] == "done" and on_disk["stats"]["totalTrades"] == 33
+        path = trio.Path(settings.evidence_dir / "backtest" / f"run_{run_id}.json")
+        with trio.fail_after(10):  # the record is rewritten in the background once the run is done
+            while (on_disk := json.loads(await path.read_text())["runs"][0])["status"] != "done":  # noqa: ASYNC110
+                await trio.sleep(0.02)
+        assert on_disk["stats"]["totalTrades"] == 33
 
 
 async def test_cancel_kills_a_long_run_within_a_second_and_the_loop_stays_free(settings, tmp_path):
