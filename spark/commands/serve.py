@@ -14,7 +14,7 @@ from typing import Any
 import trio
 
 from spark.config import Settings, load_settings
-from spark.errors import InputError
+from spark.errors import InputError, SparkError
 
 __all__ = ["add_parser", "run"]
 
@@ -60,6 +60,22 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     if not 0 <= settings.port <= 65535:
         raise InputError(f"port must be from 0 to 65535, got {settings.port}", field="port")
-    trio.run(_serve, settings, bool(args.show_token))
+    failure = ""
+    try:
+        trio.run(_serve, settings, bool(args.show_token))
+    except* OSError as group:  # the address is taken, or not ours to bind
+        first = _leaf(group)
+        failure = f"cannot serve on {settings.host}:{settings.port}: {getattr(first, 'strerror', None) or first}"
+    except* SparkError as group:
+        failure = str(getattr(_leaf(group), "message", _leaf(group)))
+    if failure:
+        print(f"spark: error: {failure}", file=sys.stderr, flush=True)
+        return 2
     print("Spark stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -168,3 +169,27 @@ async def test_fuzz_the_openapi_document_finds_no_500(tmp_path: Path) -> None:
         result = await trio.to_thread.run_sync(
             lambda: subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path))
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+async def test_sigterm_stops_gracefully_recording_runs_in_flight(tmp_path: Path) -> None:
+    async with spark_serve(tmp_path, SPARK_MOCK_DELAY_S="120") as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            ids = [(await client.post("/api/backtest/start", json={}, headers=admin())).json()["id"] for _ in range(2)]
+        server.signal(signal.SIGTERM)
+        assert await server.wait(30) == 0
+    for run_id in ids:
+        record = json.loads((tmp_path / "evidence" / "backtest" / f"run_{run_id}.json").read_text())["runs"][0]
+        assert (record["status"], record["error"]) == ("failed", "interrupted")
+
+
+def test_serve_refuses_bad_and_busy_ports_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        for args in (["--port", "70000"], ["--port", "x"], ["--host", "127.0.0.1", "--port", busy]):
+            result = subprocess.run([sys.executable, "-m", "spark.cli", "serve", *args], cwd=tmp_path,
+                                    capture_output=True, text=True, timeout=60)
+            assert result.returncode == 2, args
+            lines = [x for x in result.stderr.splitlines() if x.startswith("spark") or "Traceback" in x]
+            assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in result.stderr, result.stderr

@@ -7,9 +7,13 @@ from typing import Any
 
 import pytest
 from apikit import admin
+from quart import Blueprint, Response
 
 from spark.api import create_app
+from spark.errors import PluginError
+from spark.hookspecs import hookimpl
 from spark.ids import new_run_id
+from spark.system import open_system
 
 
 async def start_run(client: Any, **body: Any) -> dict[str, Any]:
@@ -162,8 +166,6 @@ async def test_an_oversized_body_is_refused_on_any_route(client: Any, settings: 
 
 
 async def test_health_is_503_once_the_system_stopped(make_settings: Any) -> None:
-    from spark.system import open_system
-
     async with open_system(make_settings()) as running:
         app = create_app(running)
         client = app.test_client()
@@ -171,3 +173,37 @@ async def test_health_is_503_once_the_system_stopped(make_settings: Any) -> None
     response = await client.get("/health")
     assert response.status_code == 503
     assert (await response.get_json())["error"] == "unavailable"
+
+
+class _RaisingRoutes:
+    """A throwaway plugin whose route fails: the answer is a JSON 500 without the details."""
+
+    @hookimpl
+    def register_routes(self, register: Any, services: Any) -> None:
+        bp = Blueprint("boom", __name__)
+
+        @bp.get("/boom")
+        async def boom() -> Response:
+            raise RuntimeError("secret detail /etc/shadow")
+
+        register(bp)
+
+
+class _BadRoutes:
+    @hookimpl
+    def register_routes(self, register: Any, services: Any) -> None:
+        register("not a blueprint")
+
+
+async def test_an_unexpected_error_is_a_json_500_without_details(make_settings: Any) -> None:
+    async with open_system(make_settings(), extra_plugins=[(_RaisingRoutes(), "boom")]) as running:
+        response = await create_app(running).test_client().get("/boom")
+        assert response.status_code == 500
+        doc = await response.get_json()
+        assert doc["error"] == "internal" and "secret" not in doc["message"]
+
+
+async def test_a_plugin_registering_something_else_is_named(make_settings: Any) -> None:
+    async with open_system(make_settings(), extra_plugins=[(_BadRoutes(), "badroutes")]) as running:
+        with pytest.raises(PluginError, match="badroutes"):
+            create_app(running)
