@@ -91,7 +91,7 @@ function route() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
   if (parts[0] === 'runs' && parts[1]) {
     if (!RUN_ID.test(parts[1])) return notFound(main, `“${parts[1]}” is not a run id.`);
-    dispose = reportView(main, { store, id: parts[1] });
+    dispose = reportView(main, { store, live, id: parts[1] });
   } else if (parts[0] === 'compare' && parts.length === 3) {
     if (!RUN_ID.test(parts[1]) || !RUN_ID.test(parts[2])) return notFound(main, 'Both parts of a comparison must be run ids.');
     dispose = compareView(main, { a: parts[1], b: parts[2] });

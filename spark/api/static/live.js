@@ -80,6 +80,8 @@ export class Live extends EventTarget {
     this.pollTimer = null;
     this.reopenTimer = null;
     this.reopenAttempt = 0;
+    // Resolves once the page holds the run list (first snapshot or first successful read of the API).
+    this.ready = new Promise((resolve) => { this.markReady = resolve; });
   }
 
   start() {
@@ -103,6 +105,7 @@ export class Live extends EventTarget {
     source.addEventListener('snapshot', (ev) => {
       const data = parse(ev.data);
       if (data) this.store.replaceAll(data.runs, data.serverTime);
+      this.markReady();
     });
     source.addEventListener('run', (ev) => {
       const data = parse(ev.data);
@@ -156,6 +159,7 @@ export class Live extends EventTarget {
       const data = await api(routes.runs(100));
       this.store.merge(data && data.runs);
       this.pollFailed = false;
+      this.markReady();
     } catch {
       this.pollFailed = true;
     }

@@ -75,12 +75,13 @@ function settingsList(detail) {
   return h('dl.settings', {}, rows);
 }
 
-export function reportView(main, { store, id }) {
+export function reportView(main, { store, live, id }) {
   let chart = null;
   let loaded = false;
   let loading = false;
   let again = false;
   let compareKey = null;
+  let chartDone = Promise.resolve();
   let disposed = false;
   const controller = new AbortController();
   const title = h('h1', { tabIndex: -1 }, 'Run ', h('span.run-id', {}, id));
@@ -139,22 +140,42 @@ export function reportView(main, { store, id }) {
     compareBox.hidden = run.status !== 'done' || !others.length;
   };
 
-  const loadDone = async (detail) => {
+  const failed = (err) => {
+    if (disposed || (err && err.name === 'AbortError')) return;
+    errorBox.hidden = false;
+    errorBox.textContent = `Could not load the report: ${err.message}`;
+  };
+
+  /** Stats (from the record or the detail: the same summary), then the chart, then downloads and trades.
+   * Resolves once the chart is drawn (or could not be). */
+  const loadDone = (source) => {
     loaded = true;
-    statsBox.replaceChildren(h('h2', { id: 'stats-title' }, 'Statistics'), statsGrid(statsOf(detail)));
-    chart = new EquityChart(canvas, readout);
-    const eq = await api(routes.equity(id, pointsFor(canvas)), { signal: controller.signal });
-    if (disposed) return;
-    chart.setSeries([{ label: id, ...normalizeEquity(eq) }]);
-    canvas.dataset.runId = id;
-    const arts = await api(routes.artifacts(id), { signal: controller.signal });
-    if (disposed) return;
-    const list = (arts && arts.artifacts) || [];
-    artifactsBox.replaceChildren(h('h2', { id: 'artifacts-title' }, 'Downloads'),
-      list.length ? h('ul.artifacts', {}, list.map((a) => h('li', {},
-        h('a', { href: a.url, download: a.name }, ARTIFACT_LABELS[a.type] || a.name), ' ', h('span.muted', {}, `${a.name} · ${fmtBytes(a.bytes)}`))))
-        : h('p.muted', {}, 'No files for this run.'));
-    await loadTrades(list);
+    let drawn;
+    chartDone = new Promise((resolve) => { drawn = resolve; });
+    (async () => {
+      try {
+        statsBox.replaceChildren(h('h2', { id: 'stats-title' }, 'Statistics'), statsGrid(statsOf(source)));
+        chart = new EquityChart(canvas, readout);
+        const eq = await api(routes.equity(id, pointsFor(canvas)), { signal: controller.signal });
+        if (disposed) return;
+        chart.setSeries([{ label: id, ...normalizeEquity(eq) }]);
+        canvas.dataset.runId = id;
+        drawn();
+        const arts = await api(routes.artifacts(id), { signal: controller.signal });
+        if (disposed) return;
+        const list = (arts && arts.artifacts) || [];
+        artifactsBox.replaceChildren(h('h2', { id: 'artifacts-title' }, 'Downloads'),
+          list.length ? h('ul.artifacts', {}, list.map((a) => h('li', {},
+            h('a', { href: a.url, download: a.name }, ARTIFACT_LABELS[a.type] || a.name), ' ', h('span.muted', {}, `${a.name} · ${fmtBytes(a.bytes)}`))))
+            : h('p.muted', {}, 'No files for this run.'));
+        await loadTrades(list);
+      } catch (err) {
+        failed(err);
+      } finally {
+        drawn();
+      }
+    })();
+    return chartDone;
   };
 
   const loadTrades = async (list) => {
@@ -183,16 +204,14 @@ export function reportView(main, { store, id }) {
       if (disposed) return;
       settingsBox.replaceChildren(h('h2', { id: 'settings-title' }, 'Settings and fingerprint'), settingsList(detail));
       if (!store.get(id)) header(detail);
-      if (detail.status === 'done' && !loaded) await loadDone(detail);
+      if (detail.status === 'done' && !loaded) loadDone(detail);
     } catch (err) {
-      if (disposed || (err && err.name === 'AbortError')) return;
-      if (err instanceof ApiError && err.status === 404 && !loaded) {
+      if (err instanceof ApiError && err.status === 404 && !loaded && !disposed) {
         main.replaceChildren(h('p.crumbs', {}, h('a', { href: '#/' }, '← All runs')), h('h1', { tabIndex: -1 }, 'Run not found'),
           h('p', {}, `There is no run ${id} on this server.`));
         return;
       }
-      errorBox.hidden = false;
-      errorBox.textContent = `Could not load the report: ${err.message}`;
+      failed(err);
     } finally {
       loading = false;
       if (again && !disposed) {
@@ -207,16 +226,24 @@ export function reportView(main, { store, id }) {
     const run = store.get(id);
     if (!run) return;
     header(run);
+    // A done run's record (from the stream) is enough for its stats and chart: no need to wait for the detail.
+    if (run.status === 'done' && !loaded) loadDone(run);
     if (run.status !== lastStatus) {
       const changed = lastStatus !== null;
       lastStatus = run.status;
-      if (changed || (run.status === 'done' && !loaded)) refresh();
+      if (changed) refresh(); // the settings and error of the new state
     }
   };
   store.addEventListener('change', onChange);
   const ticker = setInterval(onChange, 1000);
-  onChange();
-  if (!loading) refresh();
+  // The stream's snapshot usually lands within a few milliseconds. Waiting for it (briefly) lets a done run's
+  // chart come first: the detail, which can cost the server as much to build as the curve, is asked for after.
+  Promise.race([live.ready, new Promise((resolve) => { setTimeout(resolve, 800); })]).then(async () => {
+    if (disposed) return;
+    onChange(); // starts the chart of a done run
+    await chartDone;
+    if (!disposed) refresh();
+  });
 
   return () => {
     disposed = true;
