@@ -53,3 +53,62 @@ def metric_names(expr: str) -> set[str]:
             continue  # the "e" of 1e3 or a duration suffix
         names.add(m.group(0))
     return names
+
+
+# -- a real `spark serve` process --------------------------------------------------------------------------------
+
+ADMIN_TOKEN = "ops-test-token-0123456789"
+
+
+class SparkServer:
+    """``spark serve --port 0`` as a child process in ``home`` (mock runs, evidence and logs under ``home``)."""
+
+    def __init__(self, home: Path, **env: str) -> None:
+        import subprocess
+        import sys
+
+        self.home = home
+        self.env = clean_env(home, BACKTEST_IMPL="mock", ADMIN_TOKEN=ADMIN_TOKEN,
+                             SPARK_DATA_DIR=str(home / "data"), **env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "spark.cli", "serve", "--port", "0"], cwd=home,
+                                     env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.url = self._read_url()
+
+    def _read_url(self, timeout: float = 60) -> str:
+        import re
+        import selectors
+        import time
+
+        deadline = time.monotonic() + timeout
+        seen = []
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if not sel.select(timeout=0.5):
+                    continue
+                line = self.proc.stdout.readline()
+                if not line:
+                    break
+                seen.append(line)
+                m = re.search(r"https?://[^\s]+", line)
+                if m:
+                    return m.group(0).rstrip("/")
+        self.stop()
+        raise RuntimeError("spark serve printed no URL:\n" + "".join(seen))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
