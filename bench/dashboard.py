@@ -90,17 +90,24 @@ def first_load_bytes(browser, url: str) -> tuple[int, dict[str, int]]:
     return sum(sizes.values()), sizes
 
 
-def report_ms(browser, url: str, run_id: str, repeat: int) -> list[float]:
-    """Cold loads (a fresh context each: no cache) of the report view, navigation start to the drawn chart."""
-    times = []
+def report_ms(browser, url: str, run_id: str, repeat: int) -> tuple[list[float], list[float]]:
+    """Cold loads (a fresh context each: no cache) of the report view: navigation start to the drawn chart, and
+    how much of it the browser spent waiting for the server's equity answer (request sent to last byte)."""
+    times, waits = [], []
     for _ in range(repeat):
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         page.goto(f"{url}/backtest#/runs/{run_id}")
         page.wait_for_selector("canvas.equity[data-drawn=true]", timeout=60_000)
-        times.append(page.evaluate("performance.getEntriesByName('spark-chart-drawn')[0].startTime"))
+        drawn, wait = page.evaluate("""() => {
+            const eq = performance.getEntriesByType('resource').find((e) => e.name.includes('/equity?'));
+            return [performance.getEntriesByName('spark-chart-drawn')[0].startTime, eq.responseEnd - eq.startTime];
+        }""")
+        times.append(drawn)
+        waits.append(wait)
+        page.wait_for_selector("dl.settings", timeout=60_000)  # the detail too: no work left for the next load
         context.close()
-    return times
+    return times, waits
 
 
 def equity_route_ms(url: str, run_id: str, repeat: int) -> float:
@@ -133,8 +140,8 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path=chromium, args=ARGS)
                 total, sizes = first_load_bytes(browser, url)
                 report_ms(browser, url, ref_id, 1)  # warm the server's caches and the browser process
-                ref = report_ms(browser, url, ref_id, args.repeat)
-                big = report_ms(browser, url, big_id, args.repeat)
+                ref, ref_wait = report_ms(browser, url, ref_id, args.repeat)
+                big, big_wait = report_ms(browser, url, big_id, args.repeat)
                 browser.close()
             ref_eq = equity_route_ms(url, ref_id, args.repeat)
             big_eq = equity_route_ms(url, big_id, args.repeat)
@@ -153,6 +160,9 @@ def main() -> None:
           f"{big_eq:.1f} ms for {args.bars:,} bars (ratio {big_eq / ref_eq:.2f})")
     print(f"report view to drawn chart, median of {args.repeat} cold loads: "
           f"{ref_med:.0f} ms for {args.reference_bars:,} bars (reference), {big_med:.0f} ms for {args.bars:,} bars")
+    print(f"  of which waiting for the equity answer (server): {statistics.median(ref_wait):.0f} ms and "
+          f"{statistics.median(big_wait):.0f} ms; the rest (page, modules, record, drawing): "
+          f"{ref_med - statistics.median(ref_wait):.0f} ms and {big_med - statistics.median(big_wait):.0f} ms")
     every = ", ".join(f"{t:.0f}" for t in big)
     print(f"  {args.bars:,} bars: {big_med / REPORT_TARGET_MS:.2f} of the 1 s target; "
           f"{big_med / ref_med:.2f}x the {args.reference_bars:,}-bar reference; each load: {every} ms")

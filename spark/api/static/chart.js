@@ -263,6 +263,10 @@ function drawDrawdown(ctx, L, s, color) {
   ctx.fillStyle = color;
   ctx.fill();
   ctx.globalAlpha = 1;
+  ctx.beginPath(); // the outline follows the drawdown only, not the edges closing the area
+  for (let i = 0; i < s.n; i += 1) {
+    if (i === 0) ctx.moveTo(L.sx(s.x[i]), L.sdd(s.dd[i])); else ctx.lineTo(L.sx(s.x[i]), L.sdd(s.dd[i]));
+  }
   ctx.strokeStyle = color;
   ctx.lineWidth = 1;
   ctx.stroke();
