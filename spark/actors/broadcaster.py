@@ -25,7 +25,7 @@ from spark.services import StreamEvent
 
 __all__ = ["CLIENTS_FULL_RETRY_S", "CLIENT_BUFFER", "MAX_OVERFLOWS", "OVERFLOW_WINDOW_S", "ClientStream", "run"]
 
-CLIENT_BUFFER = 16         # events waiting for one client before it counts as behind
+CLIENT_BUFFER = 64         # events waiting for one client before it counts as behind (a burst of a few runs)
 MAX_OVERFLOWS = 5          # overflows within the window after which a client is dropped
 OVERFLOW_WINDOW_S = 60.0
 CLIENTS_FULL_RETRY_S = 5   # Retry-After over the client cap

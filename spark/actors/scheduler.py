@@ -37,11 +37,12 @@ from spark.errors import Conflict, NotFound, Unavailable
 from spark.metrics import Metrics
 from spark.runs import RunStore, new_record, wall_ms
 
-__all__ = ["QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
+__all__ = ["PROGRESS_EVERY_S", "QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
 
 log = logging.getLogger(__name__)
 
 QUEUE_FULL_RETRY_S = 5  # Retry-After when the queue is full
+PROGRESS_EVERY_S = 0.25  # a run's progress is published at most this often
 
 
 class SchedulerStatistics:
@@ -85,6 +86,7 @@ class _Scheduler:
         self.queue: deque[Job] = deque()
         self.reserved = 0
         self.executing: dict[str, float] = {}  # run id -> trio time it started; until its worker is gone
+        self.progress_sent: dict[str, float] = {}  # run id -> trio time its progress was last published
         self.closing = False
 
     async def handle(self, message: Any) -> None:
@@ -157,18 +159,30 @@ class _Scheduler:
             status = self.store.status(report.run_id)
             if isinstance(report, Progress):
                 if status == "running":
-                    await self.change(report.run_id, persist=False, progress=report.progress)
+                    await self.progress(report.run_id, report.progress)
             elif isinstance(report, Finished):
                 if status == "running":
                     if report.error is None:
                         await self.end(report.run_id, stats=report.outcome.stats)
                     else:
                         await self.end(report.run_id, error=report.error)
+                self.progress_sent.pop(report.run_id, None)
                 for kind in report.outcome.artifacts:
                     self.metrics.artifacts.labels(type=kind).inc()
                 self.executing.pop(report.run_id, None)
                 await self.dispatch()
             self.count()
+
+    async def progress(self, run_id: str, value: float) -> None:
+        """Progress is kept at once but published at most every PROGRESS_EVERY_S per run (each published event
+        goes to every stream client); status changes always go out, with the latest progress in them."""
+        now = trio.current_time()
+        last = self.progress_sent.get(run_id)
+        if last is not None and now - last < PROGRESS_EVERY_S:
+            self.store.update(run_id, progress=value)
+            return
+        self.progress_sent[run_id] = now
+        await self.change(run_id, persist=False, progress=value)
 
     async def interrupt_all(self) -> None:
         """Shutdown: every queued or running run ends failed, "interrupted"."""

@@ -22,7 +22,7 @@ __all__ = ["MOCK_STEPS", "describe_error", "mock_runner", "run"]
 
 log = logging.getLogger(__name__)
 
-MOCK_STEPS = 10  # progress updates of a mock run
+MOCK_STEPS = 4  # a mock run reports 1/4, 2/4, 3/4, then ends (each report fans out to every stream client)
 
 
 async def run(*, inbox: trio.MemoryReceiveChannel, reports: trio.MemorySendChannel, runners: Mapping[str, Runner],

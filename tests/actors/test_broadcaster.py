@@ -106,25 +106,26 @@ async def test_an_old_or_unknown_id_gets_a_snapshot(autojump_clock, last_event_i
 
 
 async def test_a_slow_client_is_coalesced_while_a_fast_one_keeps_up(autojump_clock):
+    total = broadcaster.CLIENT_BUFFER + 24  # more than the slow client's channel holds
     async with running() as hub, hub.subscribe(0) as fast, hub.subscribe(0) as slow:
         fast_got: list[int] = []
 
         async def read_fast() -> None:
             async for event in fast:
                 fast_got.append(event.id)
-                if event.id == 40:
+                if event.id == total:
                     return
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read_fast)
-            for n in range(40):
+            for n in range(total):
                 await hub.change(f"r{n}", "queued")
                 await trio.sleep(0.01)
-        assert fast_got == list(range(1, 41))  # every event, in order
+        assert fast_got == list(range(1, total + 1))  # every event, in order
         got = await take(slow, 1)  # behind: the backlog is gone, one snapshot of everything instead
-        assert got[0][:2] == (40, "snapshot") and len(got[0][2]) == 40
+        assert got[0][:2] == (total, "snapshot") and len(got[0][2]) == total
         await hub.change("r0", "running")
-        assert await take(slow, 1) == [(41, "run", "running")]
+        assert await take(slow, 1) == [(total + 1, "run", "running")]
         assert hub.metrics.value("backtest_stream_dropped_total") == 0
 
 

@@ -110,6 +110,22 @@ async def test_progress_is_published_not_persisted_each_time(autojump_clock, tmp
         (0, "queued", 0.0), (0, "running", 0.0), (1, "running", 0.25), (2, "running", 0.75), (3, "done", 1.0)]
 
 
+async def test_progress_is_published_at_most_every_quarter_second(autojump_clock, tmp_path):
+    steps = [("sleep", 1)] + [("progress", p / 10) for p in range(1, 10)] + [("sleep", 0.1), ("progress", 0.95),
+                                                                            ("sleep", 1)]
+    runner = ScriptedRunner({run_id(0): [step for pair in zip(steps, [("sleep", 0.1)] * len(steps), strict=True)
+                                         for step in pair]})
+    async with wired(tmp_path, runner) as h:
+        await h.submit(0)
+        await trio.sleep(1.55)
+        assert h.store.get(run_id(0))["progress"] == 0.5  # kept at once ...
+        await trio.sleep(5)
+    # ... published no more than every 0.25 s: reports come every 0.1 s, so every third one goes out
+    assert [(round(t - h.t0, 6), p) for t, _, status, p, _ in h.changes if status == "running"] == [
+        (0, 0.0), (1.1, 0.1), (1.4, 0.4), (1.7, 0.7), (2.2, 0.95)]
+    assert h.changes[-1][2:4] == ("done", 1.0)
+
+
 async def test_shutdown_records_every_run_in_flight(autojump_clock, tmp_path):
     async with wired(tmp_path, ScriptedRunner(default_s=100.0), max_concurrent=2, queue_size=5) as h:
         for n in range(5):
