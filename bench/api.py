@@ -29,7 +29,6 @@ from typing import Any
 
 import httpx
 import trio
-from httpx_sse import EventSource
 
 TOKEN = secrets.token_hex(16)
 ADMIN = {"x-admin-token": TOKEN}
@@ -73,6 +72,10 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+def spawn(command: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
 def make_history(folder: Path, count: int) -> None:
@@ -141,63 +144,37 @@ async def bench_list_and_enqueue(root: Path, quick: bool) -> float:
 
 
 async def bench_sse(root: Path, quick: bool) -> None:
-    clients = 200
+    """200 clients in 4 lean worker processes (bench/sse_clients.py), all connecting within one second."""
+    clients, processes = 200, 4
     server = Server(root / "sse", {"BACKTEST_IMPL": "mock", "SPARK_MOCK_DELAY_S": "1.0",
                                    "SPARK_RATE_LIMIT_PER_MINUTE": "100000000", "SPARK_QUEUE_SIZE": "100000",
                                    "SPARK_SSE_MAX_CLIENTS": "1000"})
-    first_event: list[float] = []
-    lags: list[float] = []
-    disorder = 0
-    coalesced = 0
-    connected = trio.Event()
-    ready = 0
-    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    worker = Path(__file__).with_name("sse_clients.py")
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=httpx.Timeout(60, read=None),
-                                     limits=limits) as client:
-
-            async def one(delay: float) -> None:
-                nonlocal ready, disorder, coalesced
-                await trio.sleep(delay)
-                t0 = time.perf_counter()
-                last = -1
-                async with client.stream("GET", "/api/backtest/stream") as response:
-                    async for event in EventSource(response).aiter_sse():
-                        if not event.data:
-                            continue
-                        now_ms = time.time() * 1000
-                        if last < 0:
-                            first_event.append((time.perf_counter() - t0) * 1000)
-                            ready += 1
-                            if ready == clients:
-                                connected.set()
-                        elif event.event == "snapshot":
-                            coalesced += 1
-                        event_id = int(event.id)
-                        if event_id <= last:
-                            disorder += 1
-                        last = event_id
-                        if event.event == "run":
-                            data = json.loads(event.data)
-                            lags.append(now_ms - data["serverTime"])
-                            if data.get("notes") == "sse last" and data["status"] == "done":
-                                return
-
-            async with trio.open_nursery() as nursery:
-                for i in range(clients):
-                    nursery.start_soon(one, i / clients)  # all within one second
-                with trio.fail_after(60):
-                    await connected.wait()
-                    async with httpx.AsyncClient(base_url=server.url, timeout=30) as admin:
-                        runs = 5 if quick else 20
-                        for i in range(runs):
-                            notes = "sse last" if i == runs - 1 else f"sse {i}"
-                            await admin.post("/api/backtest/start", json={"notes": notes}, headers=ADMIN)
-                            await trio.sleep(0.05)
-        report(f"SSE first event, {clients} clients", first_event, 95, 500)
+        procs = [spawn([sys.executable, str(worker), host, port, str(clients // processes), "1.0", "sse last", "60"])
+                 for _ in range(processes)]
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as admin:
+            for _ in range(200):  # until every client is subscribed
+                text = (await admin.get("/metrics")).text
+                line = next(x for x in text.splitlines() if x.startswith("backtest_stream_clients "))
+                if float(line.split()[1]) >= clients:
+                    break
+                await trio.sleep(0.05)
+            runs = 5 if quick else 20
+            for i in range(runs):
+                notes = "sse last" if i == runs - 1 else f"sse {i}"
+                await admin.post("/api/backtest/start", json={"notes": notes}, headers=ADMIN)
+                await trio.sleep(0.05)
+        results = [json.loads((await trio.to_thread.run_sync(p.communicate))[0]) for p in procs]
+        first = [x for r in results for x in r["first"]]
+        lags = [x for r in results for x in r["lags"]]
+        disorder = sum(r["disorder"] for r in results)
+        report(f"SSE first event, {len(first)} clients", first, 95, 500)
         report("SSE delivery lag (serverTime->client)", lags, 95, 50)
-        print(f"  SSE ids out of order: {disorder} (every client in order: {disorder == 0}); "
-              f"coalesced snapshots: {coalesced}; run events delivered: {len(lags)}", flush=True)
+        print(f"  SSE ids out of order: {disorder} (every client in order: {disorder == 0}); coalesced snapshots: "
+              f"{sum(r['snapshots'] for r in results)}; clients that saw the last run end: "
+              f"{sum(r['done'] for r in results)} of {clients}; run events delivered: {len(lags)}", flush=True)
     finally:
         server.stop()
 
@@ -240,10 +217,31 @@ async def bench_health_under_load(root: Path, quick: bool, reference_p99: float)
         server.stop()
 
 
+def fsync_reference(folder: Path, count: int = 50) -> list[float]:
+    """What one durable append costs on this disk now (write + fsync of a small file): a start does at least three
+    (the audit line, the run record, its folder), so this bounds the enqueue latency from below."""
+    path = folder / "fsync-probe"
+    out = []
+    with path.open("ab") as handle:
+        for _ in range(count):
+            t0 = time.perf_counter()
+            handle.write(b"x" * 200 + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            out.append((time.perf_counter() - t0) * 1000)
+    path.unlink()
+    return out
+
+
 async def main(quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="spark-bench-api-") as tmp:
         root = Path(tmp)
-        print(f"bench/api.py on {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"bench/api.py on {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load}",
+              flush=True)
+        probe = fsync_reference(root)
+        print(f"reference: write+fsync of one line p50 {pct(probe, 50):.2f} ms, p95 {pct(probe, 95):.2f} ms",
+              flush=True)
         reference = await bench_list_and_enqueue(root, quick)
         await bench_sse(root, quick)
         await bench_health_under_load(root, quick, reference)
