@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TextIO
-
-import trio
+from typing import TYPE_CHECKING, TextIO
 
 from spark.errors import InputError
-from spark.ops.loadtest import SLO, LoadReport, Progress, run_loadtest
+
+if TYPE_CHECKING:
+    from spark.ops.loadtest import LoadReport, Progress
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: every `spark` command builds this parser, only the load test needs an HTTP client
+    import trio
+
+    from spark.ops.loadtest import SLO, run_loadtest
+
     clients = _number(args.clients, "--clients", int, 1, 10_000)
     duration = _number(args.duration, "--duration", float, 0.1, 86_400)
     slo = SLO(first_event_p95_s=_number(args.slo_p95, "--slo-p95", float, 0.001, 3600))

@@ -49,9 +49,10 @@ def spark_here(home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     from spark.cli import main
 
     def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        wanted = clean_env(home, **env)
         for key in list(os.environ):
             monkeypatch.delenv(key)
-        for key, value in clean_env(home, **env).items():
+        for key, value in wanted.items():
             monkeypatch.setenv(key, value)
         monkeypatch.chdir(home)
         capsys.readouterr()

@@ -46,8 +46,8 @@ def _times(done) -> list[str]:
     return [r["timestamp"] for r in _records(done)]
 
 
-def test_all_lines_in_time_order(logs: Path, spark: Runner) -> None:
-    done = spark("audit", "--json")
+def test_all_lines_in_time_order(logs: Path, spark_here: Runner) -> None:
+    done = spark_here("audit", "--json")
     assert _records(done) == LINES["backtest_20261120.log"] + LINES["backtest_20261121.log"]
     assert "5 audit line(s), 3 failed, in 2 file(s)" in done.stderr
 
@@ -72,8 +72,8 @@ def test_filters(logs: Path, spark_here: Runner, args: list[str], expected: list
     assert _times(spark_here("audit", "--json", *args)) == expected
 
 
-def test_human_output_has_one_row_per_line_with_outcome_and_error(logs: Path, spark: Runner) -> None:
-    done = spark("audit", "--failed")
+def test_human_output_has_one_row_per_line_with_outcome_and_error(logs: Path, spark_here: Runner) -> None:
+    done = spark_here("audit", "--failed")
     assert done.returncode == 0, done.stderr
     rows = done.stdout.splitlines()
     assert len(rows) == 3
@@ -81,20 +81,20 @@ def test_human_output_has_one_row_per_line_with_outcome_and_error(logs: Path, sp
     assert rows[0].endswith("unauthorized")
 
 
-def test_a_torn_last_line_is_skipped_and_counted(logs: Path, spark: Runner) -> None:
+def test_a_torn_last_line_is_skipped_and_counted(logs: Path, spark_here: Runner) -> None:
     with (logs / "backtest_20261121.log").open("a") as f:
         f.write('{"timestamp":"2026-11-21T13:00:00.000Z","action":"sta')
-    done = spark("audit", "--json", "--day", "20261121")
+    done = spark_here("audit", "--json", "--day", "20261121")
     assert len(_records(done)) == 3
     assert "1 torn last line(s) skipped" in done.stderr
     assert "warning" not in done.stderr
 
 
-def test_a_bad_line_in_the_middle_is_reported_and_the_rest_read(logs: Path, spark: Runner) -> None:
+def test_a_bad_line_in_the_middle_is_reported_and_the_rest_read(logs: Path, spark_here: Runner) -> None:
     path = logs / "backtest_20261120.log"
     lines = path.read_text().splitlines(keepends=True)
     path.write_text(lines[0] + "garbage\n" + "[1, 2]\n" + lines[1])
-    done = spark("audit", "--json", "--day", "20261120")
+    done = spark_here("audit", "--json", "--day", "20261120")
     assert len(_records(done)) == 2
     assert f"{path}:2: not JSON" in done.stderr and f"{path}:3: not a JSON object" in done.stderr
 
@@ -121,6 +121,13 @@ def test_bad_flags_are_refused_by_the_parser(logs: Path, spark_here: Runner, arg
     assert done.returncode == 2 and "error:" in done.stderr and not done.stdout
 
 
-def test_no_audit_folder_is_an_error(home: Path, spark: Runner) -> None:
-    done = spark("audit")
+def test_no_audit_folder_is_an_error(home: Path, spark_here: Runner) -> None:
+    done = spark_here("audit")
     assert done.returncode != 0 and "no audit logs" in done.stderr
+
+
+def test_the_real_command_reviews_failed_lines(logs: Path, spark: Runner) -> None:
+    """Once as a separate process, as the runbook runs it."""
+    done = spark("audit", "--failed")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 3 and "3 audit line(s), 3 failed" in done.stderr

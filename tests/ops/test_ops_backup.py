@@ -51,20 +51,20 @@ def _rewrite(src: Path, dst: Path, change) -> None:
                 tout.addfile(info, io.BytesIO(data))
 
 
-def test_round_trip_restores_missing_files_byte_for_byte(home: Path, spark: Runner) -> None:
+def test_round_trip_restores_missing_files_byte_for_byte(home: Path, spark_here: Runner) -> None:
     files = _seed(home)
-    done = spark("backup", "--out", "b.tar.gz")
+    done = spark_here("backup", "--out", "b.tar.gz")
     assert done.returncode == 0, done.stderr
     assert "4 files" in done.stdout
     for rel in files:
         (home / rel).unlink()
-    done = spark("restore", "b.tar.gz")
+    done = spark_here("restore", "b.tar.gz")
     assert done.returncode == 0, done.stderr
     assert "4 restored" in done.stdout
     for rel, data in files.items():
         assert (home / rel).read_bytes() == data
         assert (home / rel).stat().st_mtime == 1_700_000_000
-    again = spark("restore", "b.tar.gz")
+    again = spark_here("restore", "b.tar.gz")
     assert "0 restored, 0 overwritten, 4 unchanged" in again.stdout
     assert not list(home.rglob("*.tmp")), "no temp files left behind"
 
@@ -81,33 +81,33 @@ def test_manifest_holds_a_sha256_per_file(home: Path) -> None:
     assert {f["path"]: f["sha256"] for f in manifest["files"]} == expected
 
 
-def test_newer_files_are_kept_unless_forced(home: Path, spark: Runner) -> None:
+def test_newer_files_are_kept_unless_forced(home: Path, spark_here: Runner) -> None:
     files = _seed(home)
-    assert spark("backup", "--out", "b.tar.gz").returncode == 0
+    assert spark_here("backup", "--out", "b.tar.gz").returncode == 0
     run_file = home / f"evidence/backtest/run_{RUN_ID}.json"
     run_file.write_bytes(b'{"runs": []}')  # changed after the backup: newer
     old_file = home / f"evidence/backtest/{RUN_ID}.json"
     old_file.write_bytes(b"stale")
     os.utime(old_file, (1_600_000_000, 1_600_000_000))  # older than the backup's copy
-    done = spark("restore", "b.tar.gz")
+    done = spark_here("restore", "b.tar.gz")
     assert done.returncode == 0, done.stderr
     assert run_file.read_bytes() == b'{"runs": []}'
     assert old_file.read_bytes() == files[f"evidence/backtest/{RUN_ID}.json"]
     assert "1 newer on disk kept" in done.stdout and "--force" in done.stdout
-    forced = spark("restore", "b.tar.gz", "--force")
+    forced = spark_here("restore", "b.tar.gz", "--force")
     assert forced.returncode == 0, forced.stderr
     assert run_file.read_bytes() == files[f"evidence/backtest/run_{RUN_ID}.json"]
 
 
-def test_dry_run_writes_nothing_and_only_limits_the_roots(home: Path, spark: Runner) -> None:
+def test_dry_run_writes_nothing_and_only_limits_the_roots(home: Path, spark_here: Runner) -> None:
     files = _seed(home)
-    assert spark("backup", "--out", "b.tar.gz").returncode == 0
+    assert spark_here("backup", "--out", "b.tar.gz").returncode == 0
     for rel in files:
         (home / rel).unlink()
-    dry = spark("restore", "b.tar.gz", "--dry-run")
+    dry = spark_here("restore", "b.tar.gz", "--dry-run")
     assert dry.returncode == 0 and "4 would be restored" in dry.stdout
     assert not any((home / rel).exists() for rel in files)
-    assert spark("restore", "b.tar.gz", "--only", "evidence").returncode == 0
+    assert spark_here("restore", "b.tar.gz", "--only", "evidence").returncode == 0
     assert all((home / rel).exists() == rel.startswith("evidence/") for rel in files)
 
 
@@ -126,13 +126,13 @@ def _not_gzip(path: Path) -> None:
 
 
 @pytest.mark.parametrize("spoil", [_damaged, _truncated, _not_gzip])
-def test_a_damaged_archive_is_refused_and_nothing_written(home: Path, spark: Runner, spoil) -> None:
+def test_a_damaged_archive_is_refused_and_nothing_written(home: Path, spark_here: Runner, spoil) -> None:
     files = _seed(home)
-    assert spark("backup", "--out", "b.tar.gz").returncode == 0
+    assert spark_here("backup", "--out", "b.tar.gz").returncode == 0
     for rel in files:
         (home / rel).unlink()
     spoil(home / "b.tar.gz")
-    done = spark("restore", "b.tar.gz")
+    done = spark_here("restore", "b.tar.gz")
     assert done.returncode != 0
     assert len(done.stderr.strip().splitlines()) == 1 and "b.tar.gz" in done.stderr
     assert "Traceback" not in done.stderr
@@ -203,9 +203,9 @@ def _symlink_member() -> tarfile.TarInfo:
     tarfile.TarInfo("elsewhere/file.json"),
     _symlink_member(),
 ])
-def test_unsafe_members_are_refused(home: Path, spark: Runner, member: tarfile.TarInfo) -> None:
+def test_unsafe_members_are_refused(home: Path, spark_here: Runner, member: tarfile.TarInfo) -> None:
     archive = _hostile(home, member)
-    done = spark("restore", str(archive))
+    done = spark_here("restore", str(archive))
     assert done.returncode != 0
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert not (home.parent / "escape.json").exists()
@@ -240,24 +240,34 @@ def test_backup_skips_symlinks_and_temp_files(home: Path, tmp_path_factory) -> N
     assert len(names) == 5
 
 
-def test_backup_bad_input_is_one_line(home: Path, spark: Runner) -> None:
-    empty = spark("backup", "--out", "b.tar.gz")
+def test_backup_bad_input_is_one_line(home: Path, spark_here: Runner) -> None:
+    empty = spark_here("backup", "--out", "b.tar.gz")
     assert empty.returncode != 0 and "nothing to back up" in empty.stderr
     assert len(empty.stderr.strip().splitlines()) == 1
     _seed(home)
-    assert spark("backup", "--out", "b.tar.gz").returncode == 0
-    again = spark("backup", "--out", "b.tar.gz")
+    assert spark_here("backup", "--out", "b.tar.gz").returncode == 0
+    again = spark_here("backup", "--out", "b.tar.gz")
     assert again.returncode != 0 and "already exists" in again.stderr
-    missing = spark("restore", "nope.tar.gz")
+    missing = spark_here("restore", "nope.tar.gz")
     assert missing.returncode != 0 and "no such backup" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
-def test_default_backup_name_is_timestamped(home: Path, spark: Runner) -> None:
+def test_default_backup_name_is_timestamped(home: Path, spark_here: Runner) -> None:
     _seed(home)
-    done = spark("backup")
+    done = spark_here("backup")
     assert done.returncode == 0, done.stderr
     (archive,) = (home / "backups").glob("spark-backup-*Z.tar.gz")
     with gzip.open(archive) as stream:
         assert stream.read(1)  # a real gzip stream
     assert oct(archive.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_real_command_refuses_a_damaged_archive_with_one_line(home: Path, spark: Runner) -> None:
+    """Once as a separate process: exit status and stderr as an operator's shell sees them."""
+    _seed(home)
+    assert spark("backup", "--out", "b.tar.gz").returncode == 0
+    _damaged(home / "b.tar.gz")
+    done = spark("restore", "b.tar.gz")
+    assert done.returncode == 2
+    assert done.stderr.startswith("spark: error: ") and len(done.stderr.strip().splitlines()) == 1
