@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -26,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sse.add_argument("--duration", default="60", help="seconds to run (default 60)")
     sse.add_argument("--url", default="http://127.0.0.1:4001",
                      help="server URL (its /api/backtest/stream is used) or the stream URL itself")
+    sse.add_argument("--starts", default="0",
+                     help="runs to start during the test so that change events flow (needs the admin token; "
+                          "the server allows 10 starts a minute per client)")
+    sse.add_argument("--token", default=None, help="admin token for --starts (default: $ADMIN_TOKEN)")
     sse.add_argument("--slo-p95", default="1.5", help="first-event p95 objective in seconds (default 1.5)")
     sse.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     sse.set_defaults(func=run)
@@ -40,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
     clients = _number(args.clients, "--clients", int, 1, 10_000)
     duration = _number(args.duration, "--duration", float, 0.1, 86_400)
     slo = SLO(first_event_p95_s=_number(args.slo_p95, "--slo-p95", float, 0.001, 3600))
+    starts = _number(args.starts, "--starts", int, 0, 1000)
+    token = args.token if args.token is not None else os.environ.get("ADMIN_TOKEN")
     shown = _ProgressLine(sys.stderr, every_s=max(1.0, duration / 10))
     report = trio.run(lambda: run_loadtest(args.url, clients=clients, duration_s=duration, slo=slo,
-                                           on_progress=shown, progress_every_s=shown.tick_s))
+                                           on_progress=shown, progress_every_s=shown.tick_s, starts=starts,
+                                           token=token))
     shown.close()
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -97,10 +105,12 @@ def _text(r: LoadReport) -> str:
         f"  first event   p50 {_ms(r.first_event_p50_s)}  p95 {_ms(r.first_event_p95_s)}  "
         f"max {_ms(r.first_event_max_s)}  (SLO: p95 <= {r.slo_first_event_p95_s * 1000:.0f} ms)",
         f"  delivery lag  p50 {_ms(r.lag_p50_s)}  p95 {_ms(r.lag_p95_s)}  max {_ms(r.lag_max_s)}  "
-        f"over {r.events} events",
+        f"over {r.lag_events} change events ({r.events} events in all)",
         f"  errors        {r.errors}/{r.clients} ({r.error_rate:.1%}){': ' + kinds if kinds else ''}  "
         f"(SLO: < {r.slo_max_error_rate:.0%})",
         f"  lost events   {r.lost} (gaps in ids)  coalesced {r.coalesced}  out of order {r.out_of_order}",
+        *([f"  starts        {r.starts_accepted} of {r.starts_requested} accepted"
+           + "".join(f", {n} {kind}" for kind, n in r.start_errors.items())] if r.starts_requested else []),
         "  SLO met" if r.passed else "  SLO MISSED: " + "; ".join(r.failures),
     ]
     return "\n".join(lines)

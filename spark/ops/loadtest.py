@@ -1,8 +1,10 @@
 """SSE load test: N clients on one stream URL for a bounded time, measured against the seed's SLO.
 
-Each client records the time from opening its connection to its first event, the delivery lag of every event
-(receive wall-clock time minus the ``serverTime`` the server put in the event), and gaps in the event ids (lost
-events). A client whose connection fails, is refused (e.g. 503 over the client cap), ends before the test does, or
+Each client records the time from opening its connection to its first event, the delivery lag of every change
+event (receive wall-clock time minus the ``serverTime`` the server put in the event; snapshots are left out, since
+a server may build one snapshot and hand it to many clients), and gaps in the event ids (lost events). An idle
+server sends no change events: ``starts`` mock or real runs started during the test (with the admin token) make
+them flow. A client whose connection fails, is refused (e.g. 503 over the client cap), ends before the test does, or
 gets no event at all counts as an error. The SLO (first-event p95 <= 1.5 s, errors < 1 %) decides the verdict.
 
 Everything runs on Trio with one httpx client; the whole test is cancelled when ``duration`` is over, so it is
@@ -79,9 +81,13 @@ class LoadReport:
     lag_p95_s: float | None
     lag_max_s: float | None
     events: int
+    lag_events: int
     lost: int
     coalesced: int
     out_of_order: int
+    starts_requested: int
+    starts_accepted: int
+    start_errors: dict[str, int]
     slo_first_event_p95_s: float
     slo_max_error_rate: float
     passed: bool
@@ -116,13 +122,22 @@ def percentile(values: list[float], q: float) -> float | None:
 
 async def run_loadtest(url: str, *, clients: int, duration_s: float, slo: SLO = SLO(),
                        connect_timeout_s: float = 5.0, on_progress: Callable[[Progress], None] | None = None,
-                       progress_every_s: float = 0.5) -> LoadReport:
-    """Run ``clients`` SSE clients against ``url`` for ``duration_s`` seconds and judge the result by ``slo``."""
+                       progress_every_s: float = 0.5, starts: int = 0, token: str | None = None) -> LoadReport:
+    """Run ``clients`` SSE clients against ``url`` for ``duration_s`` seconds and judge the result by ``slo``.
+
+    With ``starts`` > 0, that many runs are started (``POST /api/backtest/start`` with ``token``) during the first
+    half of the test, so that change events flow and delivery lag and lost events are measured.
+    """
     if clients < 1:
         raise InputError("--clients must be at least 1", field="clients")
     if not 0 < duration_s <= 24 * 3600:
         raise InputError("--duration must be more than 0 and at most 86400 seconds", field="duration")
+    if starts < 0:
+        raise InputError("--starts must be 0 or more", field="starts")
+    if starts and not token:
+        raise InputError("--starts needs the admin token (--token or ADMIN_TOKEN)", field="token")
     target = stream_url(url)
+    start_results: list[str] = []
     limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=0)
     timeout = httpx.Timeout(connect=connect_timeout_s, read=None, write=connect_timeout_s, pool=connect_timeout_s)
     results = [ClientResult() for _ in range(clients)]
@@ -136,11 +151,13 @@ async def run_loadtest(url: str, *, clients: int, duration_s: float, slo: SLO = 
                 async with trio.open_nursery() as nursery:
                     for result in results:
                         nursery.start_soon(_client, http, target, result)
+                    if starts:
+                        nursery.start_soon(_starter, http, target, token, starts, duration_s, start_results)
                 outer.cancel_scope.cancel()  # every client is done early (all failed): no need to wait
         elapsed = trio.current_time() - started
     if on_progress is not None:
         on_progress(_progress(results, elapsed))
-    return _report(target, results, duration_s, slo)
+    return _report(target, results, duration_s, slo, starts, start_results)
 
 
 async def _preflight(http: httpx.AsyncClient, target: str) -> None:
@@ -169,7 +186,7 @@ async def _client(http: httpx.AsyncClient, target: str, result: ClientResult) ->
                 if result.first_event_s is None:
                     result.first_event_s = trio.current_time() - opened
                 result.events += 1
-                server_time = _server_time(event.data)
+                server_time = None if event.event == "snapshot" else _server_time(event.data)
                 if server_time is not None:
                     result.lags_s.append(max(0.0, received - server_time / 1000))
                 current = _event_id(event.id)
@@ -188,6 +205,23 @@ async def _client(http: httpx.AsyncClient, target: str, result: ClientResult) ->
         result.error = "not an event stream"
     except httpx.HTTPError as exc:
         result.error = _describe(exc)
+
+
+async def _starter(http: httpx.AsyncClient, target: str, token: str | None, starts: int, duration_s: float,
+                   out: list[str]) -> None:
+    """Start ``starts`` runs evenly over the first half of the test, after the clients had a moment to connect."""
+    parts = urlsplit(target)
+    start_url = urlunsplit((parts.scheme, parts.netloc, "/api/backtest/start", "", ""))
+    gap = duration_s / 2 / starts
+    await trio.sleep(min(0.5, duration_s / 10))
+    for _ in range(starts):
+        try:
+            response = await http.post(start_url, json={"notes": "spark loadtest sse"},
+                                       headers={"x-admin-token": token or ""})
+            out.append("accepted" if response.status_code == 201 else f"HTTP {response.status_code}")
+        except httpx.HTTPError as exc:
+            out.append(_describe(exc))
+        await trio.sleep(gap)
 
 
 def _server_time(data: str) -> float | None:
@@ -231,7 +265,8 @@ def _progress(results: list[ClientResult], elapsed: float) -> Progress:
                     lost=sum(r.lost for r in results))
 
 
-def _report(target: str, results: list[ClientResult], duration_s: float, slo: SLO) -> LoadReport:
+def _report(target: str, results: list[ClientResult], duration_s: float, slo: SLO, starts: int,
+            start_results: list[str]) -> LoadReport:
     for r in results:
         if r.error is None and r.first_event_s is None:
             r.error = f"no event within {duration_s:g} s"
@@ -254,7 +289,12 @@ def _report(target: str, results: list[ClientResult], duration_s: float, slo: SL
         url=target, clients=len(results), duration_s=duration_s, connected=len(firsts), errors=errors,
         error_rate=error_rate, error_kinds=kinds, first_event_p50_s=percentile(firsts, 50), first_event_p95_s=p95,
         first_event_max_s=max(firsts, default=None), lag_p50_s=percentile(lags, 50), lag_p95_s=percentile(lags, 95),
-        lag_max_s=max(lags, default=None), events=sum(r.events for r in results), lost=sum(r.lost for r in results),
+        lag_max_s=max(lags, default=None), events=sum(r.events for r in results), lag_events=len(lags),
+        lost=sum(r.lost for r in results), starts_requested=starts,
+        starts_accepted=start_results.count("accepted"),
+        start_errors={**{k: start_results.count(k) for k in sorted(set(start_results) - {"accepted"})},
+                      **({"not sent before the end": starts - len(start_results)}
+                         if len(start_results) < starts else {})},
         coalesced=sum(r.coalesced for r in results), out_of_order=sum(r.out_of_order for r in results),
         slo_first_event_p95_s=slo.first_event_p95_s, slo_max_error_rate=slo.max_error_rate, passed=not failures,
         failures=failures)

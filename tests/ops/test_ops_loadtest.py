@@ -37,6 +37,7 @@ async def test_a_prompt_server_meets_the_slo_with_figures() -> None:
     assert report.first_event_p95_s is not None and report.first_event_p95_s < 1.0
     assert report.events >= 10 * 5  # a snapshot and a run event every 100 ms for 1.5 s
     assert report.lag_p95_s is not None and 0 <= report.lag_p95_s < 1.0
+    assert report.lag_events == report.events - 10  # change events only: the 10 snapshots are left out
     assert seen and seen[-1].with_event == 10
 
 
@@ -117,6 +118,8 @@ def _closed_port() -> int:
     ["--clients", "0"],
     ["--clients", "many"],
     ["--duration", "-1"],
+    ["--starts", "2"],
+    ["--starts", "-1", "--token", "t"],
     ["--url", "http://127.0.0.1:{closed}"],
 ])
 def test_bad_input_and_unreachable_servers_are_one_line_errors(spark_here, args: list[str]) -> None:
