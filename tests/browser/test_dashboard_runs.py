@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import Console, Server, _server, screenshot
 from .helpers import SMALL_RUN, drawn_pixels, field, open_dashboard, open_form, store_token
@@ -30,7 +32,7 @@ def test_a_run_started_from_the_form_appears_live_finishes_and_its_report_draws(
     # It came over the stream: the page is connected and not reading the API instead.
     assert page.get_attribute("#sse-badge", "data-state") == "connected"
     assert page.locator("#live-note").is_hidden()
-    assert page.locator(".toast-ok", has_text=f"Started {run_id}").is_visible()
+    page.locator(".toast-ok", has_text=f"Started {run_id}").wait_for(timeout=LIVE_MS)
     page.wait_for_selector(f"tr[data-id='{run_id}'][data-status=done]", timeout=90_000)
     assert row.locator("td[data-label=Progress]").inner_text().strip().endswith("100 %")
     screenshot(page, "runs")
@@ -60,7 +62,7 @@ def test_a_server_side_validation_error_is_shown_at_its_field(page: Any, console
     error = field(page, "params.fast").locator(".error")
     error.wait_for()
     assert "must be less than" in error.inner_text()
-    assert page.locator(".toast-error", has_text="Start refused").is_visible()
+    page.locator(".toast-error", has_text="Start refused").wait_for(timeout=LIVE_MS)
     assert field(page, "params.fast").locator("input").get_attribute("aria-invalid") == "true"
 
 
@@ -93,7 +95,8 @@ def test_cancel_a_queued_run_behind_a_confirm(page: Any, queue_server: Server) -
     assert queued in dialog.inner_text()
     page.click("#confirm-yes")
     page.wait_for_selector(f"tr[data-id='{queued}'][data-status=failed]", timeout=LIVE_MS)
-    assert page.locator(".toast-ok", has_text=f"Cancelled {queued}").is_visible()
+    # The stream may beat the answer to the page; the toast follows the answer.
+    page.locator(".toast-ok", has_text=f"Cancelled {queued}").wait_for(timeout=LIVE_MS)
     assert page.locator(f"tr[data-id='{first}'][data-status=running]").count() == 1
 
 
@@ -129,21 +132,22 @@ def test_mutation_buttons_are_disabled_with_the_reason(page: Any, request: pytes
     active = None if server_name == "write_off_server" else server.start_run(**SMALL_RUN)
     open_dashboard(page, server, token=token)
     banner = page.locator("#mutation-reason")
-    banner.wait_for()
-    assert reason in banner.inner_text()
+    expect(banner).to_contain_text(reason)  # after "Reading the server settings…"
     if active is not None:
         cancel = page.get_by_role("button", name=f"Cancel run {active}")
-        assert cancel.is_visible() and cancel.is_disabled()
-        assert reason in cancel.get_attribute("title")
+        expect(cancel).to_be_visible()
+        expect(cancel).to_be_disabled()
+        expect(cancel).to_have_attribute("title", re.compile(re.escape(reason)))
     open_form(page)
     submit = page.locator("#start-submit")
-    assert submit.is_visible() and submit.is_disabled()
-    assert reason in page.locator("#start-reason").inner_text()
+    expect(submit).to_be_visible()
+    expect(submit).to_be_disabled()
+    expect(page.locator("#start-reason")).to_contain_text(reason)
     screenshot(page, f"disabled-{server_name.removesuffix('_server')}-{'token' if token else 'no-token'}")
     if not token:
         store_token(page)
-        page.wait_for_selector("#start-submit:not([disabled])")
-        assert banner.is_hidden()
+        expect(submit).to_be_enabled()
+        expect(banner).to_be_hidden()
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,7 @@ export function reportView(main, { store, live, id }) {
   const title = h('h1', { tabIndex: -1 }, 'Run ', h('span.run-id', {}, id));
   const status = h('span.status');
   const meta = h('p.meta.muted');
-  const progress = h('progress', { max: 1, value: 0 });
+  const progress = h('progress', { max: 1, value: 0, 'aria-label': 'Progress' });
   const progressText = h('span.muted');
   const progressRow = h('p.progress-row', { hidden: true }, progress, progressText);
   const errorBox = h('p.form-error', { hidden: true, role: 'alert' });

@@ -40,8 +40,8 @@ function cell(label, ...children) {
 function makeRow(id, selection, onSelect) {
   const link = h('a.run-id', { href: `#/runs/${id}` }, id);
   const status = h('span.status');
-  const bar = h('progress', { max: 1, value: 0 });
-  const pct = h('span.pct');
+  const bar = h('progress', { max: 1, value: 0, 'aria-label': `Progress of ${id}` });
+  const pct = h('span.pct', { 'aria-hidden': 'true' });
   const cancel = h('button.btn.btn-small.btn-danger', { type: 'button', onclick: () => cancelRun(id) }, 'Cancel');
   cancel.setAttribute('aria-label', `Cancel run ${id}`);
   const pick = h('input', { type: 'checkbox', checked: selection.has(id), onchange: (ev) => onSelect(id, ev.target.checked) });
