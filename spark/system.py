@@ -6,11 +6,12 @@ actor in one nursery and implements `spark.services.Services`, the only door the
       │  └─ replies                      └──RunChanged──> broadcaster ──per-client channels──> subscribers
       └──AuditLine──> auditor ──> logs/audit/backtest_YYYYMMDD.log
 
-Actors never start each other and nothing long-lived runs on the web framework's nursery. `run_server` adds the
-HTTP server (Hypercorn) beside the system and turns signals into actions: SIGHUP reloads the settings, SIGINT and
-SIGTERM stop everything gracefully. Closing the system
-stops it in order: the scheduler records every queued or running run as failed, "interrupted" (the simulator kills
-their workers), then the broadcaster ends every stream, then the auditor closes its file. Nothing in flight is lost.
+Actors never start each other and nothing long-lived runs on the web framework's nursery. Closing the system stops
+it in order: the scheduler records every queued or running run as failed, "interrupted" (the simulator kills their
+workers), then the broadcaster ends every stream, then the auditor closes its file. Nothing in flight is lost.
+
+`run_server` adds the HTTP server (Hypercorn) beside the system and turns signals into actions: SIGHUP reloads the
+settings, SIGINT and SIGTERM stop everything gracefully.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class System:
         self._to_broadcaster: trio.MemorySendChannel | None = None
         self._to_auditor: trio.MemorySendChannel | None = None
         self._scheduler_done = trio.Event()
+        self._closed = trio.Event()
         self._scheduler_stats = scheduler.SchedulerStatistics()
 
     # --- configuration -----------------------------------------------------------------------------------------
@@ -159,6 +161,13 @@ class System:
         await reply.wait()
 
     async def start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
+        """Reserve a queue slot, audit, queue (module docstring of the scheduler). Shielded from cancellation (a
+        client hanging up): once begun, a start ends audited and queued, or refused and released, never halfway.
+        Each step waits only for the actors, which answer promptly or fail."""
+        with trio.CancelScope(shield=True):
+            return await self._start(request, caller, payload)
+
+    async def _start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
         accepted = trio.current_time()
         reserved: Reply[None] = Reply()
         await self._send(self._to_scheduler, Reserve(reply=reserved))
@@ -181,6 +190,11 @@ class System:
         return await queued.wait()
 
     async def cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
+        """Audit, then cancel; shielded like `start`, so an audited cancel is always carried out."""
+        with trio.CancelScope(shield=True):
+            return await self._cancel(run_id, caller)
+
+    async def _cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
         status = self.store.status(run_id) if is_run_id(run_id) else None
         error: SparkError | None = None
         if status is None:
@@ -256,17 +270,20 @@ class System:
         self._to_scheduler, self._to_broadcaster, self._to_auditor = to_scheduler, to_broadcaster, to_auditor
 
     async def aclose(self) -> None:
-        """Stop in order (module docstring). Idempotent."""
+        """Stop in order (module docstring). A second call waits for the first to finish."""
         if self._closing:
+            await self._closed.wait()
             return
         self._closing = True
-        for channel in (self._to_scheduler,):
-            if channel is not None:
-                await channel.aclose()
-        await self._scheduler_done.wait()
-        for channel in (self._to_broadcaster, self._to_auditor):
-            if channel is not None:
-                await channel.aclose()
+        try:
+            if self._to_scheduler is not None:
+                await self._to_scheduler.aclose()
+                await self._scheduler_done.wait()
+            for channel in (self._to_broadcaster, self._to_auditor):
+                if channel is not None:
+                    await channel.aclose()
+        finally:
+            self._closed.set()
 
 
 @asynccontextmanager
@@ -319,7 +336,6 @@ async def _warm_up(context: trio_parallel.WorkerContext, settings: Settings,
         log.warning("warming up a worker failed: %s", exc)
 
 
-
 async def run_server(settings: Settings, *, extra_plugins: Iterable[tuple[object, str]] = (),
                      reload_settings: Callable[[], Settings] | None = None,
                      task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
@@ -355,4 +371,5 @@ async def run_server(settings: Settings, *, extra_plugins: Iterable[tuple[object
                 log.info("SIGHUP: configuration reloaded (disabled plugins: %s)",
                          ", ".join(fresh.disabled_plugins) or "none")
             stop.set()
-            await system.aclose()
+            with trio.move_on_after(SHUTDOWN_GRACE_S):
+                await system.aclose()

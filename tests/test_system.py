@@ -107,6 +107,20 @@ async def test_no_audit_no_mutation(settings):
         assert system.healthy()
 
 
+async def test_a_start_or_cancel_cut_short_by_its_caller_still_ends_whole(settings):
+    async with open_system(replace(settings, mock_delay_s=30, max_concurrent=1, queue_size=1)) as system:
+        with trio.move_on_after(0):  # the client hung up at once
+            await system.start(RunRequest(), ADMIN, {})
+        [record] = system.list_runs()
+        with trio.move_on_after(0):
+            await system.cancel(record["id"], ADMIN)
+        assert system.get_run(record["id"])["error"] == "cancelled"
+        await system.start(RunRequest(), ADMIN, {})  # no queue slot was lost on the way
+        await system.start(RunRequest(), ADMIN, {})
+    assert [(x["action"], x["success"]) for x in audit_lines(settings)] == [
+        ("start", True), ("cancel", True), ("start", True), ("start", True)]
+
+
 async def test_a_full_queue_is_refused_and_audited(settings):
     async with open_system(replace(settings, mock_delay_s=30, max_concurrent=1, queue_size=1)) as system:
         await system.start(RunRequest(), ADMIN, {})  # runs
