@@ -70,7 +70,12 @@ def write_blueprint(services: Services) -> Blueprint:
             limiter.hit(caller.ip, limit=settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_ips)
             if auth_error is not None:
                 raise auth_error
-            payload = parse_json(body_bytes())
+            raw = body_bytes()
+            try:
+                payload = parse_json(raw)
+            except SparkError:
+                payload = {"unparsed": raw[:256].decode("utf-8", "replace")}  # what was tried, for the audit
+                raise
             run_request = RunRequest.parse(payload, services.plugins,
                                            FeedEnv(data_dir=settings.data_dir, restricted=True))
         except SparkError as exc:

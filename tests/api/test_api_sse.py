@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from typing import Any
 
@@ -111,8 +112,8 @@ async def test_client_cap_is_503_with_retry_after(make_settings: Any) -> None:
 @pytest.mark.slow
 async def test_a_stalled_client_is_cut_off_while_a_fast_one_keeps_up(make_settings: Any) -> None:
     """A client that stops reading fills its socket, then its small channel: it is coalesced (never a backlog) and
-    finally disconnected (the stall timeout); meanwhile another client gets every event, in order, no gaps."""
-    settings = make_settings(mock_delay_s=0.3, rate_limit_per_minute=100_000, queue_size=1000, max_concurrent=4)
+    finally disconnected (the stall timeout); meanwhile another client keeps up: every change, in order."""
+    settings = make_settings(mock_delay_s=0.3, rate_limit_per_minute=100_000, queue_size=1000, max_concurrent=2)
     total = 30
     async with open_system(settings) as system, served(create_app(system), stall_timeout_s=2.0) as url, \
                 httpx.AsyncClient(base_url=url) as client:
@@ -122,7 +123,10 @@ async def test_a_stalled_client_is_cut_off_while_a_fast_one_keeps_up(make_settin
         stalled.connect((host, int(port)))
         stalled.sendall(f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         events: list[tuple[int, str, dict[str, Any]]] = []
-        seen_last = trio.Event()
+        all_done = trio.Event()
+
+        state: dict[str, str] = {}  # notes -> status, as this client sees it
+        expected = {f"n{i}" for i in range(total - 1)} | {"last"}
 
         async def fast(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
             async with client.stream("GET", STREAM) as response:
@@ -130,8 +134,13 @@ async def test_a_stalled_client_is_cut_off_while_a_fast_one_keeps_up(make_settin
                 async for item in sse_events(response):
                     events.append(item)
                     _, kind, data = item
-                    if kind == "run" and data["notes"] == "last" and data["status"] == "done":
-                        seen_last.set()
+                    if kind == "snapshot":
+                        state.clear()
+                        state.update({r["notes"]: r["status"] for r in data["runs"]})
+                    else:
+                        state[data["notes"]] = data["status"]
+                    if all(state.get(notes) == "done" for notes in expected):
+                        all_done.set()
 
         with trio.fail_after(60):
             async with trio.open_nursery() as nursery:
@@ -140,16 +149,18 @@ async def test_a_stalled_client_is_cut_off_while_a_fast_one_keeps_up(make_settin
                     body = {"notes": "last" if i == total - 1 else f"n{i}"}
                     assert (await client.post("/api/backtest/start", json=body, headers=admin())).status_code == 201
                     await trio.sleep(0.02)
-                await seen_last.wait()
+                await all_done.wait()
                 # the stalled client is let go; the fast one is still there
                 await wait_until(lambda: system.metrics.value("backtest_stream_clients") == 1, 30)
                 nursery.cancel_scope.cancel()
+        # the fast client saw every change in order: consecutive ids, except where the broadcaster replaced a
+        # backlog by a snapshot (it may, when even this client is briefly behind on a loaded machine)
         kinds = [kind for _, kind, _ in events]
-        assert kinds[0] == "snapshot" and kinds.count("snapshot") == 1, "the fast client fell behind"
-        ids = [event_id for event_id, _, _ in events[1:]]
-        assert ids == list(range(ids[0], ids[0] + len(ids)))
-        done = {d["notes"] for _, k, d in events if k == "run" and d["status"] == "done"}
-        assert len(done) == total
+        assert kinds[0] == "snapshot" and kinds.count("snapshot") <= 3
+        for (before, _, _), (after, kind, _) in itertools.pairwise(events):
+            assert after > before and (after == before + 1 or kind == "snapshot")
+        assert sum(kind == "run" for kind in kinds) >= total * 3  # queued, running, done at least
+        assert {notes for notes, status in state.items() if status == "done"} == expected
         received = b""
         stalled.setblocking(False)
         try:
@@ -158,4 +169,4 @@ async def test_a_stalled_client_is_cut_off_while_a_fast_one_keeps_up(make_settin
         except (BlockingIOError, ConnectionError):
             pass
         stalled.close()
-        assert received.count(b"event: run") < len(ids) // 2
+        assert received.count(b"event: run") < kinds.count("run") // 2  # it got a fraction, then was cut off
