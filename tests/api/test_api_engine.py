@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
 import pytest
-from apikit import admin, wait_until
+import trio
+from apikit import admin, served, wait_until
 
 from spark.api import create_app
+from spark.engine.params import Param
+from spark.engine.strategy import StrategySpec
+from spark.hookspecs import hookimpl
 from spark.system import open_system
 
 GOOG_BODY = {"pair": "GOOG", "timeframe": "1d", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30},
@@ -74,3 +81,48 @@ async def test_a_file_feed_over_the_api_reads_only_named_files_in_the_data_dir(c
         response = await client.post("/api/backtest/start", json=body, headers=admin())
         assert response.status_code == 400, path
         assert (await response.get_json())["field"].startswith("feed.args")
+
+
+def slow(params: Any, ctx: Any) -> None:
+    """A strategy stuck in a long computation (in its worker process), then holding nothing."""
+    deadline = time.monotonic() + params["seconds"]
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    n = len(ctx.candles)
+    ctx.signals(np.zeros(n, bool), np.zeros(n, bool))
+
+
+class SlowStrategy:
+    """Registered by this test only (the system hands it to its worker processes)."""
+
+    @staticmethod
+    @hookimpl
+    def register_strategies(register: Any) -> None:
+        register(StrategySpec(name="slow", fn=slow,
+                              params=(Param(name="seconds", type="float", default=20.0, min=0.0, max=60.0),)))
+
+
+@pytest.mark.slow
+async def test_health_answers_and_a_cancel_lands_during_a_long_run(make_settings: Any) -> None:
+    settings = make_settings(impl="engine", max_concurrent=1)
+    async with open_system(settings, extra_plugins=[(SlowStrategy, "slowtest")]) as system, \
+            served(create_app(system)) as url, httpx.AsyncClient(base_url=url) as client:
+        body = {"strategy": "slow", "params": {"seconds": 30}, "feed": {"name": "synthetic", "args": {"bars": 500}}}
+        response = await client.post("/api/backtest/start", json=body, headers=admin())
+        assert response.status_code == 201, response.text
+        run_id = response.json()["id"]
+        await wait_until(lambda: (system.get_run(run_id) or {}).get("status") == "running", 30, 0.05)
+        await trio.sleep(1.0)  # the strategy is computing in its worker now
+        for _ in range(20):
+            started = trio.current_time()
+            health = await client.get("/health")
+            assert health.status_code == 200 and health.json() == {"status": "ok"}
+            assert trio.current_time() - started < 1.0  # generous: the loop is free, the run is elsewhere
+            await trio.sleep(0.05)
+        cancelled_at = trio.current_time()
+        response = await client.delete(f"/api/backtest/cancel/{run_id}", headers=admin())
+        assert response.status_code == 200 and response.json()["status"] == "failed"
+        record = (await client.get(f"/api/backtest/{run_id}")).json()
+        assert (record["status"], record["error"]) == ("failed", "cancelled")
+        await wait_until(lambda: system.metrics.value("backtest_active_runs") == 0, 5, 0.01)
+        assert trio.current_time() - cancelled_at < 5.0  # the worker slot is free again (issue: within a second)
