@@ -78,8 +78,10 @@ function adminPanel() {
     show('Token forgotten.');
   });
   onTokenChange(() => show());
-  window.addEventListener('storage', (ev) => {
-    if (ev.key === 'admin-token') access.dispatchEvent(new Event('change'));
+  window.addEventListener('storage', (ev) => { // the token saved or forgotten in another tab
+    if (ev.key !== 'admin-token' && ev.key !== null) return;
+    show();
+    access.dispatchEvent(new Event('change'));
   });
   show();
 }
