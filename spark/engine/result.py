@@ -52,8 +52,9 @@ class Fill:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Trade:
-    """A position from flat to flat. Prices are volume-weighted over its entry (exit) fills; ``pnl`` is net of
-    every fee; an ``open`` trade is marked at the last close (``exit_*`` None, ``pnl`` unrealised)."""
+    """A position from flat to flat. ``qty`` is the units entered over the trade (its size, for a plain round
+    trip); prices are volume-weighted over its entry (exit) fills; ``pnl`` is net of every fee; an ``open`` trade
+    is marked at the last close (``exit_*`` None, ``pnl`` unrealised)."""
 
     id: int
     side: Literal["long", "short"]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from spark.engine.candles import Candles
-from spark.engine.kernel import equity_pass
+from spark.engine.curve import equity_pass
 from spark.engine.options import Options, periods_per_year_for
 
 __all__ = ["annualisation", "compute_stats", "drawdown"]
