@@ -114,18 +114,22 @@ class RunStore:
         Raises OSError when the file cannot be written (the record stays in memory).
         """
         lock = self._locks.setdefault(run_id, trio.Lock())
-        async with lock:
-            if self._written.get(run_id, 0) >= version:
-                return False
-            current = self._version[run_id]
-            record = self._records[run_id]
-            if self.threads:
-                await trio.to_thread.run_sync(write_run_record, self.evidence_dir, record)
-            else:
-                write_run_record(self.evidence_dir, record)
-            created = run_id not in self._written
-            self._written[run_id] = current
-            return created
+        try:
+            async with lock:
+                if self._written.get(run_id, 0) >= version:
+                    return False
+                current = self._version[run_id]
+                record = self._records[run_id]
+                if self.threads:
+                    await trio.to_thread.run_sync(write_run_record, self.evidence_dir, record)
+                else:
+                    write_run_record(self.evidence_dir, record)
+                created = run_id not in self._written
+                self._written[run_id] = current
+                return created
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._locks.pop(run_id, None)  # nobody holds or waits for it: no lock per run kept forever
 
     def result(self, run_id: str) -> dict[str, Any] | None:
         """The result document of a known run (``<id>.json``), or None (no file yet, unreadable, unknown id)."""
