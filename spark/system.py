@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import shutil
 import signal
 import tempfile
@@ -286,6 +287,12 @@ class System:
             self._closed.set()
 
 
+def _yield_cpu() -> bool:
+    """Worker start-up: a lower CPU priority, so the event loop (/health, SSE, mutations) wins a busy CPU."""
+    os.nice(10)
+    return True
+
+
 @asynccontextmanager
 async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[object, str]] = (),
                       runners: Mapping[str, Runner] | None = None,
@@ -306,7 +313,7 @@ async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[objec
     async with contextlib.AsyncExitStack() as stack:
         if runners is None:
             context = await stack.enter_async_context(trio_parallel.open_worker_context(
-                idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S))
+                idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=_yield_cpu))
             progress_dir = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="spark-progress-")))
             stack.push_async_callback(trio.to_thread.run_sync, shutil.rmtree, progress_dir, True)
             runners = {"mock": simulator.mock_runner(lambda: system.settings),
