@@ -121,6 +121,14 @@ async def bench_list_and_enqueue(root: Path, quick: bool) -> float:
             listing = await timed_gets(client, "/api/backtest", 100 if quick else 500)
             report("GET /api/backtest (10k history)", listing, 95, 50, pct(idle, 95))
 
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as alone:  # reference: one admin at a time
+            single = []
+            for _ in range(20 if quick else 100):
+                t0 = time.perf_counter()
+                (await alone.post("/api/backtest/start", json={}, headers=ADMIN)).raise_for_status()
+                single.append((time.perf_counter() - t0) * 1000)
+        report("POST start, 1 admin (reference)", single, 95, 20, pct(idle, 95))
+
         per_client = 10 if quick else 40
         latencies: list[float] = []
 
