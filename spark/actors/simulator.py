@@ -67,6 +67,8 @@ async def _execute(job: Job, runner: Runner | None, scope: trio.CancelScope, rep
 
 def describe_error(exc: BaseException) -> str:
     """The error recorded on a failed run: our own errors by their message, others with their type."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
     if isinstance(exc, SparkError):
         return exc.message
     text = str(exc)
