@@ -7,6 +7,8 @@ error the temp file is removed and the error propagates: the previous file, if a
 Layout under ``evidence_dir`` (``SPARK_EVIDENCE_DIR``, default ``./evidence``)::
 
     backtest/<id>.json           the full result {id, report, metadata, ...}
+    backtest/<id>.summary.json   the result without per-bar or per-trade arrays (what a detail view shows)
+    backtest/<id>.equity.npy     timestamps and equity per bar, float64 (2, n): read without parsing the result
     backtest/run_<id>.json       {"runs": [record]}, rewritten on every status change
     backtest/<id>_trades.csv     one line per trade
     backtest/<id>_equity.csv     equity and drawdown per bar
@@ -17,6 +19,7 @@ Ids are checked against the run-id format before any path is built from them.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -24,11 +27,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from spark.engine import BacktestResult, equity_csv, trades_csv
 from spark.ids import check_run_id
 
-__all__ = ["artifact_paths", "result_path", "run_record_path", "write_artifacts", "write_bytes_atomic",
-           "write_json_atomic", "write_result", "write_run_record", "write_text_atomic"]
+__all__ = ["artifact_paths", "read_equity", "result_path", "result_summary", "run_record_path", "series_path",
+           "summary_path", "write_artifacts", "write_bytes_atomic", "write_json_atomic", "write_result",
+           "write_run_record", "write_text_atomic"]
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -73,14 +79,58 @@ def run_record_path(evidence_dir: Path, run_id: str) -> Path:
     return Path(evidence_dir) / "backtest" / f"run_{check_run_id(run_id)}.json"
 
 
+def summary_path(evidence_dir: Path, run_id: str) -> Path:
+    return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.summary.json"
+
+
+def series_path(evidence_dir: Path, run_id: str) -> Path:
+    return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.equity.npy"
+
+
+def result_summary(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A result document without its per-bar and per-trade arrays: ``{id, report, metadata}`` with only the
+    scalar (and small-object) fields, which is what a detail view shows at once."""
+    out: dict[str, Any] = {"id": result.get("id")}
+    for key in ("report", "metadata"):
+        part = result.get(key)
+        if isinstance(part, Mapping):
+            out[key] = {k: v for k, v in part.items() if not isinstance(v, list | tuple)
+                        and not (isinstance(v, Mapping) and any(isinstance(x, list) for x in v.values()))}
+    return out
+
+
 def write_result(evidence_dir: Path, result: Mapping[str, Any]) -> Path:
-    """Write ``backtest/<id>.json``: the full result document (``result.to_dict()``); returns its path."""
+    """Write ``backtest/<id>.json`` (the full result document, ``result.to_dict()``) and, before it, its compact
+    forms: ``<id>.summary.json`` and ``<id>.equity.npy``, so the service answers a detail or an equity request
+    for a 1,000,000-bar run without parsing a 60 MB document on its event loop. Returns the full result's path.
+    """
     missing = [key for key in ("id", "report", "metadata") if key not in result]
     if missing:
         raise ValueError(f"a result needs {', '.join(missing)}")
+    report = result["report"]
+    equity = np.asarray(report.get("equity", ()), dtype=np.float64)
+    timestamps = np.asarray(report.get("timestamp", np.arange(len(equity))), dtype=np.float64)
+    if timestamps.shape != equity.shape:
+        raise ValueError("a result's timestamp and equity columns differ in length")
+    buffer = io.BytesIO()
+    np.save(buffer, np.stack([timestamps, equity]), allow_pickle=False)
+    write_bytes_atomic(series_path(evidence_dir, result["id"]), buffer.getvalue())
+    write_json_atomic(summary_path(evidence_dir, result["id"]), result_summary(result))
     path = result_path(evidence_dir, result["id"])
     write_json_atomic(path, dict(result))
     return path
+
+
+def read_equity(evidence_dir: Path, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(timestamps as int64, equity) of a run from ``<id>.equity.npy``, memory-mapped; None when the file is
+    missing or not the shape written by `write_result`."""
+    try:
+        series = np.load(series_path(evidence_dir, run_id), mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if series.ndim != 2 or series.shape[0] != 2 or series.dtype != np.float64:
+        return None
+    return series[0].astype(np.int64), np.asarray(series[1])
 
 
 def write_run_record(evidence_dir: Path, record: Mapping[str, Any]) -> Path:

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import trio
 
-from spark.evidence import write_run_record
+from spark.evidence import read_equity, result_summary, series_path, summary_path, write_run_record
 from spark.ids import is_run_id
 from spark.requests import RunRequest
 
@@ -140,6 +141,38 @@ class RunStore:
         except (OSError, ValueError, RecursionError):
             return None
         return doc if isinstance(doc, dict) else None
+
+    def summary(self, run_id: str) -> dict[str, Any] | None:
+        """The result without per-bar or per-trade arrays (``<id>.summary.json``, small), or None. Evidence
+        written before the compact forms existed falls back to the full result."""
+        if not is_run_id(run_id) or run_id not in self._records:
+            return None
+        try:
+            doc = json.loads(summary_path(self.evidence_dir, run_id).read_bytes())
+        except FileNotFoundError:
+            full = self.result(run_id)
+            return None if full is None else result_summary(full)
+        except (OSError, ValueError, RecursionError):
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def equity(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(timestamps, equity) per bar of a done run, memory-mapped from ``<id>.equity.npy``; or None. Evidence
+        written before the compact forms existed falls back to the full result."""
+        if not is_run_id(run_id) or run_id not in self._records:
+            return None
+        series = read_equity(self.evidence_dir, run_id)
+        if series is not None or series_path(self.evidence_dir, run_id).exists():
+            return series
+        report = (self.result(run_id) or {}).get("report")
+        if not isinstance(report, dict) or not isinstance(report.get("equity"), list):
+            return None
+        try:
+            equity = np.asarray(report["equity"], dtype=np.float64)
+            timestamps = np.asarray(report.get("timestamp", range(len(equity))), dtype=np.int64)
+        except (TypeError, ValueError):
+            return None
+        return (timestamps, equity) if timestamps.shape == equity.shape and equity.ndim == 1 else None
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the known run's files that exist (regular files, no symlinks)."""

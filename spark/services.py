@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import numpy as np
 from prometheus_client import CollectorRegistry
 
 from spark.config import Settings
@@ -72,7 +73,14 @@ class Services(Protocol):
         """The wire record, or None. ``run_id`` must already match the id format."""
 
     def get_result(self, run_id: str) -> dict[str, Any] | None:
-        """The full result document of a done run (evidence ``<id>.json``), or None."""
+        """The full result document of a done run (evidence ``<id>.json``), or None. It can be large (60 MB for
+        1,000,000 bars): routes use `get_summary` and `get_equity` instead."""
+
+    def get_summary(self, run_id: str) -> dict[str, Any] | None:
+        """The result of a done run without per-bar or per-trade arrays, or None; small and cheap to read."""
+
+    def get_equity(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(timestamps, equity) per bar of a done run, or None; read without parsing the full result."""
 
     def artifact_path(self, run_id: str, name: str) -> Path | None:
         """The file of one artifact, only if ``name`` is one of the run's listed artifacts."""

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import trio
 import trio_parallel
 from prometheus_client import CollectorRegistry
@@ -142,6 +143,12 @@ class System:
 
     def get_result(self, run_id: str) -> dict[str, Any] | None:
         return self.store.result(run_id)
+
+    def get_summary(self, run_id: str) -> dict[str, Any] | None:
+        return self.store.summary(run_id)
+
+    def get_equity(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.store.equity(run_id)
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         return self.store.artifacts(run_id)

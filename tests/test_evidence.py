@@ -73,3 +73,30 @@ def test_rewrites_replace_the_file_as_a_whole(tmp_path: Path) -> None:
     write_text_atomic(path, "b")
     assert path.read_text() == "b" and path.stat().st_ino != inode  # a new file renamed in, not rewritten in place
     assert sorted(os.listdir(path.parent)) == ["f.txt"]
+
+
+def test_write_result_also_writes_its_compact_forms(tmp_path: Path) -> None:
+    import numpy as np
+
+    from spark.evidence import read_equity, summary_path
+
+    doc = {"id": RUN, "report": {"stats": {"finalEquity": 101.5}, "timestamp": [1000, 2000, 3000],
+                                 "equity": [100.0, 99.25, 101.5], "trades": [{"id": 1}]},
+           "metadata": {"symbol": "GOOG", "options": {"fee": 0.001}}}
+    write_result(tmp_path, doc)
+    summary = json.loads(summary_path(tmp_path, RUN).read_text())
+    assert summary == {"id": RUN, "report": {"stats": {"finalEquity": 101.5}},
+                       "metadata": {"symbol": "GOOG", "options": {"fee": 0.001}}}
+    timestamps, equity = read_equity(tmp_path, RUN)
+    assert timestamps.tolist() == [1000, 2000, 3000] and timestamps.dtype == np.int64
+    assert equity.tolist() == [100.0, 99.25, 101.5]
+    assert leftovers(tmp_path / "backtest") == []
+
+
+def test_a_damaged_equity_file_reads_as_none(tmp_path: Path) -> None:
+    from spark.evidence import read_equity, series_path
+
+    assert read_equity(tmp_path, RUN) is None
+    series_path(tmp_path, RUN).parent.mkdir(parents=True)
+    series_path(tmp_path, RUN).write_bytes(b"\x93NUMPY garbage")
+    assert read_equity(tmp_path, RUN) is None

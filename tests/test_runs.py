@@ -119,3 +119,17 @@ async def test_artifacts_are_the_run_files_that_exist_and_nothing_else(tmp_path)
     assert store.result(rid(1)) == {"id": "x", "report": {}}
     assert store.result(rid(2)) is None and store.artifacts(rid(2)) == []  # unknown run
     assert store.result("../../etc/passwd") is None and store.artifacts("bt-../x") == []
+
+
+def test_summary_and_equity_of_evidence_written_before_the_compact_forms(tmp_path):
+    # an older result document alone (no <id>.summary.json, no <id>.equity.npy): read from the full result
+    store = RunStore(tmp_path)
+    store.put(record(1, "done"))
+    doc = {"id": rid(1), "report": {"stats": {"totalTrades": 2}, "timestamp": [10, 20], "equity": [1.0, 2.0]},
+           "metadata": {"symbol": "X"}}
+    (runs_dir(tmp_path) / f"{rid(1)}.json").write_text(json.dumps(doc))
+    assert store.summary(rid(1)) == {"id": rid(1), "report": {"stats": {"totalTrades": 2}},
+                                     "metadata": {"symbol": "X"}}
+    timestamps, equity = store.equity(rid(1))
+    assert (timestamps.tolist(), equity.tolist()) == ([10, 20], [1.0, 2.0])
+    assert store.summary(rid(2)) is None and store.equity(rid(2)) is None  # unknown runs read nothing

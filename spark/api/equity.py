@@ -8,12 +8,12 @@ bar order, plus the first and last bars: the chart's extremes, and the maximum d
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_POINTS", "MIN_POINTS", "downsample", "equity_series"]
+__all__ = ["MAX_POINTS", "MIN_POINTS", "downsample"]
 
 MIN_POINTS = 5
 MAX_POINTS = 100_000
@@ -47,35 +47,3 @@ def downsample(timestamps: Sequence[int] | np.ndarray, equity: Sequence[float] |
         keep = np.unique(np.asarray(chosen, dtype=np.int64))
     return {"total": n, "timestamp": ts[keep].tolist(), "equity": eq[keep].tolist(),
             "drawdownPct": dd[keep].tolist()}
-
-
-def equity_series(result: Mapping[str, Any]) -> tuple[list[int], list[float]] | None:
-    """The per-bar (timestamps, equity) of a result document, or None when it has no curve.
-
-    Accepts the curve as columns (``equity`` plus ``timestamps``/``timestamp``) or as rows of
-    ``{timestamp|t|time, equity|value}`` under ``report`` or at the top level.
-    """
-    for holder in (result.get("report"), result):
-        if not isinstance(holder, Mapping):
-            continue
-        curve = holder.get("equity")
-        if isinstance(curve, Mapping):
-            holder, curve = curve, curve.get("equity")
-        if not isinstance(curve, list):
-            continue
-        if curve and isinstance(curve[0], Mapping):
-            ts = [_first(row, ("timestamp", "t", "time", "ts")) for row in curve]
-            eq = [_first(row, ("equity", "value", "e")) for row in curve]
-            return [int(t or 0) for t in ts], [float(e or 0.0) for e in eq]
-        times = holder.get("timestamps", holder.get("timestamp", holder.get("equity_timestamps")))
-        if not isinstance(times, list) or len(times) != len(curve):
-            times = list(range(len(curve)))
-        return [int(t) for t in times], [float(e) for e in curve]
-    return None
-
-
-def _first(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        if name in row:
-            return row[name]
-    return None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Blueprint, Response, request
 
-from spark.api.equity import MAX_POINTS, MIN_POINTS, downsample, equity_series
+from spark.api.equity import MAX_POINTS, MIN_POINTS, downsample
 from spark.api.wire import json_response
 from spark.errors import InputError, NotFound
 from spark.ids import check_run_id
@@ -43,17 +42,6 @@ def _run_id(run_id: str) -> str:
     return check_run_id(run_id)  # InputError (400, field "id") before anything touches a file
 
 
-def _summary(result: Mapping[str, Any]) -> dict[str, Any]:
-    """A result without its per-bar and per-trade arrays: what a detail view shows at once."""
-    out: dict[str, Any] = {}
-    for key in ("report", "metadata"):
-        part = result.get(key)
-        if isinstance(part, Mapping):
-            out[key] = {k: v for k, v in part.items() if not isinstance(v, list | tuple)
-                        and not (isinstance(v, Mapping) and any(isinstance(x, list) for x in v.values()))}
-    return out
-
-
 def read_routes(services: Services) -> Blueprint:
     bp = Blueprint("read", __name__)
 
@@ -71,15 +59,14 @@ def read_routes(services: Services) -> Blueprint:
     @bp.get("/api/backtest/<run:run_id>")
     async def run_detail(run_id: str) -> Response:
         record = known_run(run_id)
-        result = services.get_result(run_id)
-        return json_response({**record, **(_summary(result) if result else {})})
+        summary = services.get_summary(run_id) or {}
+        return json_response({**record, **{k: v for k, v in summary.items() if k in ("report", "metadata")}})
 
     @bp.get("/api/backtest/<run:run_id>/equity")
     async def run_equity(run_id: str) -> Response:
         points = _int_arg("points", 1000, MIN_POINTS, MAX_POINTS)
         known_run(run_id)
-        result = services.get_result(run_id)
-        series = equity_series(result) if result else None
+        series = services.get_equity(run_id)
         if series is None:
             raise NotFound(f"run {run_id} has no equity curve (yet)", field="id")
         return json_response({"id": run_id, "points": points, **downsample(*series, points)})

@@ -38,7 +38,8 @@ def test_goog_reference_figures_through_the_cli_with_evidence(tmp_path: Path) ->
     run_id = doc["id"]
     folder = tmp_path / "ev" / "backtest"
     assert evidence_files(tmp_path / "ev") == sorted([f"{run_id}.json", f"run_{run_id}.json",
-                                                      f"{run_id}_trades.csv", f"{run_id}_equity.csv"])
+                                                      f"{run_id}_trades.csv", f"{run_id}_equity.csv",
+                                                      f"{run_id}.summary.json", f"{run_id}.equity.npy"])
     assert json.loads((folder / f"{run_id}.json").read_text()) == doc
     record = json.loads((folder / f"run_{run_id}.json").read_text())["runs"][0]
     assert record["id"] == run_id and record["status"] == "done" and record["strategy"] == "sma_cross"
