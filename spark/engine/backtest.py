@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import time
 import types
 from collections.abc import Callable, Mapping
@@ -24,15 +23,11 @@ from spark.engine.simulate import intent_kind, simulate
 from spark.engine.stats import compute_stats
 from spark.engine.strategy import Intent, StrategyContext, StrategySpec
 from spark.errors import ParamError, StrategyError
+from spark.ids import new_run_id
 
-__all__ = ["ENGINE_VERSION", "backtest", "collect", "new_run_id"]
+__all__ = ["ENGINE_VERSION", "backtest", "collect"]
 
 ENGINE_VERSION = "1.0.0"
-
-
-def new_run_id(started_at_ms: int) -> str:
-    """``bt-<13-digit start ms>-<8 random hex>`` (DESIGN.md)."""
-    return f"bt-{started_at_ms:013d}-{secrets.token_hex(4)}"
 
 
 def collect(candles: Candles, spec: StrategySpec, params: Mapping[str, Any]) -> Intent:
