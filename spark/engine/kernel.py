@@ -16,11 +16,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from spark.engine.triggers import LIMIT, MARKET, STOP, level_fill, protect_fill
+
 __all__ = ["FILL_COLS", "LIMIT", "MARKET", "ORDERS", "REASONS", "REJ_COLS", "SIGNALS", "STOP", "TARGET",
            "TRADE_COLS", "run_kernel"]
 
 SIGNALS, TARGET, ORDERS = 0, 1, 2            # what the strategy handed over
-MARKET, LIMIT, STOP = 0, 1, 2                # order types
 REASONS = ("market", "limit", "stop", "stop_loss", "take_profit")  # fill reason codes 0..4
 FILL_COLS = 8    # bar, side (+1 buy / -1 sell), qty, price, fee, reason, order index (-1: none), trade id
 TRADE_COLS = 10  # id, side (+1 long, -1 short), qty, entry_bar, exit_bar (-1), entry_px, exit_px, pnl, fees, open
@@ -41,9 +42,7 @@ _SIG_leg = f"void({_A1}, {_A2}, {_A2}, int64, float64, float64, float64, float64
 _SIG_reject = f"void({_A1}, {_A2}, int64, float64, float64, float64, int64)"
 _SIG_execute = f"boolean({_A1}, {_A2}, {_A2}, {_A2}, int64, float64, float64, float64, int64, int64)"
 _SIG_enter = f"boolean({_A1}, {_A2}, {_A2}, {_A2}, int64, float64, float64, int64, int64)"
-_SIG_trigger = "float64(float64, int64, float64, float64, float64, float64)"
 _SIG_run_order = f"void({_A1}, {_A2}, {_A2}, {_A2}, int64, int64, float64, int64, {_A1}, {_A1}, {_A1}, {_A1}, int64)"
-_SIG_protect_price = "Tuple((float64, int64))(float64, float64, float64, float64, float64, float64)"
 _SIG_rebalance = f"void({_A1}, {_A2}, {_A2}, {_A2}, int64, float64, float64, boolean)"
 
 
@@ -190,22 +189,6 @@ def _enter(st, fills, trades, rejs, t, side, base, reason, order):
     return _execute(st, fills, trades, rejs, t, side * q, np.nan, base, reason, order)
 
 
-@njit(_SIG_trigger, cache=True, error_model="numpy")
-def _trigger(side, typ, level, o, h, lo):
-    """Base fill price of a limit/stop order on one bar, or NaN: at the level, or at the open when it gaps through."""
-    if (typ == LIMIT) == (side > 0):  # buy limit / sell stop: fills at or below the level
-        if o <= level:
-            return o
-        if lo <= level:
-            return level
-    else:                             # sell limit / buy stop: fills at or above the level
-        if o >= level:
-            return o
-        if h >= level:
-            return level
-    return np.nan
-
-
 @njit(_SIG_run_order, cache=True, error_model="numpy")
 def _run_order(st, fills, trades, rejs, t, k, base, reason, oside, oqty, osl, otp, sltp_from):
     pos = st[_POS]
@@ -224,32 +207,6 @@ def _run_order(st, fills, trades, rejs, t, k, base, reason, oside, oqty, osl, ot
         if not np.isnan(otp[k]):
             st[_TP] = otp[k]
         st[_SLTP_FROM] = sltp_from
-
-
-@njit(_SIG_protect_price, cache=True, error_model="numpy")
-def _protect_price(pos, sl, tp, o, h, lo):
-    """Stop-loss / take-profit trigger on one bar: (base price, reason) or (NaN, 0). A gap through either fills at
-    the open; otherwise, when the bar's range touches both, the stop is assumed to come first (pessimistic)."""
-    has_sl, has_tp = not np.isnan(sl), not np.isnan(tp)
-    if pos > 0:
-        if has_sl and o <= sl:
-            return o, 3
-        if has_tp and o >= tp:
-            return o, 4
-        if has_sl and lo <= sl:
-            return sl, 3
-        if has_tp and h >= tp:
-            return tp, 4
-    else:
-        if has_sl and o >= sl:
-            return o, 3
-        if has_tp and o <= tp:
-            return o, 4
-        if has_sl and h >= sl:
-            return sl, 3
-        if has_tp and lo <= tp:
-            return tp, 4
-    return np.nan, 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -328,12 +285,12 @@ def _bars(t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype
         # (2) stop-loss / take-profit on the position
         pos = st[_POS]
         if pos != 0.0 and t >= st[_SLTP_FROM] and not (np.isnan(st[_SL]) and np.isnan(st[_TP])):
-            px, why = _protect_price(pos, st[_SL], st[_TP], o[t], h[t], lo[t])
+            px, why = protect_fill(pos, st[_SL], st[_TP], o[t], h[t], lo[t])
             if why != 0:
                 _execute(st, fills, trades, rejs, t, -pos, 0.0, px, why, -1)
         # (3) the working limit/stop order, placed at an earlier close
         if work >= 0:
-            base = _trigger(oside[work], otype[work], oprice[work], o[t], h[t], lo[t])
+            base = level_fill(oside[work], otype[work], oprice[work], o[t], h[t], lo[t])
             if not np.isnan(base):
                 _run_order(st, fills, trades, rejs, t, work, base, int(otype[work]), oside, oqty, osl,
                            otp, t + 1)
