@@ -25,17 +25,17 @@ run: $(STAMP)
 	@[ -n "$$ADMIN_TOKEN" ] || chmod 600 .spark/admin-token
 	ADMIN_ENABLED=true ADMIN_TOKEN="$${ADMIN_TOKEN:-$$(cat .spark/admin-token)}" $(BIN)/spark serve --show-token
 
-## The whole test suite: lint, layering contracts, tests.
-test: $(STAMP)
-	$(BIN)/ruff check .
-	@# import-linter finds packages on disk: show it plugins/ under its installed name.
-	@mkdir -p $(VENV)/lintpath && ln -sfn "$(CURDIR)/plugins" $(VENV)/lintpath/spark_plugins
-	PYTHONPATH=$(VENV)/lintpath $(BIN)/lint-imports
+## The whole test suite: lint (ruff check, ruff format --check, the import-linter contracts), then the tests.
+test: lint
 	$(BIN)/pytest
 
+## Lint alone: what `make test` runs before the tests.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# import-linter finds packages on disk: show it plugins/ under its installed name.
+	@mkdir -p $(VENV)/lintpath && ln -sfn "$(CURDIR)/plugins" $(VENV)/lintpath/spark_plugins
+	PYTHONPATH=$(VENV)/lintpath $(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

@@ -44,8 +44,11 @@ def pct(values: list[float], q: float) -> float:
 def report(name: str, values_ms: list[float], q: float, target_ms: float, reference_ms: float | None = None) -> None:
     value = pct(values_ms, q)
     extra = f"; {value / reference_ms:6.1f}x idle /health p{q:g} ({reference_ms:.2f} ms)" if reference_ms else ""
-    print(f"  {name:<34} p50 {pct(values_ms, 50):8.2f} ms  p{q:g} {value:8.2f} ms  target < {target_ms:g} ms: "
-          f"{value / target_ms:5.2f} of target{extra}  (n={len(values_ms)})", flush=True)
+    print(
+        f"  {name:<34} p50 {pct(values_ms, 50):8.2f} ms  p{q:g} {value:8.2f} ms  target < {target_ms:g} ms: "
+        f"{value / target_ms:5.2f} of target{extra}  (n={len(values_ms)})",
+        flush=True,
+    )
 
 
 class Server:
@@ -55,9 +58,14 @@ class Server:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.log = (folder / "server.log").open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "spark.cli", "serve", "--port", "0"], cwd=folder,
-                                     env={**os.environ, "ADMIN_TOKEN": TOKEN, **env}, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "spark.cli", "serve", "--port", "0"],
+            cwd=folder,
+            env={**os.environ, "ADMIN_TOKEN": TOKEN, **env},
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "serving on" not in line:
@@ -85,12 +93,22 @@ def make_history(folder: Path, count: int) -> None:
     start = 1_700_000_000_000
     for i in range(count):
         run_id = f"bt-{start + i * 1000}-{secrets.token_hex(4)}"
-        record = {"id": run_id, "status": "done", "pair": "ETHUSDT", "timeframe": "4h", "notes": f"history {i}",
-                  "strategy": "sma_cross", "params": {"fast": 10, "slow": 30},
-                  "feed": {"name": "synthetic", "args": {"symbol": "ETHUSDT", "timeframe": "4h", "bars": 10000}},
-                  "impl": "engine", "startedAt": start + i * 1000, "finishedAt": start + i * 1000 + 900,
-                  "progress": 1.0, "error": None,
-                  "stats": {"finalEquity": 10000.0 + i, "totalTrades": 33, "maxDrawdownPct": 1.93}}
+        record = {
+            "id": run_id,
+            "status": "done",
+            "pair": "ETHUSDT",
+            "timeframe": "4h",
+            "notes": f"history {i}",
+            "strategy": "sma_cross",
+            "params": {"fast": 10, "slow": 30},
+            "feed": {"name": "synthetic", "args": {"symbol": "ETHUSDT", "timeframe": "4h", "bars": 10000}},
+            "impl": "engine",
+            "startedAt": start + i * 1000,
+            "finishedAt": start + i * 1000 + 900,
+            "progress": 1.0,
+            "error": None,
+            "stats": {"finalEquity": 10000.0 + i, "totalTrades": 33, "maxDrawdownPct": 1.93},
+        }
         (backtest / f"run_{run_id}.json").write_text(json.dumps({"runs": [record]}))
 
 
@@ -107,14 +125,24 @@ async def timed_gets(client: httpx.AsyncClient, path: str, count: int) -> list[f
 async def bench_list_and_enqueue(root: Path, quick: bool) -> float:
     history = 10_000
     make_history(root / "list", history)
-    server = Server(root / "list", {"BACKTEST_IMPL": "mock", "SPARK_MOCK_DELAY_S": "0.5",
-                                    "SPARK_RATE_LIMIT_PER_MINUTE": "100000000", "SPARK_QUEUE_SIZE": "100000"})
+    server = Server(
+        root / "list",
+        {
+            "BACKTEST_IMPL": "mock",
+            "SPARK_MOCK_DELAY_S": "0.5",
+            "SPARK_RATE_LIMIT_PER_MINUTE": "100000000",
+            "SPARK_QUEUE_SIZE": "100000",
+        },
+    )
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             await timed_gets(client, "/health", 50)
             idle = await timed_gets(client, "/health", 200 if quick else 1000)
-            print(f"reference: idle /health p50 {pct(idle, 50):.2f} ms, p95 {pct(idle, 95):.2f} ms, "
-                  f"p99 {pct(idle, 99):.2f} ms", flush=True)
+            print(
+                f"reference: idle /health p50 {pct(idle, 50):.2f} ms, p95 {pct(idle, 95):.2f} ms, "
+                f"p99 {pct(idle, 99):.2f} ms",
+                flush=True,
+            )
             total = len((await client.get("/api/backtest?limit=10000")).json()["runs"])
             print(f"list: {total} runs in history", flush=True)
             await timed_gets(client, "/api/backtest", 20)
@@ -154,14 +182,23 @@ async def bench_list_and_enqueue(root: Path, quick: bool) -> float:
 async def bench_sse(root: Path, quick: bool) -> None:
     """200 clients in 4 lean worker processes (bench/sse_clients.py), all connecting within one second."""
     clients, processes = 200, 4
-    server = Server(root / "sse", {"BACKTEST_IMPL": "mock", "SPARK_MOCK_DELAY_S": "1.0",
-                                   "SPARK_RATE_LIMIT_PER_MINUTE": "100000000", "SPARK_QUEUE_SIZE": "100000",
-                                   "SPARK_SSE_MAX_CLIENTS": "1000"})
+    server = Server(
+        root / "sse",
+        {
+            "BACKTEST_IMPL": "mock",
+            "SPARK_MOCK_DELAY_S": "1.0",
+            "SPARK_RATE_LIMIT_PER_MINUTE": "100000000",
+            "SPARK_QUEUE_SIZE": "100000",
+            "SPARK_SSE_MAX_CLIENTS": "1000",
+        },
+    )
     host, port = server.url.removeprefix("http://").rsplit(":", 1)
     worker = Path(__file__).with_name("sse_clients.py")
     try:
-        procs = [spawn([sys.executable, str(worker), host, port, str(clients // processes), "1.0", "sse last", "60"])
-                 for _ in range(processes)]
+        procs = [
+            spawn([sys.executable, str(worker), host, port, str(clients // processes), "1.0", "sse last", "60"])
+            for _ in range(processes)
+        ]
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as admin:
             for _ in range(200):  # until every client is subscribed
                 text = (await admin.get("/metrics")).text
@@ -180,22 +217,30 @@ async def bench_sse(root: Path, quick: bool) -> None:
         disorder = sum(r["disorder"] for r in results)
         report(f"SSE first event, {len(first)} clients", first, 95, 500)
         report("SSE delivery lag (serverTime->client)", lags, 95, 50)
-        print(f"  SSE ids out of order: {disorder} (every client in order: {disorder == 0}); coalesced snapshots: "
-              f"{sum(r['snapshots'] for r in results)}; clients that saw the last run end: "
-              f"{sum(r['done'] for r in results)} of {clients}; run events delivered: {len(lags)}", flush=True)
+        print(
+            f"  SSE ids out of order: {disorder} (every client in order: {disorder == 0}); coalesced snapshots: "
+            f"{sum(r['snapshots'] for r in results)}; clients that saw the last run end: "
+            f"{sum(r['done'] for r in results)} of {clients}; run events delivered: {len(lags)}",
+            flush=True,
+        )
     finally:
         server.stop()
 
 
 async def bench_health_under_load(root: Path, quick: bool, reference_p99: float) -> None:
     workers = os.cpu_count() or 1
-    server = Server(root / "health", {"BACKTEST_IMPL": "engine", "SPARK_MAX_CONCURRENT": str(workers),
-                                      "SPARK_RATE_LIMIT_PER_MINUTE": "100000000"})
+    server = Server(
+        root / "health",
+        {"BACKTEST_IMPL": "engine", "SPARK_MAX_CONCURRENT": str(workers), "SPARK_RATE_LIMIT_PER_MINUTE": "100000000"},
+    )
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             await timed_gets(client, "/health", 50)
-            body = {"strategy": "sma_cross", "timeframe": "1m",
-                    "feed": {"name": "synthetic", "args": {"bars": 5_000_000}}}
+            body = {
+                "strategy": "sma_cross",
+                "timeframe": "1m",
+                "feed": {"name": "synthetic", "args": {"bars": 5_000_000}},
+            }
             ids = []
             for _ in range(workers):
                 response = await client.post("/api/backtest/start", json=body, headers=ADMIN)
@@ -245,11 +290,13 @@ async def main(quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="spark-bench-api-") as tmp:
         root = Path(tmp)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-        print(f"bench/api.py on {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load}",
-              flush=True)
+        print(
+            f"bench/api.py on {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load}", flush=True
+        )
         probe = fsync_reference(root)
-        print(f"reference: write+fsync of one line p50 {pct(probe, 50):.2f} ms, p95 {pct(probe, 95):.2f} ms",
-              flush=True)
+        print(
+            f"reference: write+fsync of one line p50 {pct(probe, 50):.2f} ms, p95 {pct(probe, 95):.2f} ms", flush=True
+        )
         reference = await bench_list_and_enqueue(root, quick)
         await bench_sse(root, quick)
         await bench_health_under_load(root, quick, reference)

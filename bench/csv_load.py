@@ -25,13 +25,21 @@ def write_files(folder: Path, n: int) -> tuple[Path, Path]:
     ts = 1_509_836_520_000 + 60_000 * np.arange(n)
     table = np.column_stack([open_, high, low, close, volume])
     epoch, dated = folder / "epoch.csv", folder / "dated.csv"
-    np.savetxt(epoch, np.column_stack([ts, table]), fmt=["%d"] + ["%.8g"] * 5, delimiter=",",
-               header="timestamp,open,high,low,close,volume", comments="")
+    np.savetxt(
+        epoch,
+        np.column_stack([ts, table]),
+        fmt=["%d"] + ["%.8g"] * 5,
+        delimiter=",",
+        header="timestamp,open,high,low,close,volume",
+        comments="",
+    )
     dates = np.datetime_as_string(ts.astype("datetime64[ms]").astype("datetime64[s]"))
     with dated.open("w") as fh:
         fh.write(",Open,High,Low,Close,Volume\n")
-        fh.writelines(f"{d.replace('T', ' ')},{o:.8g},{h:.8g},{lo:.8g},{c:.8g},{v:.8g}\n"
-                      for d, (o, h, lo, c, v) in zip(dates, table, strict=True))
+        fh.writelines(
+            f"{d.replace('T', ' ')},{o:.8g},{h:.8g},{lo:.8g},{c:.8g},{v:.8g}\n"
+            for d, (o, h, lo, c, v) in zip(dates, table, strict=True)
+        )
     return epoch, dated
 
 
@@ -52,8 +60,10 @@ def main() -> None:
             assert len(spark.load_candles(path)) == ROWS
             ours = best_of(lambda p=path: spark.load_candles(p))
             ref = best_of(lambda p=path, c=cols: np.loadtxt(p, delimiter=",", skiprows=1, usecols=c))
-            print(f"{label}: spark.load_candles {ours:6.3f} s ({ROWS / ours / 1e6:5.2f} M rows/s)   "
-                  f"np.loadtxt numbers only {ref:6.3f} s   ratio {ours / ref:4.2f}x")
+            print(
+                f"{label}: spark.load_candles {ours:6.3f} s ({ROWS / ours / 1e6:5.2f} M rows/s)   "
+                f"np.loadtxt numbers only {ref:6.3f} s   ratio {ours / ref:4.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -28,18 +28,40 @@ import httpx
 TOKEN = "bench-token"
 FIRST_LOAD_TARGET = 300 * 1024
 REPORT_TARGET_MS = 1000.0
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def serve(workdir: Path) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "ADMIN_", "BACKTEST_"))}
-    env.update({"SPARK_EVIDENCE_DIR": str(workdir / "evidence"), "SPARK_LOG_DIR": str(workdir / "logs"),
-                "ADMIN_TOKEN": TOKEN, "ADMIN_ENABLED": "true", "BACKTEST_IMPL": "engine",
-                "SPARK_RATE_LIMIT_PER_MINUTE": "1000", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "SPARK_EVIDENCE_DIR": str(workdir / "evidence"),
+            "SPARK_LOG_DIR": str(workdir / "logs"),
+            "ADMIN_TOKEN": TOKEN,
+            "ADMIN_ENABLED": "true",
+            "BACKTEST_IMPL": "engine",
+            "SPARK_RATE_LIMIT_PER_MINUTE": "1000",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     spark = Path(sys.executable).with_name("spark")
-    proc = subprocess.Popen([str(spark if spark.exists() else "spark"), "serve", "--port", "0"], cwd=workdir,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        [str(spark if spark.exists() else "spark"), "serve", "--port", "0"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     found: list[str] = []
     ready = threading.Event()
 
@@ -153,19 +175,29 @@ def main() -> None:
                 proc.kill()
 
     ref_med, big_med = statistics.median(ref), statistics.median(big)
-    print(f"first load: {total / 1024:.1f} KB of HTML+JS+CSS in {len(sizes)} files "
-          f"(target < {FIRST_LOAD_TARGET // 1024} KB: {total / FIRST_LOAD_TARGET:.2f} of target)")
+    print(
+        f"first load: {total / 1024:.1f} KB of HTML+JS+CSS in {len(sizes)} files "
+        f"(target < {FIRST_LOAD_TARGET // 1024} KB: {total / FIRST_LOAD_TARGET:.2f} of target)"
+    )
     print(f"runs: {args.reference_bars:,} bars took {ref_run_s:.1f} s, {args.bars:,} bars took {big_run_s:.1f} s")
-    print(f"equity route (2560 points), median: {ref_eq:.1f} ms for {args.reference_bars:,} bars, "
-          f"{big_eq:.1f} ms for {args.bars:,} bars (ratio {big_eq / ref_eq:.2f})")
-    print(f"report view to drawn chart, median of {args.repeat} cold loads: "
-          f"{ref_med:.0f} ms for {args.reference_bars:,} bars (reference), {big_med:.0f} ms for {args.bars:,} bars")
-    print(f"  of which waiting for the equity answer (server): {statistics.median(ref_wait):.0f} ms and "
-          f"{statistics.median(big_wait):.0f} ms; the rest (page, modules, record, drawing): "
-          f"{ref_med - statistics.median(ref_wait):.0f} ms and {big_med - statistics.median(big_wait):.0f} ms")
+    print(
+        f"equity route (2560 points), median: {ref_eq:.1f} ms for {args.reference_bars:,} bars, "
+        f"{big_eq:.1f} ms for {args.bars:,} bars (ratio {big_eq / ref_eq:.2f})"
+    )
+    print(
+        f"report view to drawn chart, median of {args.repeat} cold loads: "
+        f"{ref_med:.0f} ms for {args.reference_bars:,} bars (reference), {big_med:.0f} ms for {args.bars:,} bars"
+    )
+    print(
+        f"  of which waiting for the equity answer (server): {statistics.median(ref_wait):.0f} ms and "
+        f"{statistics.median(big_wait):.0f} ms; the rest (page, modules, record, drawing): "
+        f"{ref_med - statistics.median(ref_wait):.0f} ms and {big_med - statistics.median(big_wait):.0f} ms"
+    )
     every = ", ".join(f"{t:.0f}" for t in big)
-    print(f"  {args.bars:,} bars: {big_med / REPORT_TARGET_MS:.2f} of the 1 s target; "
-          f"{big_med / ref_med:.2f}x the {args.reference_bars:,}-bar reference; each load: {every} ms")
+    print(
+        f"  {args.bars:,} bars: {big_med / REPORT_TARGET_MS:.2f} of the 1 s target; "
+        f"{big_med / ref_med:.2f}x the {args.reference_bars:,}-bar reference; each load: {every} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def synthetic(bars: int, seed: int = 7):
     import spark
 
     rng = np.random.default_rng(seed)
-    close = rng.normal(0.0, 0.001, bars)             # built in place: few temporaries, so the peak stays low
+    close = rng.normal(0.0, 0.001, bars)  # built in place: few temporaries, so the peak stays low
     np.cumsum(close, out=close)
     np.exp(close, out=close)
     close *= 100.0
@@ -43,8 +43,9 @@ def synthetic(bars: int, seed: int = 7):
     np.subtract(1.0, low, out=low)
     low *= np.minimum(open_, close)
     ts = 1_600_000_000_000 + 60_000 * np.arange(bars, dtype=np.int64)
-    return spark.Candles.from_arrays(timestamp=ts, open=open_, high=high, low=low, close=close,
-                                     volume=np.ones(bars), symbol="SYN", timeframe="1m")
+    return spark.Candles.from_arrays(
+        timestamp=ts, open=open_, high=high, low=low, close=close, volume=np.ones(bars), symbol="SYN", timeframe="1m"
+    )
 
 
 def _sma(x: np.ndarray, k: int) -> np.ndarray:
@@ -65,9 +66,9 @@ def reference(o: np.ndarray, c: np.ndarray) -> np.ndarray:
     down[1:] = (fast[:-1] > slow[:-1]) & (fast[1:] < slow[1:])
     idx = np.where(up | down, np.arange(len(c)), 0)
     np.maximum.accumulate(idx, out=idx)
-    state = up[idx]                       # long after bar t's close when the last cross was up
+    state = up[idx]  # long after bar t's close when the last cross was up
     pos = np.zeros(len(c))
-    pos[1:] = state[:-1]                  # decided at t-1, filled at t's open
+    pos[1:] = state[:-1]  # decided at t-1, filled at t's open
     trade = np.diff(pos, prepend=0.0)
     flow = trade * o
     flow += np.abs(flow) * FEE
@@ -80,9 +81,18 @@ def spark_runner(candles):
     import spark
 
     if hasattr(spark, "run_backtest"):
+
         def run():
-            return spark.run_backtest(candles, strategy="sma_cross", params={"fast": FAST, "slow": SLOW},
-                                      cash=CASH, fee=FEE, size=1, fill="next_open")
+            return spark.run_backtest(
+                candles,
+                strategy="sma_cross",
+                params={"fast": FAST, "slow": SLOW},
+                cash=CASH,
+                fee=FEE,
+                size=1,
+                fill="next_open",
+            )
+
         return run, "spark.run_backtest(strategy='sma_cross')"
     from spark.engine import Options, Param, StrategySpec, backtest
 
@@ -95,11 +105,16 @@ def spark_runner(candles):
         down[1:] = (fast[:-1] > slow[:-1]) & (fast[1:] < slow[1:])
         ctx.signals(up, down)
 
-    spec = StrategySpec(name="sma_cross", fn=sma_cross, params=(
-        Param(name="fast", type="int", default=FAST), Param(name="slow", type="int", default=SLOW)))
+    spec = StrategySpec(
+        name="sma_cross",
+        fn=sma_cross,
+        params=(Param(name="fast", type="int", default=FAST), Param(name="slow", type="int", default=SLOW)),
+    )
     options = Options(cash=CASH, fee=FEE, size=1, fill="next_open")
-    return (lambda: backtest(candles, spec, {"fast": FAST, "slow": SLOW}, options),
-            "spark.engine.backtest (local sma_cross spec; spark.run_backtest not on this branch)")
+    return (
+        lambda: backtest(candles, spec, {"fast": FAST, "slow": SLOW}, options),
+        "spark.engine.backtest (local sma_cross spec; spark.run_backtest not on this branch)",
+    )
 
 
 def best(fn, repeat: int) -> float:
@@ -128,6 +143,7 @@ def child(bars: int, what: str) -> None:
     """Run in a fresh process: print cold-call time and memory figures as JSON."""
     t0 = time.perf_counter()
     import spark  # noqa: F401  (import cost is part of the cold start)
+
     import_s = time.perf_counter() - t0
     candles = synthetic(bars)
     candles.fingerprint  # noqa: B018  (hashed once per Candles, as in the service; keep it out of the call)
@@ -149,8 +165,13 @@ def child(bars: int, what: str) -> None:
 
 
 def in_child(bars: int, what: str, env: dict | None = None) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--bars", str(bars), "--child", what], check=True,
-                         capture_output=True, text=True, env={**os.environ, **(env or {})})
+    out = subprocess.run(
+        [sys.executable, __file__, "--bars", str(bars), "--child", what],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -178,23 +199,33 @@ def main() -> None:
     print(f"  reference {t_ref * 1e3:8.1f} ms  {n / t_ref / 1e6:7.1f} M bars/s   plain numpy, same strategy")
     print(f"  ratio spark/reference: {t_spark / t_ref:.2f}x (target <= 1.5x)")
     if n / t_ref < 25e6:
-        print(f"  NOTE: the reference runs below 25M bars/s ({n / t_ref / 1e6:.1f}M) on this machine right now: "
-              "the ratio is less meaningful (a busy machine?)")
+        print(
+            f"  NOTE: the reference runs below 25M bars/s ({n / t_ref / 1e6:.1f}M) on this machine right now: "
+            "the ratio is less meaningful (a busy machine?)"
+        )
     stats = result.report.stats
-    print(f"  same result: {stats['total_trades']} trades, final equity {stats['final_equity']:.6f}; "
-          f"max |equity - reference| = {diff:.3g}")
+    print(
+        f"  same result: {stats['total_trades']} trades, final equity {stats['final_equity']:.6f}; "
+        f"max |equity - reference| = {diff:.3g}"
+    )
 
     cold = in_child(n, "cold")
-    print(f"  cold start in a fresh process (numba cache on disk): import {cold['import_s'] * 1e3:.0f} ms, "
-          f"first call {cold['first_call_s'] * 1e3:.0f} ms")
+    print(
+        f"  cold start in a fresh process (numba cache on disk): import {cold['import_s'] * 1e3:.0f} ms, "
+        f"first call {cold['first_call_s'] * 1e3:.0f} ms"
+    )
     with tempfile.TemporaryDirectory() as empty:
         cold = in_child(n, "cold", {"NUMBA_CACHE_DIR": empty})
-    print(f"  cold start with an empty numba cache (compiles everything once): import "
-          f"{cold['import_s'] * 1e3:.0f} ms, first call {cold['first_call_s'] * 1e3:.0f} ms")
+    print(
+        f"  cold start with an empty numba cache (compiles everything once): import "
+        f"{cold['import_s'] * 1e3:.0f} ms, first call {cold['first_call_s'] * 1e3:.0f} ms"
+    )
     mem = in_child(n, "memory")
-    print(f"  memory: peak traced allocations during one run {mem['tracemalloc_peak_mb']:.1f} MB; whole process "
-          f"(interpreter, numba, {n:,} candles, runs): {mem['rss_before_mb']:.0f} MB resident before the run, "
-          f"{mem['rss_peak_mb']:.0f} MB peak (target < 300 MB)")
+    print(
+        f"  memory: peak traced allocations during one run {mem['tracemalloc_peak_mb']:.1f} MB; whole process "
+        f"(interpreter, numba, {n:,} candles, runs): {mem['rss_before_mb']:.0f} MB resident before the run, "
+        f"{mem['rss_peak_mb']:.0f} MB peak (target < 300 MB)"
+    )
 
 
 if __name__ == "__main__":

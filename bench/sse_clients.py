@@ -89,9 +89,19 @@ def main() -> None:
                 key.data.feed(data, lags, stop_notes)
             else:
                 selector.unregister(key.fileobj)
-    print(json.dumps({"first": [c.first_ms for c in clients if c.first_ms is not None], "lags": lags,
-                      "disorder": sum(c.disorder for c in clients), "snapshots": sum(c.snapshots for c in clients),
-                      "done": sum(c.done for c in clients), "clients": count}), flush=True)
+    print(
+        json.dumps(
+            {
+                "first": [c.first_ms for c in clients if c.first_ms is not None],
+                "lags": lags,
+                "disorder": sum(c.disorder for c in clients),
+                "snapshots": sum(c.snapshots for c in clients),
+                "done": sum(c.done for c in clients),
+                "clients": count,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

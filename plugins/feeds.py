@@ -17,18 +17,36 @@ from spark import Candles, FeedEnv, FeedSpec, Param, hookimpl
 from spark.datafiles import load_candles
 from spark.errors import DataError, ParamError
 
-__all__ = ["SYNTHETIC_EPOCH_MS", "check_csv", "load_csv", "load_default", "load_synthetic", "register_feeds",
-           "synthetic_seed"]
+__all__ = [
+    "SYNTHETIC_EPOCH_MS",
+    "check_csv",
+    "load_csv",
+    "load_default",
+    "load_synthetic",
+    "register_feeds",
+    "synthetic_seed",
+]
 
 SYNTHETIC_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: the first synthetic bar
 MAX_SYNTHETIC_BARS = 5_000_000
 _TIMEFRAME = re.compile(r"^([1-9][0-9]{0,3})([smhdwMy])$")
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000,
-            "M": 30 * 86_400_000, "y": 365 * 86_400_000}
+_UNIT_MS = {
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 7 * 86_400_000,
+    "M": 30 * 86_400_000,
+    "y": 365 * 86_400_000,
+}
 
 CSV_PARAMS = (
-    Param(name="path", type="str", default="",
-          help="the CSV file; over the API only a file name inside the data directory (SPARK_DATA_DIR)"),
+    Param(
+        name="path",
+        type="str",
+        default="",
+        help="the CSV file; over the API only a file name inside the data directory (SPARK_DATA_DIR)",
+    ),
     Param(name="symbol", type="str", default="", help="symbol recorded in the result (default: the file's stem)"),
     Param(name="timeframe", type="str", default="", help="bar length like 1d (default: inferred from the spacing)"),
 )
@@ -36,11 +54,23 @@ SYNTHETIC_PARAMS = (
     Param(name="symbol", type="str", default="SYNTH", help="symbol recorded in the result; enters the default seed"),
     Param(name="timeframe", type="str", default="1h", help="bar length (1m, 4h, 1d, 1w, 1M = 30 days, ...)"),
     Param(name="bars", type="int", default=10_000, min=1, max=MAX_SYNTHETIC_BARS, help="number of bars"),
-    Param(name="seed", type="int", default=-1, min=-1, max=2**63 - 1,
-          help="random seed; -1 (the default) derives it from sha256 of symbol and timeframe"),
+    Param(
+        name="seed",
+        type="int",
+        default=-1,
+        min=-1,
+        max=2**63 - 1,
+        help="random seed; -1 (the default) derives it from sha256 of symbol and timeframe",
+    ),
     Param(name="price", type="float", default=100.0, min=1e-6, max=1e9, help="opening price of the first bar"),
-    Param(name="volatility", type="float", default=0.01, min=0.0, max=0.2,
-          help="standard deviation of the log return per bar"),
+    Param(
+        name="volatility",
+        type="float",
+        default=0.01,
+        min=0.0,
+        max=0.2,
+        help="standard deviation of the log return per bar",
+    ),
 )
 
 
@@ -65,8 +95,15 @@ def check_csv(args: Mapping[str, Any], env: FeedEnv) -> None:
 
 def _inside(name: str, data_dir: Path) -> Path:
     field = "feed.args.path"
-    if (name in {".", ".."} or "/" in name or "\\" in name or "\0" in name or ":" in name
-            or Path(name).is_absolute() or name.startswith(".")):
+    if (
+        name in {".", ".."}
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or ":" in name
+        or Path(name).is_absolute()
+        or name.startswith(".")
+    ):
         raise ParamError(f"{field} must be a plain file name inside the data directory, got {name!r}", field=field)
     if not name.endswith(".csv"):
         raise ParamError(f"{field} must name a .csv file, got {name!r}", field=field)
@@ -92,8 +129,10 @@ def load_synthetic(args: Mapping[str, Any], env: FeedEnv) -> Candles:
     symbol, timeframe = str(args.get("symbol", "SYNTH")), str(args.get("timeframe", "1h"))
     match = _TIMEFRAME.match(timeframe)
     if match is None:
-        raise ParamError(f"feed.args.timeframe must be a number and a unit like 1m, 4h, 1d, got {timeframe!r}",
-                         field="feed.args.timeframe")
+        raise ParamError(
+            f"feed.args.timeframe must be a number and a unit like 1m, 4h, 1d, got {timeframe!r}",
+            field="feed.args.timeframe",
+        )
     step = int(match.group(1)) * _UNIT_MS[match.group(2)]
     n = int(args.get("bars", 10_000))
     if not 1 <= n <= MAX_SYNTHETIC_BARS:
@@ -111,8 +150,16 @@ def load_synthetic(args: Mapping[str, Any], env: FeedEnv) -> Candles:
     low = np.minimum(open_, close) * np.exp(-wicks[1])
     volume = np.round(rng.lognormal(10.0, 1.0, n), 4)
     timestamp = SYNTHETIC_EPOCH_MS + step * np.arange(n, dtype=np.int64)
-    return Candles.from_arrays(timestamp=timestamp, open=open_, high=high, low=low, close=close, volume=volume,
-                               symbol=symbol, timeframe=timeframe)
+    return Candles.from_arrays(
+        timestamp=timestamp,
+        open=open_,
+        high=high,
+        low=low,
+        close=close,
+        volume=volume,
+        symbol=symbol,
+        timeframe=timeframe,
+    )
 
 
 def load_default(args: Mapping[str, Any], env: FeedEnv) -> Candles:
@@ -128,10 +175,28 @@ def _default_candles() -> Candles:
 
 @hookimpl
 def register_feeds(register: Callable[[FeedSpec], None]) -> None:
-    register(FeedSpec(name="csv", load=load_csv, params=CSV_PARAMS, check=check_csv,
-                      help="a CSV file: ',Open,High,Low,Close,Volume' with a date index, or "
-                           "'timestamp,open,high,low,close,volume' with epoch ms"))
-    register(FeedSpec(name="synthetic", load=load_synthetic, params=SYNTHETIC_PARAMS,
-                      help="a seeded random walk: the same args give the same candles"))
-    register(FeedSpec(name="default", load=load_default,
-                      help="the embedded real data set: GOOG daily 2004-08-19..2013-03-01, 2,148 bars"))
+    register(
+        FeedSpec(
+            name="csv",
+            load=load_csv,
+            params=CSV_PARAMS,
+            check=check_csv,
+            help="a CSV file: ',Open,High,Low,Close,Volume' with a date index, or "
+            "'timestamp,open,high,low,close,volume' with epoch ms",
+        )
+    )
+    register(
+        FeedSpec(
+            name="synthetic",
+            load=load_synthetic,
+            params=SYNTHETIC_PARAMS,
+            help="a seeded random walk: the same args give the same candles",
+        )
+    )
+    register(
+        FeedSpec(
+            name="default",
+            load=load_default,
+            help="the embedded real data set: GOOG daily 2004-08-19..2013-03-01, 2,148 bars",
+        )
+    )

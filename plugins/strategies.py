@@ -29,8 +29,7 @@ def sma_cross(params: Mapping[str, Any], ctx: StrategyContext) -> None:
 
 def _fast_below_slow(p: dict[str, Any]) -> None:
     if p["fast"] >= p["slow"]:
-        raise ParamError(f"params.fast ({p['fast']}) must be less than params.slow ({p['slow']})",
-                         field="params.fast")
+        raise ParamError(f"params.fast ({p['fast']}) must be less than params.slow ({p['slow']})", field="params.fast")
 
 
 def rsi_reversion(params: Mapping[str, Any], ctx: StrategyContext) -> None:
@@ -42,8 +41,9 @@ def rsi_reversion(params: Mapping[str, Any], ctx: StrategyContext) -> None:
 
 def _lower_below_upper(p: dict[str, Any]) -> None:
     if p["lower"] >= p["upper"]:
-        raise ParamError(f"params.lower ({p['lower']:g}) must be less than params.upper ({p['upper']:g})",
-                         field="params.lower")
+        raise ParamError(
+            f"params.lower ({p['lower']:g}) must be less than params.upper ({p['upper']:g})", field="params.lower"
+        )
 
 
 def bollinger_breakout(params: Mapping[str, Any], ctx: StrategyContext) -> None:
@@ -64,23 +64,39 @@ def buy_and_hold(params: Mapping[str, Any], ctx: StrategyContext) -> None:
 
 
 SMA_CROSS = StrategySpec(
-    name="sma_cross", fn=sma_cross, aliases=("smaCross",), check=_fast_below_slow,
+    name="sma_cross",
+    fn=sma_cross,
+    aliases=("smaCross",),
+    check=_fast_below_slow,
     help="long while SMA(fast) is above SMA(slow): buy on the strict cross up, sell on the strict cross down",
-    params=(Param(name="fast", type="int", default=10, min=1, max=1000, help="fast SMA period (bars)"),
-            Param(name="slow", type="int", default=30, min=2, max=5000, help="slow SMA period (bars), > fast")))
+    params=(
+        Param(name="fast", type="int", default=10, min=1, max=1000, help="fast SMA period (bars)"),
+        Param(name="slow", type="int", default=30, min=2, max=5000, help="slow SMA period (bars), > fast"),
+    ),
+)
 RSI_REVERSION = StrategySpec(
-    name="rsi_reversion", fn=rsi_reversion, check=_lower_below_upper,
+    name="rsi_reversion",
+    fn=rsi_reversion,
+    check=_lower_below_upper,
     help="buy when Wilder's RSI closes below lower, sell when it closes above upper",
-    params=(Param(name="period", type="int", default=14, min=2, max=500, help="RSI period (bars)"),
-            Param(name="lower", type="float", default=30.0, min=0.0, max=100.0, help="enter below this RSI"),
-            Param(name="upper", type="float", default=70.0, min=0.0, max=100.0, help="exit above this RSI")))
+    params=(
+        Param(name="period", type="int", default=14, min=2, max=500, help="RSI period (bars)"),
+        Param(name="lower", type="float", default=30.0, min=0.0, max=100.0, help="enter below this RSI"),
+        Param(name="upper", type="float", default=70.0, min=0.0, max=100.0, help="exit above this RSI"),
+    ),
+)
 BOLLINGER_BREAKOUT = StrategySpec(
-    name="bollinger_breakout", fn=bollinger_breakout,
+    name="bollinger_breakout",
+    fn=bollinger_breakout,
     help="buy when the close crosses above the upper Bollinger band, sell when it crosses below the middle band",
-    params=(Param(name="period", type="int", default=20, min=2, max=500, help="band window (bars)"),
-            Param(name="k", type="float", default=2.0, min=0.1, max=10.0, help="band width in standard deviations")))
-BUY_AND_HOLD = StrategySpec(name="buy_and_hold", fn=buy_and_hold,
-                            help="buy on the first bar and hold to the end: the benchmark")
+    params=(
+        Param(name="period", type="int", default=20, min=2, max=500, help="band window (bars)"),
+        Param(name="k", type="float", default=2.0, min=0.1, max=10.0, help="band width in standard deviations"),
+    ),
+)
+BUY_AND_HOLD = StrategySpec(
+    name="buy_and_hold", fn=buy_and_hold, help="buy on the first bar and hold to the end: the benchmark"
+)
 
 
 @hookimpl

@@ -56,8 +56,14 @@ def write_blueprint(services: Services) -> Blueprint:
         return Caller(ip=client_ip(settings), user="admin"), None
 
     async def refuse(action: str, caller: Caller, run_id: str | None, payload: Any, exc: SparkError) -> None:
-        await services.audit(action=action, caller=caller, run_id=run_id, payload=payload, success=False,
-                             error=f"{exc.code}: {exc.message}")
+        await services.audit(
+            action=action,
+            caller=caller,
+            run_id=run_id,
+            payload=payload,
+            success=False,
+            error=f"{exc.code}: {exc.message}",
+        )
         raise exc
 
     @bp.post("/api/backtest/start")
@@ -76,8 +82,9 @@ def write_blueprint(services: Services) -> Blueprint:
             except SparkError:
                 payload = {"unparsed": raw[:256].decode("utf-8", "replace")}  # what was tried, for the audit
                 raise
-            run_request = RunRequest.parse(payload, services.plugins,
-                                           FeedEnv(data_dir=settings.data_dir, restricted=True))
+            run_request = RunRequest.parse(
+                payload, services.plugins, FeedEnv(data_dir=settings.data_dir, restricted=True)
+            )
         except SparkError as exc:
             await refuse("start", caller, None, payload, exc)
             raise  # refuse() raised already; keeps type checkers content

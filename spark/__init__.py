@@ -15,6 +15,18 @@ from spark.feeds import FeedEnv, FeedSpec
 from spark.hookspecs import hookimpl
 from spark.runner import run_backtest
 
-__all__ = ["BacktestResult", "Candles", "FeedEnv", "FeedSpec", "Order", "Param", "SparkError", "StrategyContext",
-           "StrategySpec", "hookimpl", "load_candles", "run_backtest"]
+__all__ = [
+    "BacktestResult",
+    "Candles",
+    "FeedEnv",
+    "FeedSpec",
+    "Order",
+    "Param",
+    "SparkError",
+    "StrategyContext",
+    "StrategySpec",
+    "hookimpl",
+    "load_candles",
+    "run_backtest",
+]
 __version__ = "0.1.0"

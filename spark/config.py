@@ -22,23 +22,23 @@ __all__ = ["Settings", "load_settings"]
 class Settings:
     host: str = "127.0.0.1"
     port: int = 4001
-    admin_token: str = ""                 # ADMIN_TOKEN; empty: mutations answer 500 saying so
-    admin_enabled: bool = False           # ADMIN_ENABLED: the dashboard enables mutation buttons
-    impl: str = "engine"                  # BACKTEST_IMPL: engine | mock
+    admin_token: str = ""  # ADMIN_TOKEN; empty: mutations answer 500 saying so
+    admin_enabled: bool = False  # ADMIN_ENABLED: the dashboard enables mutation buttons
+    impl: str = "engine"  # BACKTEST_IMPL: engine | mock
     disabled_plugins: tuple[str, ...] = ()  # SPARK_DISABLED_PLUGINS=write,... or [plugins] disabled = [...]
     evidence_dir: Path = Path("evidence")  # SPARK_EVIDENCE_DIR
-    log_dir: Path = Path("logs")           # SPARK_LOG_DIR
-    data_dir: Path = Path("data")          # SPARK_DATA_DIR: the only folder an API file feed may read
-    queue_size: int = 100                  # runs waiting; over it a start answers 503
+    log_dir: Path = Path("logs")  # SPARK_LOG_DIR
+    data_dir: Path = Path("data")  # SPARK_DATA_DIR: the only folder an API file feed may read
+    queue_size: int = 100  # runs waiting; over it a start answers 503
     max_concurrent: int = field(default_factory=lambda: os.cpu_count() or 1)
-    rate_limit_per_minute: int = 10        # starts per client IP per minute
-    rate_limit_max_ips: int = 10_000       # memory bound on tracked IPs
-    trusted_proxies: int = 0               # X-Forwarded-For hops to trust; 0 ignores the header
+    rate_limit_per_minute: int = 10  # starts per client IP per minute
+    rate_limit_max_ips: int = 10_000  # memory bound on tracked IPs
+    trusted_proxies: int = 0  # X-Forwarded-For hops to trust; 0 ignores the header
     heartbeat_s: float = 15.0
     sse_max_clients: int = 1000
     sse_ring_size: int = 1000
     sse_retry_ms: int = 3000
-    mock_delay_s: float = 3.5              # BACKTEST_IMPL=mock finishes a run after this long
+    mock_delay_s: float = 3.5  # BACKTEST_IMPL=mock finishes a run after this long
     max_body_bytes: int = 65536
 
     @property
@@ -63,8 +63,9 @@ _ENV_ALIASES = {
 _IMPLS = ("engine", "mock")
 
 
-def load_settings(env: Mapping[str, str] | None = None, toml_path: Path | None = Path("spark.toml"),
-                  **overrides: Any) -> Settings:
+def load_settings(
+    env: Mapping[str, str] | None = None, toml_path: Path | None = Path("spark.toml"), **overrides: Any
+) -> Settings:
     """Defaults, then ``toml_path`` (if it exists), then ``env``, then keyword ``overrides`` (tests, CLI flags).
 
     Raises InputError with the offending key on a bad value, so a typo stops start-up instead of being ignored.
@@ -100,10 +101,17 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         values[f.name] = _coerce(f.name, raw[f.name], getattr(defaults, f.name))
     settings = replace(defaults, **values)
     if settings.impl not in _IMPLS:
-        raise InputError(f"BACKTEST_IMPL must be one of {', '.join(_IMPLS)}, got {settings.impl!r}",
-                         field="impl")
-    for name in ("port", "queue_size", "max_concurrent", "rate_limit_per_minute", "sse_max_clients",
-                 "sse_ring_size", "max_body_bytes", "rate_limit_max_ips"):
+        raise InputError(f"BACKTEST_IMPL must be one of {', '.join(_IMPLS)}, got {settings.impl!r}", field="impl")
+    for name in (
+        "port",
+        "queue_size",
+        "max_concurrent",
+        "rate_limit_per_minute",
+        "sse_max_clients",
+        "sse_ring_size",
+        "max_body_bytes",
+        "rate_limit_max_ips",
+    ):
         minimum = 0 if name == "port" else 1
         if getattr(settings, name) < minimum:
             raise InputError(f"setting {name} must be >= {minimum}", field=name)

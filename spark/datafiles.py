@@ -35,8 +35,9 @@ _DAY_MS = 86_400_000
 _UNITS_MS = (("w", 7 * _DAY_MS), ("d", _DAY_MS), ("h", 3_600_000), ("m", 60_000), ("s", 1000))
 
 
-def load_candles(source: str | os.PathLike[str] | IO[str] | IO[bytes], *, symbol: str = "",
-                 timeframe: str = "") -> Candles:
+def load_candles(
+    source: str | os.PathLike[str] | IO[str] | IO[bytes], *, symbol: str = "", timeframe: str = ""
+) -> Candles:
     """Read a CSV file (a path, or an open text or binary file) into validated Candles.
 
     ``symbol`` defaults to the file name's stem (``GOOG``); ``timeframe`` to `infer_timeframe` of the bar spacing.
@@ -54,8 +55,10 @@ def load_candles(source: str | os.PathLike[str] | IO[str] | IO[bytes], *, symbol
     elif tuple(header) == _LOWER:
         read = _epoch
     else:
-        raise DataError(f"{name} line 1: unsupported header {lines[0][:80]!r}; expected ',Open,High,Low,Close,Volume' "
-                        "(date index) or 'timestamp,open,high,low,close,volume' (epoch ms)")
+        raise DataError(
+            f"{name} line 1: unsupported header {lines[0][:80]!r}; expected ',Open,High,Low,Close,Volume' "
+            "(date index) or 'timestamp,open,high,low,close,volume' (epoch ms)"
+        )
     body = lines[1:]
     while body and not body[-1].strip():
         body.pop()
@@ -65,9 +68,16 @@ def load_candles(source: str | os.PathLike[str] | IO[str] | IO[bytes], *, symbol
         _scan(name, body, lambda cells: None, _LOWER)
     ts, values = read(name, body)
     _check(name, ts, values)
-    return Candles.from_arrays(timestamp=ts, open=values[:, 0], high=values[:, 1], low=values[:, 2],
-                               close=values[:, 3], volume=values[:, 4], symbol=symbol,
-                               timeframe=timeframe or infer_timeframe(ts))
+    return Candles.from_arrays(
+        timestamp=ts,
+        open=values[:, 0],
+        high=values[:, 1],
+        low=values[:, 2],
+        close=values[:, 3],
+        volume=values[:, 4],
+        symbol=symbol,
+        timeframe=timeframe or infer_timeframe(ts),
+    )
 
 
 def infer_timeframe(ts: np.ndarray) -> str:
@@ -109,7 +119,7 @@ def _read(source: str | os.PathLike[str] | IO[str] | IO[bytes]) -> tuple[str, st
     try:
         return name, raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{name} line {line}: not UTF-8 text") from None
 
 
@@ -146,8 +156,9 @@ def _parse_date(name: str, line: int, text: str) -> None:
             warnings.simplefilter("error")
             stamp = np.datetime64(text, "ms")
     except (UserWarning, DeprecationWarning):
-        raise DataError(f"{name} line {line}: time zone offsets are not supported in {text!r}; "
-                        "write naive UTC times") from None
+        raise DataError(
+            f"{name} line {line}: time zone offsets are not supported in {text!r}; write naive UTC times"
+        ) from None
     except ValueError:
         raise DataError(f"{name} line {line}: {text!r} is not a date or datetime") from None
     if np.isnat(stamp):
@@ -160,8 +171,10 @@ def _epoch(name: str, body: list[str]) -> tuple[np.ndarray, np.ndarray]:
     bad = ~np.isfinite(raw_ts) | (raw_ts != np.trunc(raw_ts)) | (raw_ts < _MIN_EPOCH_MS) | (raw_ts > 1e15)
     if bad.any():
         i = int(np.argmax(bad))
-        raise DataError(f"{name} line {i + 2}: timestamp {body[i].split(',')[0].strip()!r} is not whole epoch "
-                        "milliseconds (after 1973; seconds are not accepted)")
+        raise DataError(
+            f"{name} line {i + 2}: timestamp {body[i].split(',')[0].strip()!r} is not whole epoch "
+            "milliseconds (after 1973; seconds are not accepted)"
+        )
     return raw_ts.astype(np.int64), values
 
 
@@ -177,16 +190,18 @@ def _scan(name: str, body: list[str], parse: Callable[[list[str]], object], colu
         try:
             parse(cells)
         except ValueError:
-            for j, cell in enumerate(cells[width - len(columns):]):
+            for j, cell in enumerate(cells[width - len(columns) :]):
                 try:
                     float(cell)
                 except ValueError:
-                    raise DataError(f"{name} line {i + 2}: {cell.strip()!r} is not a number "
-                                    f"(column {columns[j]})") from None
+                    raise DataError(
+                        f"{name} line {i + 2}: {cell.strip()!r} is not a number (column {columns[j]})"
+                    ) from None
 
 
 def _check(name: str, ts: np.ndarray, values: np.ndarray) -> None:
     """The Candles rules, reported by file line (Candles re-checks; this only names the line for a file)."""
+
     def first(bad: np.ndarray, what: Callable[[int], str]) -> None:
         if bad.any():
             i = int(np.argmax(bad))

@@ -32,9 +32,21 @@ import numpy as np
 from spark.engine import BacktestResult, equity_csv, trades_csv
 from spark.ids import check_run_id
 
-__all__ = ["artifact_paths", "read_equity", "result_path", "result_summary", "run_record_path", "series_path",
-           "summary_path", "write_artifacts", "write_bytes_atomic", "write_json_atomic", "write_result",
-           "write_run_record", "write_text_atomic"]
+__all__ = [
+    "artifact_paths",
+    "read_equity",
+    "result_path",
+    "result_summary",
+    "run_record_path",
+    "series_path",
+    "summary_path",
+    "write_artifacts",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_result",
+    "write_run_record",
+    "write_text_atomic",
+]
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -94,8 +106,12 @@ def result_summary(result: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("report", "metadata"):
         part = result.get(key)
         if isinstance(part, Mapping):
-            out[key] = {k: v for k, v in part.items() if not isinstance(v, list | tuple)
-                        and not (isinstance(v, Mapping) and any(isinstance(x, list) for x in v.values()))}
+            out[key] = {
+                k: v
+                for k, v in part.items()
+                if not isinstance(v, list | tuple)
+                and not (isinstance(v, Mapping) and any(isinstance(x, list) for x in v.values()))
+            }
     return out
 
 
@@ -163,8 +179,20 @@ def write_artifacts(evidence_dir: Path, result: BacktestResult | Mapping[str, An
     return paths
 
 
-_TRADE_FIELDS = ("id", "side", "qty", "entryBar", "entryTs", "entryPrice", "exitBar", "exitTs", "exitPrice", "pnl",
-                 "fees", "open")
+_TRADE_FIELDS = (
+    "id",
+    "side",
+    "qty",
+    "entryBar",
+    "entryTs",
+    "entryPrice",
+    "exitBar",
+    "exitTs",
+    "exitPrice",
+    "pnl",
+    "fees",
+    "open",
+)
 
 
 def _cell(value: Any) -> str:
@@ -179,8 +207,9 @@ def _cell(value: Any) -> str:
 
 def _trades_csv(report: Mapping[str, Any]) -> str:
     header = "id,side,qty,entry_bar,entry_ts,entry_price,exit_bar,exit_ts,exit_price,pnl,fees,open"
-    lines = [header] + [",".join(_cell(t[key] if key != "qty" else float(t[key])) for key in _TRADE_FIELDS)
-                        for t in report["trades"]]
+    lines = [header] + [
+        ",".join(_cell(t[key] if key != "qty" else float(t[key])) for key in _TRADE_FIELDS) for t in report["trades"]
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -10,8 +10,24 @@ __all__ = ["ARTIFACT_TYPES", "DURATION_BUCKETS", "ENQUEUE_BUCKETS", "STATUSES", 
 STATUSES = ("queued", "running", "done", "failed")
 ARTIFACT_TYPES = ("run", "result", "trades_csv", "equity_csv")
 # 0.1 s .. 2 h; 1800 s is a bucket edge so the "p95 > 30 min" alert (ops/) can fire on a real boundary.
-DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
-                    7200.0)
+DURATION_BUCKETS = (
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1200.0,
+    1800.0,
+    3600.0,
+    7200.0,
+)
 # From a start being accepted to its run queued (audited and on disk): the SLO is < 100 ms, the target < 20 ms.
 ENQUEUE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -29,18 +45,24 @@ class Metrics:
         self.runs_total = Counter("backtest_runs", "Runs that entered each status.", ["status"], registry=r)
         for status in STATUSES:
             self.runs_total.labels(status=status)
-        self.duration = Histogram("backtest_duration_seconds", "Time from a run starting to its end.",
-                                  buckets=DURATION_BUCKETS, registry=r)
-        self.artifacts = Counter("backtest_artifacts_generated", "Evidence files created, by type.", ["type"],
-                                 registry=r)
+        self.duration = Histogram(
+            "backtest_duration_seconds", "Time from a run starting to its end.", buckets=DURATION_BUCKETS, registry=r
+        )
+        self.artifacts = Counter(
+            "backtest_artifacts_generated", "Evidence files created, by type.", ["type"], registry=r
+        )
         for kind in ARTIFACT_TYPES:
             self.artifacts.labels(type=kind)
         self.stream_clients = Gauge("backtest_stream_clients", "Connected SSE clients.", registry=r)
-        self.stream_dropped = Counter("backtest_stream_dropped", "SSE clients dropped after repeated overflow.",
-                                      registry=r)
-        self.enqueue_latency = Histogram("backtest_enqueue_latency_seconds",
-                                         "Time from a start request accepted to its run queued.",
-                                         buckets=ENQUEUE_BUCKETS, registry=r)
+        self.stream_dropped = Counter(
+            "backtest_stream_dropped", "SSE clients dropped after repeated overflow.", registry=r
+        )
+        self.enqueue_latency = Histogram(
+            "backtest_enqueue_latency_seconds",
+            "Time from a start request accepted to its run queued.",
+            buckets=ENQUEUE_BUCKETS,
+            registry=r,
+        )
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """The current value of one sample (0.0 if absent): for tests and the CLI, not for hot paths."""

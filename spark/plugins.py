@@ -74,9 +74,11 @@ class Plugins:
         def make_kwargs(plugin_name: str) -> dict[str, Any]:
             def register(spec: Any) -> None:
                 if not isinstance(spec, kind):
-                    raise PluginError(plugin_name, TypeError(
-                        f"{hook} expects {kind.__name__}, got {type(spec).__name__}"))
+                    raise PluginError(
+                        plugin_name, TypeError(f"{hook} expects {kind.__name__}, got {type(spec).__name__}")
+                    )
                 found.append(spec)
+
             return {"register": register}
 
         # pluggy keeps hookimpls in registration order; call_each walks them first to last.
@@ -94,9 +96,14 @@ def build_plugins(disabled: Iterable[str] = (), extra: Iterable[tuple[object, st
     pm.add_hookspecs(hookspecs)
     for name in disabled:
         pm.set_blocked(name)
-    eps = sorted(entry_points(group=hookspecs.PROJECT),
-                 key=lambda ep: (ep.name not in BUILTIN_PLUGINS, BUILTIN_PLUGINS.index(ep.name)
-                                 if ep.name in BUILTIN_PLUGINS else 0, ep.name))
+    eps = sorted(
+        entry_points(group=hookspecs.PROJECT),
+        key=lambda ep: (
+            ep.name not in BUILTIN_PLUGINS,
+            BUILTIN_PLUGINS.index(ep.name) if ep.name in BUILTIN_PLUGINS else 0,
+            ep.name,
+        ),
+    )
     for ep in eps:
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue

@@ -18,8 +18,16 @@ __all__ = ["OPTION_FIELDS", "RunRequest"]
 
 _FIELDS = ("pair", "timeframe", "notes", "strategy", "params", "feed", "options")
 # wire name (camelCase) -> Options field
-OPTION_FIELDS = {"cash": "cash", "fee": "fee", "slippageBps": "slippage_bps", "size": "size",
-                 "sizePct": "size_pct", "fill": "fill", "periodsPerYear": "periods_per_year", "margin": "margin"}
+OPTION_FIELDS = {
+    "cash": "cash",
+    "fee": "fee",
+    "slippageBps": "slippage_bps",
+    "size": "size",
+    "sizePct": "size_pct",
+    "fill": "fill",
+    "periodsPerYear": "periods_per_year",
+    "margin": "margin",
+}
 _PAIR = re.compile(r"^[A-Za-z0-9._/-]{1,32}$")
 _TIMEFRAME = re.compile(r"^[1-9][0-9]{0,3}[smhdwMy]$")
 MAX_NOTES = 1000
@@ -67,8 +75,16 @@ class RunRequest:
         params = validate_params(spec.params, raw_params, check=spec.check)
         feed_name, feed_args = _feed(body.get("feed"), pair, timeframe, plugins, env)
         options = _options(body.get("options", {}))
-        return cls(pair=pair, timeframe=timeframe, notes=notes, strategy=spec.name, params=params,
-                   feed_name=feed_name, feed_args=feed_args, options=options)
+        return cls(
+            pair=pair,
+            timeframe=timeframe,
+            notes=notes,
+            strategy=spec.name,
+            params=params,
+            feed_name=feed_name,
+            feed_args=feed_args,
+            options=options,
+        )
 
     def feed_json(self) -> dict[str, Any]:
         return {"name": self.feed_name, "args": dict(self.feed_args)}
@@ -84,8 +100,7 @@ def _text(body: Mapping, name: str, default: str, pattern: re.Pattern, what: str
     return value
 
 
-def _feed(raw: Any, pair: str, timeframe: str, plugins: Plugins,
-          env: FeedEnv | None) -> tuple[str, dict[str, Any]]:
+def _feed(raw: Any, pair: str, timeframe: str, plugins: Plugins, env: FeedEnv | None) -> tuple[str, dict[str, Any]]:
     if raw is None:
         raw = {"name": "synthetic", "args": {"symbol": pair, "timeframe": timeframe, "bars": DEFAULT_BARS}}
     if not isinstance(raw, Mapping):
@@ -114,8 +129,9 @@ def _options(raw: Any) -> Options:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in OPTION_FIELDS:
-            raise InputError(f"unknown field options.{key} (allowed: {', '.join(OPTION_FIELDS)})",
-                             field=f"options.{key}")
+            raise InputError(
+                f"unknown field options.{key} (allowed: {', '.join(OPTION_FIELDS)})", field=f"options.{key}"
+            )
         values[OPTION_FIELDS[key]] = value
     try:
         return Options(**values)

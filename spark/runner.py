@@ -34,11 +34,22 @@ def plugins_for(disabled: tuple[str, ...] | list[str] = (), extra: tuple[tuple[o
     return _plugins(tuple(sorted(set(disabled))), tuple(extra))
 
 
-def run_backtest(candles: Candles, strategy: str | StrategySpec = "sma_cross",
-                 params: Mapping[str, Any] | None = None, *, cash: float = 10_000, fee: float = 0.0,
-                 slippage_bps: float = 0.0, size: float | None = None, size_pct: float | None = None,
-                 fill: str = "next_open", periods_per_year: float | None = None, margin: bool = False,
-                 plugins: Plugins | None = None, run_id: str | None = None) -> BacktestResult:
+def run_backtest(
+    candles: Candles,
+    strategy: str | StrategySpec = "sma_cross",
+    params: Mapping[str, Any] | None = None,
+    *,
+    cash: float = 10_000,
+    fee: float = 0.0,
+    slippage_bps: float = 0.0,
+    size: float | None = None,
+    size_pct: float | None = None,
+    fill: str = "next_open",
+    periods_per_year: float | None = None,
+    margin: bool = False,
+    plugins: Plugins | None = None,
+    run_id: str | None = None,
+) -> BacktestResult:
     """Backtest ``strategy`` (a registered name or alias, or a StrategySpec) on ``candles``.
 
     ``params`` are checked against the strategy's declared parameters (defaults fill the rest); ``size`` is units
@@ -46,23 +57,39 @@ def run_backtest(candles: Candles, strategy: str | StrategySpec = "sma_cross",
     plugin. Raises UnknownPlugin, ParamError (naming the field) or StrategyError; nothing is written anywhere.
     """
     if not isinstance(candles, Candles):
-        raise ParamError(f"candles must be spark.Candles (see spark.load_candles), got {type(candles).__name__}",
-                         field="candles")
+        raise ParamError(
+            f"candles must be spark.Candles (see spark.load_candles), got {type(candles).__name__}", field="candles"
+        )
     if isinstance(strategy, StrategySpec):
         spec = strategy
     else:
         spec = (plugins if plugins is not None else plugins_for()).strategy(strategy)
     checked = validate_params(spec.params, params, check=spec.check)
-    options = Options(cash=cash, fee=fee, slippage_bps=slippage_bps, size=size, size_pct=size_pct, fill=fill,
-                      periods_per_year=periods_per_year, margin=margin)  # type: ignore[arg-type]
+    options = Options(
+        cash=cash,
+        fee=fee,
+        slippage_bps=slippage_bps,
+        size=size,
+        size_pct=size_pct,
+        fill=fill,
+        periods_per_year=periods_per_year,
+        margin=margin,
+    )  # type: ignore[arg-type]
     started_at = int(time.time() * 1000)
     run_id = new_run_id(started_at) if run_id is None else check_run_id(run_id)
     return backtest(candles, spec, checked, options, run_id=run_id, started_at=started_at)
 
 
-def execute(request: RunRequest, *, data_dir: Path, disabled_plugins: tuple[str, ...], run_id: str,
-            started_at: int, extra_plugins: tuple[tuple[object, str], ...] = (),
-            progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+def execute(
+    request: RunRequest,
+    *,
+    data_dir: Path,
+    disabled_plugins: tuple[str, ...],
+    run_id: str,
+    started_at: int,
+    extra_plugins: tuple[tuple[object, str], ...] = (),
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, Any]:
     """Run one queued request in a worker process and return the full result document (``to_dict()``).
 
     The feed reads with ``FeedEnv(data_dir, restricted=True)``: a file feed only opens named files inside
@@ -78,8 +105,15 @@ def execute(request: RunRequest, *, data_dir: Path, disabled_plugins: tuple[str,
     args = validate_params(feed.params, request.feed_args, prefix="feed.args")
     candles = feed.load(args, FeedEnv(data_dir=Path(data_dir), restricted=True))
     report(PHASES["feed"], "feed")
-    result = backtest(candles, spec, request.params, request.options, run_id=check_run_id(run_id),
-                      started_at=started_at, progress=lambda phase: report(PHASES[phase], phase))
+    result = backtest(
+        candles,
+        spec,
+        request.params,
+        request.options,
+        run_id=check_run_id(run_id),
+        started_at=started_at,
+        progress=lambda phase: report(PHASES[phase], phase),
+    )
     doc = result.to_dict()
     report(PHASES["document"], "document")
     return doc

@@ -32,8 +32,23 @@ log = logging.getLogger(__name__)
 STATUSES = ("queued", "running", "done", "failed")
 TERMINAL = ("done", "failed")
 _FILE = re.compile(r"^run_(.+)\.json$")
-_KEYS = ("id", "status", "pair", "timeframe", "notes", "strategy", "params", "feed", "options", "impl", "startedAt",
-         "finishedAt", "progress", "error", "stats")
+_KEYS = (
+    "id",
+    "status",
+    "pair",
+    "timeframe",
+    "notes",
+    "strategy",
+    "params",
+    "feed",
+    "options",
+    "impl",
+    "startedAt",
+    "finishedAt",
+    "progress",
+    "error",
+    "stats",
+)
 
 
 def wall_ms() -> int:
@@ -43,16 +58,33 @@ def wall_ms() -> int:
 
 def new_record(run_id: str, request: RunRequest, *, impl: str, started_at: int) -> dict[str, Any]:
     """The record of a run just queued."""
-    return {"id": run_id, "status": "queued", "pair": request.pair, "timeframe": request.timeframe,
-            "notes": request.notes, "strategy": request.strategy, "params": dict(request.params),
-            "feed": request.feed_json(), "options": request.options_json(), "impl": impl, "startedAt": started_at,
-            "finishedAt": None, "progress": 0.0, "error": None, "stats": None}
+    return {
+        "id": run_id,
+        "status": "queued",
+        "pair": request.pair,
+        "timeframe": request.timeframe,
+        "notes": request.notes,
+        "strategy": request.strategy,
+        "params": dict(request.params),
+        "feed": request.feed_json(),
+        "options": request.options_json(),
+        "impl": impl,
+        "startedAt": started_at,
+        "finishedAt": None,
+        "progress": 0.0,
+        "error": None,
+        "stats": None,
+    }
 
 
 def artifact_names(run_id: str) -> dict[str, str]:
     """Artifact type -> file name inside ``evidence/backtest`` (the layout of `spark.evidence`)."""
-    return {"run": f"run_{run_id}.json", "result": f"{run_id}.json", "trades_csv": f"{run_id}_trades.csv",
-            "equity_csv": f"{run_id}_equity.csv"}
+    return {
+        "run": f"run_{run_id}.json",
+        "result": f"{run_id}.json",
+        "trades_csv": f"{run_id}_trades.csv",
+        "equity_csv": f"{run_id}_equity.csv",
+    }
 
 
 class RunStore:
@@ -86,7 +118,7 @@ class RunStore:
 
     def list(self, limit: int | None = 100) -> list[dict[str, Any]]:
         """Copies of the newest ``limit`` records (all with None), newest first."""
-        keys = self._index if limit is None else self._index[len(self._index) - max(0, limit):]
+        keys = self._index if limit is None else self._index[len(self._index) - max(0, limit) :]
         return [dict(self._records[run_id]) for _, run_id in reversed(keys)]
 
     def put(self, record: dict[str, Any]) -> int:
@@ -187,8 +219,7 @@ class RunStore:
                 size = path.stat().st_size
             except OSError:
                 continue
-            found.append({"type": kind, "name": name, "url": f"/api/backtest/{run_id}/artifacts/{name}",
-                          "bytes": size})
+            found.append({"type": kind, "name": name, "url": f"/api/backtest/{run_id}/artifacts/{name}", "bytes": size})
         return found
 
     def artifact_path(self, run_id: str, name: str) -> Path | None:
@@ -216,8 +247,12 @@ class RunStore:
             if record is None:
                 continue
             if record["status"] not in TERMINAL:
-                record = {**record, "status": "failed", "error": "interrupted",
-                          "finishedAt": record["finishedAt"] or now_ms()}
+                record = {
+                    **record,
+                    "status": "failed",
+                    "error": "interrupted",
+                    "finishedAt": record["finishedAt"] or now_ms(),
+                }
                 try:
                     write_run_record(evidence_dir, record)
                 except OSError as exc:
@@ -249,4 +284,5 @@ def _read_record(path: Path, run_id: str) -> dict[str, Any] | None:
         log.warning("skipping evidence file %s: %s", path, exc)
         return None
     return {key: record.get(key) for key in _KEYS} | {
-        "progress": record.get("progress") if isinstance(record.get("progress"), (int, float)) else 0.0}
+        "progress": record.get("progress") if isinstance(record.get("progress"), (int, float)) else 0.0
+    }

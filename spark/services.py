@@ -88,8 +88,9 @@ class Services(Protocol):
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the run's files that exist."""
 
-    async def audit(self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool,
-                    error: str | None = None) -> None:
+    async def audit(
+        self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool, error: str | None = None
+    ) -> None:
         """Write one audit line and fsync it; raises Unavailable (503) when it cannot be written."""
 
     async def start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:

@@ -70,16 +70,17 @@ LAUNCH_BUFFER = 0
 BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
 SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
-WORKER_IDLE_S = 600.0    # an idle worker process lives this long, ready for the next run
-WORKER_GRACE_S = 5.0     # at shutdown, idle workers get this long to exit before they are killed
+WORKER_IDLE_S = 600.0  # an idle worker process lives this long, ready for the next run
+WORKER_GRACE_S = 5.0  # at shutdown, idle workers get this long to exit before they are killed
 UNAVAILABLE_RETRY_S = 5
 
 
 class System:
     """Implements `spark.services.Services`. Built and started by `open_system`."""
 
-    def __init__(self, *, settings: Settings, plugins: Plugins, metrics: Metrics, store: RunStore,
-                 now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self, *, settings: Settings, plugins: Plugins, metrics: Metrics, store: RunStore, now_ms: Callable[[], int]
+    ) -> None:
         self._settings = settings
         self._plugins = plugins
         self.metrics = metrics
@@ -158,10 +159,17 @@ class System:
 
     # --- mutations ---------------------------------------------------------------------------------------------
 
-    async def audit(self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool,
-                    error: str | None = None) -> None:
-        entry: dict[str, Any] = {"action": action, "ip": caller.ip, "user": caller.user, "id": run_id,
-                                 "payload": payload, "success": success}
+    async def audit(
+        self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool, error: str | None = None
+    ) -> None:
+        entry: dict[str, Any] = {
+            "action": action,
+            "ip": caller.ip,
+            "user": caller.user,
+            "id": run_id,
+            "payload": payload,
+            "success": success,
+        }
         if error is not None:
             entry["error"] = error
         reply: Reply[None] = Reply()
@@ -182,8 +190,9 @@ class System:
         try:
             await reserved.wait()
         except Unavailable as exc:
-            await self.audit(action="start", caller=caller, run_id=None, payload=payload, success=False,
-                             error=exc.message)
+            await self.audit(
+                action="start", caller=caller, run_id=None, payload=payload, success=False, error=exc.message
+            )
             raise
         started_at = self.now_ms()
         run_id = new_run_id(started_at)
@@ -209,8 +218,14 @@ class System:
             error = NotFound(f"no run {run_id}")
         elif status == "done":
             error = Conflict(f"run {run_id} is done; only queued or running runs can be cancelled")
-        await self.audit(action="cancel", caller=caller, run_id=run_id, payload=None, success=error is None,
-                         error=None if error is None else error.message)
+        await self.audit(
+            action="cancel",
+            caller=caller,
+            run_id=run_id,
+            payload=None,
+            success=error is None,
+            error=None if error is None else error.message,
+        )
         if error is not None:
             raise error
         answer: Reply[dict[str, Any]] = Reply()
@@ -246,8 +261,13 @@ class System:
         with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
             await channel.send(message)
 
-    async def _actor(self, name: str, fn: Callable[..., Awaitable[None]], kwargs: Mapping[str, Any],
-                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _actor(
+        self,
+        name: str,
+        fn: Callable[..., Awaitable[None]],
+        kwargs: Mapping[str, Any],
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         self._alive.add(name)
         try:
             await fn(**kwargs, task_status=task_status)
@@ -263,18 +283,45 @@ class System:
         reports, reports_inbox = trio.open_memory_channel[Any](REPORTS_BUFFER)
         to_broadcaster, broadcaster_inbox = trio.open_memory_channel[Any](BROADCAST_INBOX)
         to_auditor, auditor_inbox = trio.open_memory_channel[Any](AUDIT_INBOX)
-        await nursery.start(self._actor, "auditor", auditor.run, {
-            "inbox": auditor_inbox, "folder": self._settings.audit_dir, "secret": lambda: self._settings.admin_token})
-        await nursery.start(self._actor, "broadcaster", broadcaster.run, {
-            "inbox": broadcaster_inbox, "snapshot_runs": lambda: self.store.list(None),
-            "ring_size": self._settings.sse_ring_size, "max_clients": lambda: self._settings.sse_max_clients,
-            "metrics": self.metrics, "first_id": first_event_id, "now_ms": self.now_ms})
-        await nursery.start(self._actor, "simulator", simulator.run, {
-            "inbox": simulator_inbox, "reports": reports, "runners": runners})
-        await nursery.start(self._actor, "scheduler", scheduler.run, {
-            "inbox": scheduler_inbox, "reports": reports_inbox, "launch": to_simulator,
-            "publish": to_broadcaster.clone(), "store": self.store, "metrics": self.metrics,
-            "settings": lambda: self._settings, "now_ms": self.now_ms, "statistics": self._scheduler_stats})
+        await nursery.start(
+            self._actor,
+            "auditor",
+            auditor.run,
+            {"inbox": auditor_inbox, "folder": self._settings.audit_dir, "secret": lambda: self._settings.admin_token},
+        )
+        await nursery.start(
+            self._actor,
+            "broadcaster",
+            broadcaster.run,
+            {
+                "inbox": broadcaster_inbox,
+                "snapshot_runs": lambda: self.store.list(None),
+                "ring_size": self._settings.sse_ring_size,
+                "max_clients": lambda: self._settings.sse_max_clients,
+                "metrics": self.metrics,
+                "first_id": first_event_id,
+                "now_ms": self.now_ms,
+            },
+        )
+        await nursery.start(
+            self._actor, "simulator", simulator.run, {"inbox": simulator_inbox, "reports": reports, "runners": runners}
+        )
+        await nursery.start(
+            self._actor,
+            "scheduler",
+            scheduler.run,
+            {
+                "inbox": scheduler_inbox,
+                "reports": reports_inbox,
+                "launch": to_simulator,
+                "publish": to_broadcaster.clone(),
+                "store": self.store,
+                "metrics": self.metrics,
+                "settings": lambda: self._settings,
+                "now_ms": self.now_ms,
+                "statistics": self._scheduler_stats,
+            },
+        )
         self._to_scheduler, self._to_broadcaster, self._to_auditor = to_scheduler, to_broadcaster, to_auditor
 
     async def aclose(self) -> None:
@@ -301,9 +348,13 @@ def _yield_cpu() -> bool:
 
 
 @asynccontextmanager
-async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[object, str]] = (),
-                      runners: Mapping[str, Runner] | None = None,
-                      now_ms: Callable[[], int] = wall_ms) -> AsyncIterator[System]:
+async def open_system(
+    settings: Settings,
+    *,
+    extra_plugins: Iterable[tuple[object, str]] = (),
+    runners: Mapping[str, Runner] | None = None,
+    now_ms: Callable[[], int] = wall_ms,
+) -> AsyncIterator[System]:
     """A started system: every actor running, the run list rebuilt from evidence. On exit it shuts down in order
     (see `System.aclose`), waiting at most SHUTDOWN_GRACE_S. ``runners`` replaces the runner per impl (tests:
     a scripted runner at the process boundary); ``extra_plugins`` are (plugin, name) pairs registered after the
@@ -319,14 +370,23 @@ async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[objec
     system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms)
     async with contextlib.AsyncExitStack() as stack:
         if runners is None:
-            context = await stack.enter_async_context(trio_parallel.open_worker_context(
-                idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=_yield_cpu))
+            context = await stack.enter_async_context(
+                trio_parallel.open_worker_context(
+                    idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=_yield_cpu
+                )
+            )
             progress_dir = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="spark-progress-")))
             stack.push_async_callback(trio.to_thread.run_sync, shutil.rmtree, progress_dir, True)
-            runners = {"mock": simulator.mock_runner(lambda: system.settings),
-                       "engine": workers.engine_runner(lambda: system.settings, evidence_dir=settings.evidence_dir,
-                                                       progress_dir=progress_dir, extra_plugins=extra,
-                                                       context=context)}
+            runners = {
+                "mock": simulator.mock_runner(lambda: system.settings),
+                "engine": workers.engine_runner(
+                    lambda: system.settings,
+                    evidence_dir=settings.evidence_dir,
+                    progress_dir=progress_dir,
+                    extra_plugins=extra,
+                    context=context,
+                ),
+            }
         nursery = await stack.enter_async_context(trio.open_nursery())
         await system._run(nursery, runners, first_event_id=wall_ms())
         if context is not None and settings.impl == "engine":
@@ -340,19 +400,25 @@ async def open_system(settings: Settings, *, extra_plugins: Iterable[tuple[objec
             nursery.cancel_scope.cancel()
 
 
-async def _warm_up(context: trio_parallel.WorkerContext, settings: Settings,
-                   extra: tuple[tuple[object, str], ...]) -> None:
+async def _warm_up(
+    context: trio_parallel.WorkerContext, settings: Settings, extra: tuple[tuple[object, str], ...]
+) -> None:
     """Start one worker ahead of the first run (imports, plugins); a failure here only costs the first run time."""
     try:
-        await context.run_sync(functools.partial(workers.warm_up, settings.disabled_plugins, extra),
-                               kill_on_cancel=True)
+        await context.run_sync(
+            functools.partial(workers.warm_up, settings.disabled_plugins, extra), kill_on_cancel=True
+        )
     except Exception as exc:
         log.warning("warming up a worker failed: %s", exc)
 
 
-async def run_server(settings: Settings, *, extra_plugins: Iterable[tuple[object, str]] = (),
-                     reload_settings: Callable[[], Settings] | None = None,
-                     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+async def run_server(
+    settings: Settings,
+    *,
+    extra_plugins: Iterable[tuple[object, str]] = (),
+    reload_settings: Callable[[], Settings] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """The service: the system plus the HTTP server on ``settings.host:port`` (0: a free port), until SIGINT or
     SIGTERM. ``task_status.started`` gets the bound URLs.
 
@@ -361,6 +427,7 @@ async def run_server(settings: Settings, *, extra_plugins: Iterable[tuple[object
     gracefully: the server stops accepting, the system records every run in flight and ends every stream, the
     requests in flight get their answers (bounded by the server's graceful timeout).
     """
+
     def reload_default() -> Settings:
         return load_settings(host=settings.host, port=settings.port)
 
@@ -369,8 +436,9 @@ async def run_server(settings: Settings, *, extra_plugins: Iterable[tuple[object
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with open_system(settings, extra_plugins=extra_plugins) as system, trio.open_nursery() as nursery:
             app = create_app(system)
-            urls = await nursery.start(functools.partial(serve_app, app, host=settings.host, port=settings.port,
-                                                         shutdown_trigger=stop.wait))
+            urls = await nursery.start(
+                functools.partial(serve_app, app, host=settings.host, port=settings.port, shutdown_trigger=stop.wait)
+            )
             task_status.started(urls)
             async for signum in signals:
                 if signum != signal.SIGHUP:
@@ -382,8 +450,9 @@ async def run_server(settings: Settings, *, extra_plugins: Iterable[tuple[object
                     log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
                     continue
                 system.reload(fresh)
-                log.info("SIGHUP: configuration reloaded (disabled plugins: %s)",
-                         ", ".join(fresh.disabled_plugins) or "none")
+                log.info(
+                    "SIGHUP: configuration reloaded (disabled plugins: %s)", ", ".join(fresh.disabled_plugins) or "none"
+                )
             stop.set()
             with trio.move_on_after(SHUTDOWN_GRACE_S):
                 await system.aclose()

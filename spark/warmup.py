@@ -38,9 +38,10 @@ def warm_up(plugins: Plugins | None = None) -> float:
     """Run every registered strategy and each intent kind once on 300 synthetic bars; returns seconds taken."""
     began = time.perf_counter()
     plugins = plugins or plugins_for()
-    candles = plugins.feed("synthetic").load({"symbol": "WARM", "timeframe": "1h", "bars": 300, "seed": 1,
-                                               "price": 100.0, "volatility": 0.01},
-                                              FeedEnv(data_dir=Path("."), restricted=True))
+    candles = plugins.feed("synthetic").load(
+        {"symbol": "WARM", "timeframe": "1h", "bars": 300, "seed": 1, "price": 100.0, "volatility": 0.01},
+        FeedEnv(data_dir=Path("."), restricted=True),
+    )
     for name in sorted(plugins.strategies):
         run_backtest(candles, name, plugins=plugins)
         run_backtest(candles, name, plugins=plugins, size_pct=0.5, fee=0.001, slippage_bps=1, fill="close")

@@ -6,8 +6,14 @@ from spark.errors import DataError
 
 
 def make(**change: list) -> Candles:
-    cols = {"timestamp": [1, 2, 3], "open": [10.0, 11, 12], "high": [11.0, 12, 13], "low": [9.0, 10, 11],
-            "close": [10.5, 11.5, 12.5], "volume": [1.0, 1, 1]}
+    cols = {
+        "timestamp": [1, 2, 3],
+        "open": [10.0, 11, 12],
+        "high": [11.0, 12, 13],
+        "low": [9.0, 10, 11],
+        "close": [10.5, 11.5, 12.5],
+        "volume": [1.0, 1, 1],
+    }
     cols.update(change)
     return Candles.from_arrays(**cols)
 
@@ -21,16 +27,19 @@ def test_valid_series_is_read_only_and_hashed_once() -> None:
     assert c.fingerprint is c.fingerprint  # cached on the object
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"timestamp": [1, 3, 3]}, "row 2: timestamp not strictly increasing"),
-    ({"close": [10.5, float("nan"), 12.5]}, "row 1: price is NaN"),
-    ({"low": [9.0, 10, -1]}, "row 2: negative price"),
-    ({"high": [10.2, 12, 13]}, "row 0: high below max"),
-    ({"low": [9.0, 11.6, 11]}, "row 1: low above min"),
-    ({"volume": [1.0, -1, 1]}, "row 1: volume"),
-    ({"open": [1.0, 2.0]}, "equal length"),
-    ({"open": ["a", "b", "c"]}, "numeric"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"timestamp": [1, 3, 3]}, "row 2: timestamp not strictly increasing"),
+        ({"close": [10.5, float("nan"), 12.5]}, "row 1: price is NaN"),
+        ({"low": [9.0, 10, -1]}, "row 2: negative price"),
+        ({"high": [10.2, 12, 13]}, "row 0: high below max"),
+        ({"low": [9.0, 11.6, 11]}, "row 1: low above min"),
+        ({"volume": [1.0, -1, 1]}, "row 1: volume"),
+        ({"open": [1.0, 2.0]}, "equal length"),
+        ({"open": ["a", "b", "c"]}, "numeric"),
+    ],
+)
 def test_bad_rows_are_named(change: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
         make(**change)

@@ -19,15 +19,21 @@ def test_environment_beats_toml_beats_defaults(tmp_path: Path) -> None:
 
 
 def test_env_list_and_paths(tmp_path: Path) -> None:
-    s = load_settings(env={"SPARK_DISABLED_PLUGINS": "write, feeds", "SPARK_EVIDENCE_DIR": str(tmp_path)},
-                      toml_path=None)
+    s = load_settings(
+        env={"SPARK_DISABLED_PLUGINS": "write, feeds", "SPARK_EVIDENCE_DIR": str(tmp_path)}, toml_path=None
+    )
     assert s.disabled_plugins == ("feeds", "write")
     assert s.evidence_dir == tmp_path
 
 
-@pytest.mark.parametrize(("env", "field"), [({"BACKTEST_IMPL": "fast"}, "impl"),
-                                             ({"SPARK_PORT": "eighty"}, "port"),
-                                             ({"ADMIN_ENABLED": "perhaps"}, "admin_enabled")])
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"BACKTEST_IMPL": "fast"}, "impl"),
+        ({"SPARK_PORT": "eighty"}, "port"),
+        ({"ADMIN_ENABLED": "perhaps"}, "admin_enabled"),
+    ],
+)
 def test_bad_values_are_refused_with_their_key(env: dict[str, str], field: str) -> None:
     with pytest.raises(InputError) as err:
         load_settings(env=env, toml_path=None)

@@ -11,14 +11,18 @@ DATED = ",Open,High,Low,Close,Volume\n"
 EPOCH = "timestamp,open,high,low,close,volume\n"
 
 
-@pytest.mark.parametrize(("name", "bars", "timeframe", "first_ts", "first_close"), [
-    ("GOOG.csv", 2148, "1d", 1092873600000, 100.34),              # 2004-08-19, capitalised style
-    ("EURUSD.csv", 5000, "1h", 1492592400000, 1.07219),           # 2017-04-19 09:00 naive UTC
-    ("BTCUSD.csv", 156, "1M", 1327968000000, 5.55),               # 2012-01-31, monthly
-    ("UNITTEST_BTC-1m.csv", 13681, "1m", 1509836520000, 0.00162008),  # lower-case style, epoch ms
-])
-def test_both_header_styles_load(data_dir: Path, name: str, bars: int, timeframe: str, first_ts: int,
-                                 first_close: float) -> None:
+@pytest.mark.parametrize(
+    ("name", "bars", "timeframe", "first_ts", "first_close"),
+    [
+        ("GOOG.csv", 2148, "1d", 1092873600000, 100.34),  # 2004-08-19, capitalised style
+        ("EURUSD.csv", 5000, "1h", 1492592400000, 1.07219),  # 2017-04-19 09:00 naive UTC
+        ("BTCUSD.csv", 156, "1M", 1327968000000, 5.55),  # 2012-01-31, monthly
+        ("UNITTEST_BTC-1m.csv", 13681, "1m", 1509836520000, 0.00162008),  # lower-case style, epoch ms
+    ],
+)
+def test_both_header_styles_load(
+    data_dir: Path, name: str, bars: int, timeframe: str, first_ts: int, first_close: float
+) -> None:
     c = load_candles(data_dir / name)
     assert (len(c), c.timeframe, c.symbol) == (bars, timeframe, Path(name).stem)
     assert int(c.timestamp[0]) == first_ts and c.close[0] == first_close
@@ -62,39 +66,47 @@ def bad(tmp_path: Path, text: str | bytes) -> str:
     return err.value.message
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "bad.csv: empty file"),
-    ("\n\n", "bad.csv: empty file"),
-    (DATED, "no data lines after the header"),
-    ("date,open,high,low,close,volume\n2020-01-01,1,1,1,1,1\n", "line 1: unsupported header"),
-    ("Timestamp,Open,High,Low,Close,Volume\n1,1,1,1,1,1\n", "line 1: unsupported header"),
-    (",Open,High,Low,Close\n2020-01-01,1,1,1,1\n", "line 1: unsupported header"),
-    ("a;b;c\n", "line 1: unsupported header"),
-    (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,1,x,1,1,1\n", "line 3: 'x' is not a number (column High)"),
-    (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,1,1,1,,1\n", "line 3: '' is not a number (column Close)"),
-    (EPOCH + "1509836520000,1,1,1,1,1\n1509836580000,1,1,1,1,abc\n", "line 3: 'abc' is not a number (column volume)"),
-    (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,1,1,1,1\n", "line 3: 5 fields, expected 6"),
-    (EPOCH + "1509836520000,1,1,1,1,1,7\n", "line 2: 7 fields, expected 6"),
-    (DATED + "2020-01-01,1,1,1,1,1\n\n2020-01-03,1,1,1,1,1\n", "line 3: blank line inside the data"),
-    (EPOCH + "1509836520000,1,1,1,1,1\n\n1509836640000,1,1,1,1,1\n", "line 3: blank line inside the data"),
-    (DATED + "2020-01-01,1,1,1,1,1\n2020-01-01,1,1,1,1,1\n", "line 3: time not strictly increasing"),
-    (DATED + "2020-01-02,1,1,1,1,1\n2020-01-03,1,1,1,1,1\n2020-01-01,1,1,1,1,1\n",
-     "line 4: time not strictly increasing"),
-    (EPOCH + "1509836580000,1,1,1,1,1\n1509836520000,1,1,1,1,1\n", "line 3: time not strictly increasing"),
-    (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,nan,1,1,1,1\n", "line 3: NaN or infinite value"),
-    (EPOCH + "1509836520000,1,1,1,1,1\n1509836580000,1,inf,1,1,1\n", "line 3: NaN or infinite value"),
-    (DATED + "2020-01-01,1,1,1,1,NaN\n", "line 2: NaN or infinite value"),
-    (DATED + "2020-01-01,1,1,1,1,1\nyesterday,1,1,1,1,1\n", "line 3: 'yesterday' is not a date"),
-    (DATED + "NaT,1,1,1,1,1\n", "line 2: 'NaT' is not a date"),
-    (DATED + "2020-01-01 00:00:00+01:00,1,1,1,1,1\n", "line 2: time zone offsets are not supported"),
-    (EPOCH + "1509836520,1,1,1,1,1\n", "line 2: timestamp '1509836520' is not whole epoch milliseconds"),
-    (EPOCH + "1509836520000.5,1,1,1,1,1\n", "line 2: timestamp '1509836520000.5' is not whole epoch"),
-    (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,2,1.5,1,1,1\n", "line 3: high 1.5 below max(open, close)"),
-    (DATED + "2020-01-01,1,2,1.5,1,1\n", "line 2: low 1.5 above min(open, close)"),
-    (DATED + "2020-01-01,-1,1,-1,1,1\n", "line 2: negative price"),
-    (DATED + "2020-01-01,1,1,1,1,-5\n", "line 2: negative volume"),
-    (b",Open,High,Low,Close,Volume\n2020-01-01,1,1,1,1,1\n\xff\xfe,1\n", "line 3: not UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "bad.csv: empty file"),
+        ("\n\n", "bad.csv: empty file"),
+        (DATED, "no data lines after the header"),
+        ("date,open,high,low,close,volume\n2020-01-01,1,1,1,1,1\n", "line 1: unsupported header"),
+        ("Timestamp,Open,High,Low,Close,Volume\n1,1,1,1,1,1\n", "line 1: unsupported header"),
+        (",Open,High,Low,Close\n2020-01-01,1,1,1,1\n", "line 1: unsupported header"),
+        ("a;b;c\n", "line 1: unsupported header"),
+        (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,1,x,1,1,1\n", "line 3: 'x' is not a number (column High)"),
+        (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,1,1,1,,1\n", "line 3: '' is not a number (column Close)"),
+        (
+            EPOCH + "1509836520000,1,1,1,1,1\n1509836580000,1,1,1,1,abc\n",
+            "line 3: 'abc' is not a number (column volume)",
+        ),
+        (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,1,1,1,1\n", "line 3: 5 fields, expected 6"),
+        (EPOCH + "1509836520000,1,1,1,1,1,7\n", "line 2: 7 fields, expected 6"),
+        (DATED + "2020-01-01,1,1,1,1,1\n\n2020-01-03,1,1,1,1,1\n", "line 3: blank line inside the data"),
+        (EPOCH + "1509836520000,1,1,1,1,1\n\n1509836640000,1,1,1,1,1\n", "line 3: blank line inside the data"),
+        (DATED + "2020-01-01,1,1,1,1,1\n2020-01-01,1,1,1,1,1\n", "line 3: time not strictly increasing"),
+        (
+            DATED + "2020-01-02,1,1,1,1,1\n2020-01-03,1,1,1,1,1\n2020-01-01,1,1,1,1,1\n",
+            "line 4: time not strictly increasing",
+        ),
+        (EPOCH + "1509836580000,1,1,1,1,1\n1509836520000,1,1,1,1,1\n", "line 3: time not strictly increasing"),
+        (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,nan,1,1,1,1\n", "line 3: NaN or infinite value"),
+        (EPOCH + "1509836520000,1,1,1,1,1\n1509836580000,1,inf,1,1,1\n", "line 3: NaN or infinite value"),
+        (DATED + "2020-01-01,1,1,1,1,NaN\n", "line 2: NaN or infinite value"),
+        (DATED + "2020-01-01,1,1,1,1,1\nyesterday,1,1,1,1,1\n", "line 3: 'yesterday' is not a date"),
+        (DATED + "NaT,1,1,1,1,1\n", "line 2: 'NaT' is not a date"),
+        (DATED + "2020-01-01 00:00:00+01:00,1,1,1,1,1\n", "line 2: time zone offsets are not supported"),
+        (EPOCH + "1509836520,1,1,1,1,1\n", "line 2: timestamp '1509836520' is not whole epoch milliseconds"),
+        (EPOCH + "1509836520000.5,1,1,1,1,1\n", "line 2: timestamp '1509836520000.5' is not whole epoch"),
+        (DATED + "2020-01-01,1,1,1,1,1\n2020-01-02,2,1.5,1,1,1\n", "line 3: high 1.5 below max(open, close)"),
+        (DATED + "2020-01-01,1,2,1.5,1,1\n", "line 2: low 1.5 above min(open, close)"),
+        (DATED + "2020-01-01,-1,1,-1,1,1\n", "line 2: negative price"),
+        (DATED + "2020-01-01,1,1,1,1,-5\n", "line 2: negative volume"),
+        (b",Open,High,Low,Close,Volume\n2020-01-01,1,1,1,1,1\n\xff\xfe,1\n", "line 3: not UTF-8"),
+    ],
+)
 def test_bad_files_are_refused_naming_the_line(tmp_path: Path, text: str, message: str) -> None:
     assert message in bad(tmp_path, text)
 
@@ -106,11 +118,24 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         load_candles(tmp_path)
 
 
-@pytest.mark.parametrize(("step_ms", "expected"), [
-    (60_000, "1m"), (15 * 60_000, "15m"), (3_600_000, "1h"), (4 * 3_600_000, "4h"), (86_400_000, "1d"),
-    (7 * 86_400_000, "1w"), (31 * 86_400_000, "1M"), (28 * 86_400_000, "1M"), (91 * 86_400_000, "3M"),
-    (365 * 86_400_000, "1y"), (30_000, "30s"), (90 * 60_000, "90m"), (1500, ""),
-])
+@pytest.mark.parametrize(
+    ("step_ms", "expected"),
+    [
+        (60_000, "1m"),
+        (15 * 60_000, "15m"),
+        (3_600_000, "1h"),
+        (4 * 3_600_000, "4h"),
+        (86_400_000, "1d"),
+        (7 * 86_400_000, "1w"),
+        (31 * 86_400_000, "1M"),
+        (28 * 86_400_000, "1M"),
+        (91 * 86_400_000, "3M"),
+        (365 * 86_400_000, "1y"),
+        (30_000, "30s"),
+        (90 * 60_000, "90m"),
+        (1500, ""),
+    ],
+)
 def test_timeframe_is_inferred_from_the_median_spacing(step_ms: int, expected: str) -> None:
     ts = np.arange(10, dtype=np.int64) * step_ms
     assert infer_timeframe(ts) == expected

@@ -80,13 +80,23 @@ def test_write_result_also_writes_its_compact_forms(tmp_path: Path) -> None:
 
     from spark.evidence import read_equity, summary_path
 
-    doc = {"id": RUN, "report": {"stats": {"finalEquity": 101.5}, "timestamp": [1000, 2000, 3000],
-                                 "equity": [100.0, 99.25, 101.5], "trades": [{"id": 1}]},
-           "metadata": {"symbol": "GOOG", "options": {"fee": 0.001}}}
+    doc = {
+        "id": RUN,
+        "report": {
+            "stats": {"finalEquity": 101.5},
+            "timestamp": [1000, 2000, 3000],
+            "equity": [100.0, 99.25, 101.5],
+            "trades": [{"id": 1}],
+        },
+        "metadata": {"symbol": "GOOG", "options": {"fee": 0.001}},
+    }
     write_result(tmp_path, doc)
     summary = json.loads(summary_path(tmp_path, RUN).read_text())
-    assert summary == {"id": RUN, "report": {"stats": {"finalEquity": 101.5}},
-                       "metadata": {"symbol": "GOOG", "options": {"fee": 0.001}}}
+    assert summary == {
+        "id": RUN,
+        "report": {"stats": {"finalEquity": 101.5}},
+        "metadata": {"symbol": "GOOG", "options": {"fee": 0.001}},
+    }
     timestamps, equity = read_equity(tmp_path, RUN)
     assert timestamps.tolist() == [1000, 2000, 3000] and timestamps.dtype == np.int64
     assert equity.tolist() == [100.0, 99.25, 101.5]

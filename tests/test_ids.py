@@ -14,9 +14,20 @@ def test_new_ids_match_the_contract_and_differ() -> None:
         new_run_id(1_763_700_000)  # seconds, not milliseconds
 
 
-@pytest.mark.parametrize("bad", ["", "bt-123-abcdef01", "bt-1763700000000-ABCDEF01", "bt-1763700000000-abcdef0",
-                                 "../bt-1763700000000-abcdef01", "bt-1763700000000-abcdef01\n",
-                                 "bt-1763700000000-abcdef01/../x", None, 12])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "bt-123-abcdef01",
+        "bt-1763700000000-ABCDEF01",
+        "bt-1763700000000-abcdef0",
+        "../bt-1763700000000-abcdef01",
+        "bt-1763700000000-abcdef01\n",
+        "bt-1763700000000-abcdef01/../x",
+        None,
+        12,
+    ],
+)
 def test_malformed_ids_are_refused(bad: object) -> None:
     assert not is_run_id(bad)
     with pytest.raises(InputError) as err:

@@ -13,8 +13,12 @@ def test_the_contract_names_are_exposed_from_the_start():
         assert f'backtest_runs_total{{status="{status}"}} 0.0' in text
     for kind in ("run", "result", "trades_csv", "equity_csv"):
         assert f'backtest_artifacts_generated_total{{type="{kind}"}} 0.0' in text
-    for name in ("backtest_active_runs 0.0", "backtest_stream_clients 0.0", "backtest_duration_seconds_count 0.0",
-                 "backtest_enqueue_latency_seconds_count 0.0"):
+    for name in (
+        "backtest_active_runs 0.0",
+        "backtest_stream_clients 0.0",
+        "backtest_duration_seconds_count 0.0",
+        "backtest_enqueue_latency_seconds_count 0.0",
+    ):
         assert name in text
 
 

@@ -20,79 +20,109 @@ def test_an_empty_body_means_every_default() -> None:
         assert (req.pair, req.timeframe, req.notes, req.strategy) == ("ETHUSDT", "4h", "", "sma_cross")
         assert req.params == {"fast": 10, "slow": 30}
         assert req.feed_name == "synthetic"
-        assert req.feed_args == {"symbol": "ETHUSDT", "timeframe": "4h", "bars": DEFAULT_BARS, "seed": -1,
-                                 "price": 100.0, "volatility": 0.01}
+        assert req.feed_args == {
+            "symbol": "ETHUSDT",
+            "timeframe": "4h",
+            "bars": DEFAULT_BARS,
+            "seed": -1,
+            "price": 100.0,
+            "volatility": 0.01,
+        }
         assert req.options == Options()
 
 
 def test_the_default_feed_follows_pair_and_timeframe_and_loads() -> None:
-    req = RunRequest.parse({"pair": "BTCUSDT", "timeframe": "1d", "feed": {"name": "synthetic",
-                                                                           "args": {"bars": 300}}}, PLUGINS)
-    assert req.feed_json() == {"name": "synthetic", "args": {"symbol": "BTCUSDT", "timeframe": "1d", "bars": 300,
-                                                             "seed": -1, "price": 100.0, "volatility": 0.01}}
+    req = RunRequest.parse(
+        {"pair": "BTCUSDT", "timeframe": "1d", "feed": {"name": "synthetic", "args": {"bars": 300}}}, PLUGINS
+    )
+    assert req.feed_json() == {
+        "name": "synthetic",
+        "args": {"symbol": "BTCUSDT", "timeframe": "1d", "bars": 300, "seed": -1, "price": 100.0, "volatility": 0.01},
+    }
     candles = PLUGINS.feed(req.feed_name).load(req.feed_args, FeedEnv(data_dir=Path(".")))
     assert (len(candles), candles.symbol, candles.timeframe) == (300, "BTCUSDT", "1d")
 
 
 def test_a_run_s_own_feed_and_params_can_be_sent_again() -> None:
     first = RunRequest.parse({"params": {"fast": 5}}, PLUGINS)
-    again = RunRequest.parse({"params": first.params, "feed": first.feed_json(), "options": first.options_json()},
-                             PLUGINS)
+    again = RunRequest.parse(
+        {"params": first.params, "feed": first.feed_json(), "options": first.options_json()}, PLUGINS
+    )
     assert again == first
 
 
 def test_a_full_body_and_the_seed_alias() -> None:
-    req = RunRequest.parse({"pair": "GOOG", "timeframe": "1d", "notes": "n", "strategy": "smaCross",
-                            "params": {"fast": 5, "slow": 20}, "feed": {"name": "csv", "args": {"path": "GOOG.csv"}},
-                            "options": {"cash": 5000, "fee": 0.001, "slippageBps": 2, "sizePct": 0.5,
-                                        "fill": "close", "periodsPerYear": 252, "margin": False}}, PLUGINS)
+    req = RunRequest.parse(
+        {
+            "pair": "GOOG",
+            "timeframe": "1d",
+            "notes": "n",
+            "strategy": "smaCross",
+            "params": {"fast": 5, "slow": 20},
+            "feed": {"name": "csv", "args": {"path": "GOOG.csv"}},
+            "options": {
+                "cash": 5000,
+                "fee": 0.001,
+                "slippageBps": 2,
+                "sizePct": 0.5,
+                "fill": "close",
+                "periodsPerYear": 252,
+                "margin": False,
+            },
+        },
+        PLUGINS,
+    )
     assert req.strategy == "sma_cross" and req.params == {"fast": 5, "slow": 20}
-    assert req.options == Options(cash=5000, fee=0.001, slippage_bps=2, size_pct=0.5, fill="close",
-                                  periods_per_year=252)
+    assert req.options == Options(
+        cash=5000, fee=0.001, slippage_bps=2, size_pct=0.5, fill="close", periods_per_year=252
+    )
     assert req.options_json()["sizePct"] == 0.5
     assert pickle.loads(pickle.dumps(req)) == req  # it travels to a worker process
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"status": "done"}, "status"),
-    ({"id": "bt-1763700000000-0123abcd"}, "id"),
-    ({"startedAt": 1}, "startedAt"),
-    ({"pair": 5}, "pair"),
-    ({"pair": "ETH USDT"}, "pair"),
-    ({"pair": "X" * 33}, "pair"),
-    ({"timeframe": "4 hours"}, "timeframe"),
-    ({"timeframe": "0h"}, "timeframe"),
-    ({"notes": 5}, "notes"),
-    ({"notes": "x" * 1001}, "notes"),
-    ({"strategy": 3}, "strategy"),
-    ({"strategy": "nope"}, "strategy"),
-    ({"params": [10, 30]}, "params"),
-    ({"params": {"fast": 0}}, "params.fast"),
-    ({"params": {"fast": "ten"}}, "params.fast"),
-    ({"params": {"fast": True}}, "params.fast"),
-    ({"params": {"fast": 10.5}}, "params.fast"),
-    ({"params": {"fast": 30, "slow": 10}}, "params.fast"),
-    ({"params": {"slow": 10**9}}, "params.slow"),
-    ({"params": {"speed": 1}}, "params.speed"),
-    ({"feed": "synthetic"}, "feed"),
-    ({"feed": {"name": 1}}, "feed.name"),
-    ({"feed": {"name": "ftp"}}, "feed.name"),
-    ({"feed": {"name": "synthetic", "extra": 1}}, "feed.extra"),
-    ({"feed": {"name": "synthetic", "args": []}}, "feed.args"),
-    ({"feed": {"name": "synthetic", "args": {"bars": 0}}}, "feed.args.bars"),
-    ({"feed": {"name": "synthetic", "args": {"bars": 5_000_001}}}, "feed.args.bars"),
-    ({"feed": {"name": "csv", "args": {"path": 5}}}, "feed.args.path"),
-    ({"options": []}, "options"),
-    ({"options": {"fee": -0.1}}, "options.fee"),
-    ({"options": {"fee": "0.1"}}, "options.fee"),
-    ({"options": {"cash": 0}}, "options.cash"),
-    ({"options": {"slippageBps": 20_000}}, "options.slippageBps"),
-    ({"options": {"size": 1, "sizePct": 0.5}}, "options.sizePct"),
-    ({"options": {"sizePct": 1.5}}, "options.sizePct"),
-    ({"options": {"fill": "vwap"}}, "options.fill"),
-    ({"options": {"margin": "yes"}}, "options.margin"),
-    ({"options": {"slippage_bps": 1}}, "options.slippage_bps"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"status": "done"}, "status"),
+        ({"id": "bt-1763700000000-0123abcd"}, "id"),
+        ({"startedAt": 1}, "startedAt"),
+        ({"pair": 5}, "pair"),
+        ({"pair": "ETH USDT"}, "pair"),
+        ({"pair": "X" * 33}, "pair"),
+        ({"timeframe": "4 hours"}, "timeframe"),
+        ({"timeframe": "0h"}, "timeframe"),
+        ({"notes": 5}, "notes"),
+        ({"notes": "x" * 1001}, "notes"),
+        ({"strategy": 3}, "strategy"),
+        ({"strategy": "nope"}, "strategy"),
+        ({"params": [10, 30]}, "params"),
+        ({"params": {"fast": 0}}, "params.fast"),
+        ({"params": {"fast": "ten"}}, "params.fast"),
+        ({"params": {"fast": True}}, "params.fast"),
+        ({"params": {"fast": 10.5}}, "params.fast"),
+        ({"params": {"fast": 30, "slow": 10}}, "params.fast"),
+        ({"params": {"slow": 10**9}}, "params.slow"),
+        ({"params": {"speed": 1}}, "params.speed"),
+        ({"feed": "synthetic"}, "feed"),
+        ({"feed": {"name": 1}}, "feed.name"),
+        ({"feed": {"name": "ftp"}}, "feed.name"),
+        ({"feed": {"name": "synthetic", "extra": 1}}, "feed.extra"),
+        ({"feed": {"name": "synthetic", "args": []}}, "feed.args"),
+        ({"feed": {"name": "synthetic", "args": {"bars": 0}}}, "feed.args.bars"),
+        ({"feed": {"name": "synthetic", "args": {"bars": 5_000_001}}}, "feed.args.bars"),
+        ({"feed": {"name": "csv", "args": {"path": 5}}}, "feed.args.path"),
+        ({"options": []}, "options"),
+        ({"options": {"fee": -0.1}}, "options.fee"),
+        ({"options": {"fee": "0.1"}}, "options.fee"),
+        ({"options": {"cash": 0}}, "options.cash"),
+        ({"options": {"slippageBps": 20_000}}, "options.slippageBps"),
+        ({"options": {"size": 1, "sizePct": 0.5}}, "options.sizePct"),
+        ({"options": {"sizePct": 1.5}}, "options.sizePct"),
+        ({"options": {"fill": "vwap"}}, "options.fill"),
+        ({"options": {"margin": "yes"}}, "options.margin"),
+        ({"options": {"slippage_bps": 1}}, "options.slippage_bps"),
+    ],
+)
 def test_bad_bodies_are_refused_naming_the_field(body: dict, field: str) -> None:
     with pytest.raises(InputError) as err:
         RunRequest.parse(body, PLUGINS)

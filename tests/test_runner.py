@@ -25,8 +25,9 @@ def goog() -> spark.Candles:
 
 
 def test_goog_reference_figures_through_the_python_api(goog: spark.Candles) -> None:
-    result = spark.run_backtest(goog, strategy="sma_cross", params={"fast": 10, "slow": 30}, cash=10_000,
-                                fee=0.001, size=1, fill="next_open")
+    result = spark.run_backtest(
+        goog, strategy="sma_cross", params={"fast": 10, "slow": 30}, cash=10_000, fee=0.001, size=1, fill="next_open"
+    )
     stats = result.report.stats
     assert stats["final_equity"] == pytest.approx(10743.008410, abs=1e-6)
     assert stats["max_drawdown_pct"] == pytest.approx(1.932090, abs=1e-6)
@@ -62,15 +63,18 @@ def test_a_spec_object_and_size_pct(goog: spark.Candles) -> None:
     assert trade.qty * trade.entry_price == pytest.approx(5000, rel=0.01)
 
 
-@pytest.mark.parametrize(("kwargs", "error", "field"), [
-    ({"strategy": "nope"}, UnknownPlugin, "strategy"),
-    ({"params": {"fast": 50}}, ParamError, "params.fast"),
-    ({"params": {"fats": 5}}, ParamError, "params.fats"),
-    ({"fee": -1}, ParamError, "fee"),
-    ({"size": 1, "size_pct": 0.1}, ParamError, "size_pct"),
-    ({"fill": "vwap"}, ParamError, "fill"),
-    ({"run_id": "../x"}, spark.SparkError, "id"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "field"),
+    [
+        ({"strategy": "nope"}, UnknownPlugin, "strategy"),
+        ({"params": {"fast": 50}}, ParamError, "params.fast"),
+        ({"params": {"fats": 5}}, ParamError, "params.fats"),
+        ({"fee": -1}, ParamError, "fee"),
+        ({"size": 1, "size_pct": 0.1}, ParamError, "size_pct"),
+        ({"fill": "vwap"}, ParamError, "fill"),
+        ({"run_id": "../x"}, spark.SparkError, "id"),
+    ],
+)
 def test_bad_arguments_raise_naming_the_field(goog: spark.Candles, kwargs: dict, error: type, field: str) -> None:
     with pytest.raises(error) as err:
         run_backtest(goog, **kwargs)
@@ -89,8 +93,14 @@ def test_plugins_are_built_once_per_disabled_set() -> None:
 
 
 def test_execute_runs_a_request_on_a_named_file(data_dir: Path) -> None:
-    req = RunRequest.parse({"strategy": "smaCross", "feed": {"name": "csv", "args": {"path": "GOOG.csv"}},
-                            "options": {"fee": 0.001, "size": 1}}, plugins_for())
+    req = RunRequest.parse(
+        {
+            "strategy": "smaCross",
+            "feed": {"name": "csv", "args": {"path": "GOOG.csv"}},
+            "options": {"fee": 0.001, "size": 1},
+        },
+        plugins_for(),
+    )
     doc = execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
     assert doc["id"] == RUN and doc["metadata"]["startedAt"] == 1763700000000
     assert doc["report"]["stats"]["finalEquity"] == pytest.approx(10743.008410, abs=1e-6)
@@ -118,8 +128,9 @@ def test_execute_runs_in_a_fresh_worker_process(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(req)) == req
     ctx = multiprocessing.get_context("spawn")  # nothing inherited: what a service worker sees
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        doc = pool.submit(execute, req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN,
-                          started_at=1763700000000).result(timeout=120)
+        doc = pool.submit(
+            execute, req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN, started_at=1763700000000
+        ).result(timeout=120)
     local = execute(req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
     assert doc == local  # same inputs, same result, in another process
     assert doc["metadata"]["candleCount"] == 2000 and doc["metadata"]["symbol"] == "ETHUSDT"

@@ -71,8 +71,11 @@ def test_load_rebuilds_and_marks_cut_off_runs_interrupted(tmp_path, caplog):
     store, interrupted = RunStore.load(tmp_path, now_ms=lambda: 1_800_000_000_000)
     assert sorted(interrupted) == [rid(2), rid(3)]
     assert [(r["id"], r["status"], r["error"]) for r in store.list(None)] == [
-        (rid(4), "failed", None), (rid(3), "failed", "interrupted"), (rid(2), "failed", "interrupted"),
-        (rid(1), "done", None)]
+        (rid(4), "failed", None),
+        (rid(3), "failed", "interrupted"),
+        (rid(2), "failed", "interrupted"),
+        (rid(1), "done", None),
+    ]
     again = json.loads((runs_dir(tmp_path) / f"run_{rid(2)}.json").read_text())["runs"][0]
     assert (again["status"], again["error"], again["finishedAt"]) == ("failed", "interrupted", 1_800_000_000_000)
 
@@ -110,8 +113,10 @@ async def test_artifacts_are_the_run_files_that_exist_and_nothing_else(tmp_path)
     (folder / f"{rid(1)}.json").write_text('{"id": "x", "report": {}}')
     (folder / f"{rid(1)}_trades.csv").symlink_to(tmp_path / "elsewhere.csv")  # planted: never listed
     (tmp_path / "elsewhere.csv").write_text("secret")
-    assert [(a["type"], a["name"]) for a in store.artifacts(rid(1))] == [("run", f"run_{rid(1)}.json"),
-                                                                         ("result", f"{rid(1)}.json")]
+    assert [(a["type"], a["name"]) for a in store.artifacts(rid(1))] == [
+        ("run", f"run_{rid(1)}.json"),
+        ("result", f"{rid(1)}.json"),
+    ]
     assert store.artifacts(rid(1))[1]["url"] == f"/api/backtest/{rid(1)}/artifacts/{rid(1)}.json"
     assert store.artifact_path(rid(1), f"{rid(1)}.json") == folder / f"{rid(1)}.json"
     for name in (f"{rid(1)}_trades.csv", "../elsewhere.csv", f"run_{rid(2)}.json", ""):
@@ -125,11 +130,13 @@ def test_summary_and_equity_of_evidence_written_before_the_compact_forms(tmp_pat
     # an older result document alone (no <id>.summary.json, no <id>.equity.npy): read from the full result
     store = RunStore(tmp_path)
     store.put(record(1, "done"))
-    doc = {"id": rid(1), "report": {"stats": {"totalTrades": 2}, "timestamp": [10, 20], "equity": [1.0, 2.0]},
-           "metadata": {"symbol": "X"}}
+    doc = {
+        "id": rid(1),
+        "report": {"stats": {"totalTrades": 2}, "timestamp": [10, 20], "equity": [1.0, 2.0]},
+        "metadata": {"symbol": "X"},
+    }
     (runs_dir(tmp_path) / f"{rid(1)}.json").write_text(json.dumps(doc))
-    assert store.summary(rid(1)) == {"id": rid(1), "report": {"stats": {"totalTrades": 2}},
-                                     "metadata": {"symbol": "X"}}
+    assert store.summary(rid(1)) == {"id": rid(1), "report": {"stats": {"totalTrades": 2}}, "metadata": {"symbol": "X"}}
     timestamps, equity = store.equity(rid(1))
     assert (timestamps.tolist(), equity.tolist()) == ([10, 20], [1.0, 2.0])
     assert store.summary(rid(2)) is None and store.equity(rid(2)) is None  # unknown runs read nothing

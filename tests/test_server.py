@@ -30,8 +30,16 @@ async def start_status(client: httpx.AsyncClient, expected: int) -> httpx.Respon
 
 
 async def test_sighup_reloads_and_sigterm_stops_gracefully(tmp_path: Path):
-    settings = Settings(impl="mock", mock_delay_s=60, port=0, admin_token="tok", evidence_dir=tmp_path / "evidence",
-                        log_dir=tmp_path / "logs", data_dir=tmp_path / "data", max_concurrent=1)
+    settings = Settings(
+        impl="mock",
+        mock_delay_s=60,
+        port=0,
+        admin_token="tok",
+        evidence_dir=tmp_path / "evidence",
+        log_dir=tmp_path / "logs",
+        data_dir=tmp_path / "data",
+        max_concurrent=1,
+    )
     config = {"now": settings}
     async with trio.open_nursery() as nursery:
         urls = await nursery.start(functools.partial(run_server, settings, reload_settings=lambda: config["now"]))
@@ -66,6 +74,7 @@ async def test_sighup_reloads_and_sigterm_stops_gracefully(tmp_path: Path):
     for run_id in (first, second):
         record = json.loads((folder / f"run_{run_id}.json").read_text())["runs"][0]
         assert (record["status"], record["error"]) == ("failed", "interrupted")
-    audit = [json.loads(line) for path in (tmp_path / "logs" / "audit").iterdir()
-             for line in path.read_text().splitlines()]
+    audit = [
+        json.loads(line) for path in (tmp_path / "logs" / "audit").iterdir() for line in path.read_text().splitlines()
+    ]
     assert [(x["id"], x["success"]) for x in audit if x["success"]] == [(first, True), (second, True)]

@@ -20,8 +20,16 @@ ADMIN = Caller(ip="127.0.0.1", user="admin")
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(impl="mock", mock_delay_s=0.3, evidence_dir=tmp_path / "evidence", log_dir=tmp_path / "logs",
-                    data_dir=tmp_path / "data", max_concurrent=2, queue_size=10, admin_token="tok")
+    return Settings(
+        impl="mock",
+        mock_delay_s=0.3,
+        evidence_dir=tmp_path / "evidence",
+        log_dir=tmp_path / "logs",
+        data_dir=tmp_path / "data",
+        max_concurrent=2,
+        queue_size=10,
+        admin_token="tok",
+    )
 
 
 def audit_lines(settings: Settings) -> list[dict]:
@@ -51,8 +59,13 @@ async def test_start_is_audited_queued_on_disk_and_runs_to_done(settings):
         assert run_file(settings, run_id)["id"] == run_id  # on disk before the answer
         [line] = audit_lines(settings)  # audited before the answer
         assert {k: line[k] for k in ("action", "ip", "user", "id", "payload", "success")} == {
-            "action": "start", "ip": "127.0.0.1", "user": "admin", "id": run_id, "payload": {"notes": "smoke"},
-            "success": True}
+            "action": "start",
+            "ip": "127.0.0.1",
+            "user": "admin",
+            "id": run_id,
+            "payload": {"notes": "smoke"},
+            "success": True,
+        }
         await wait_for(lambda: system.get_run(run_id)["status"] == "done")
         record = system.get_run(run_id)
         assert (record["impl"], record["notes"], record["progress"], record["error"]) == ("mock", "smoke", 1.0, None)
@@ -61,11 +74,16 @@ async def test_start_is_audited_queued_on_disk_and_runs_to_done(settings):
         assert system.list_runs() == [record]
         assert [a["type"] for a in system.artifacts(run_id)] == ["run"]
         assert system.artifact_path(run_id, f"run_{run_id}.json") == settings.evidence_dir / "backtest" / (
-            f"run_{run_id}.json")
+            f"run_{run_id}.json"
+        )
         assert system.artifact_path(run_id, "../../etc/passwd") is None
         m = system.metrics
         assert [m.value("backtest_runs_total", {"status": s}) for s in ("queued", "running", "done", "failed")] == [
-            1, 1, 1, 0]
+            1,
+            1,
+            1,
+            0,
+        ]
         assert m.value("backtest_enqueue_latency_seconds_count") == 1
     assert not system.healthy()
 
@@ -81,8 +99,11 @@ async def test_cancel_is_audited_every_time_and_idempotent(settings):
         assert (record["status"], record["error"]) == ("failed", "cancelled")
     lines = audit_lines(settings)
     assert [(x["action"], x["id"], x["success"], x.get("error")) for x in lines] == [
-        ("start", run_id, True, None), ("cancel", run_id, True, None), ("cancel", run_id, True, None),
-        ("cancel", "bt-1000000000000-00000000", False, "no run bt-1000000000000-00000000")]
+        ("start", run_id, True, None),
+        ("cancel", run_id, True, None),
+        ("cancel", run_id, True, None),
+        ("cancel", "bt-1000000000000-00000000", False, "no run bt-1000000000000-00000000"),
+    ]
 
 
 async def test_a_done_run_cannot_be_cancelled(settings):
@@ -103,7 +124,8 @@ async def test_no_audit_no_mutation(settings):
         assert caught.value.status == 503
         assert system.list_runs() == []
         assert not (settings.evidence_dir / "backtest").exists() or not any(
-            (settings.evidence_dir / "backtest").iterdir())
+            (settings.evidence_dir / "backtest").iterdir()
+        )
         assert system.healthy()
 
 
@@ -118,7 +140,11 @@ async def test_a_start_or_cancel_cut_short_by_its_caller_still_ends_whole(settin
         await system.start(RunRequest(), ADMIN, {})  # no queue slot was lost on the way
         await system.start(RunRequest(), ADMIN, {})
     assert [(x["action"], x["success"]) for x in audit_lines(settings)] == [
-        ("start", True), ("cancel", True), ("start", True), ("start", True)]
+        ("start", True),
+        ("cancel", True),
+        ("start", True),
+        ("start", True),
+    ]
 
 
 async def test_a_full_queue_is_refused_and_audited(settings):
@@ -182,8 +208,7 @@ async def test_shutdown_records_runs_in_flight_and_a_restart_lists_them(settings
     async with open_system(replace(settings, mock_delay_s=30, max_concurrent=2)) as system:
         ids = [(await system.start(RunRequest(), ADMIN, {}))["id"] for _ in range(4)]
     for run_id in ids:
-        assert (run_file(settings, run_id)["status"], run_file(settings, run_id)["error"]) == ("failed",
-                                                                                              "interrupted")
+        assert (run_file(settings, run_id)["status"], run_file(settings, run_id)["error"]) == ("failed", "interrupted")
     async with open_system(settings) as system:
         assert [r["id"] for r in system.list_runs()] == ids[::-1]
 
@@ -191,10 +216,23 @@ async def test_shutdown_records_runs_in_flight_and_a_restart_lists_them(settings
 async def test_a_restart_after_a_crash_marks_cut_off_runs_interrupted(settings):
     folder = settings.evidence_dir / "backtest"
     folder.mkdir(parents=True)
-    crashed = {"id": "bt-1700000000000-0000abcd", "status": "running", "pair": "ETHUSDT", "timeframe": "4h",
-               "notes": "", "strategy": "sma_cross", "params": {}, "feed": {"name": "synthetic", "args": {}},
-               "options": {}, "impl": "engine", "startedAt": 1700000000000, "finishedAt": None, "progress": 0.5,
-               "error": None, "stats": None}
+    crashed = {
+        "id": "bt-1700000000000-0000abcd",
+        "status": "running",
+        "pair": "ETHUSDT",
+        "timeframe": "4h",
+        "notes": "",
+        "strategy": "sma_cross",
+        "params": {},
+        "feed": {"name": "synthetic", "args": {}},
+        "options": {},
+        "impl": "engine",
+        "startedAt": 1700000000000,
+        "finishedAt": None,
+        "progress": 0.5,
+        "error": None,
+        "stats": None,
+    }
     (folder / f"run_{crashed['id']}.json").write_text(json.dumps({"runs": [crashed]}))
     (folder / "run_bt-1700000000001-0000abcd.json").write_text("{torn")
     async with open_system(settings) as system:

@@ -31,7 +31,7 @@ __all__ = ["AUDIT_RETRY_S", "BATCH_MAX", "audit_line", "audit_path", "iso_utc", 
 log = logging.getLogger(__name__)
 
 AUDIT_RETRY_S = 30  # Retry-After when the audit log cannot be written
-BATCH_MAX = 256     # lines that may share one fsync
+BATCH_MAX = 256  # lines that may share one fsync
 REDACTED = "[redacted]"
 
 
@@ -44,9 +44,14 @@ def audit_path(folder: Path, ts: datetime) -> Path:
     return folder / f"backtest_{ts.astimezone(UTC):%Y%m%d}.log"
 
 
-async def run(*, inbox: trio.MemoryReceiveChannel, folder: Path, secret: Callable[[], str] = lambda: "",
-              clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+async def run(
+    *,
+    inbox: trio.MemoryReceiveChannel,
+    folder: Path,
+    secret: Callable[[], str] = lambda: "",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """Serve ``inbox`` (AuditLine) until it closes. ``secret`` returns the admin token to keep out of the log;
     ``clock`` gives the wall-clock timestamp of each line. Repairs torn lines in ``folder`` before it is ready."""
     writer = _Writer(folder)
@@ -69,8 +74,7 @@ async def run(*, inbox: trio.MemoryReceiveChannel, folder: Path, secret: Callabl
             writer.close()
 
 
-async def _write_batch(writer: _Writer, batch: list[AuditLine], secret: str,
-                       clock: Callable[[], datetime]) -> None:
+async def _write_batch(writer: _Writer, batch: list[AuditLine], secret: str, clock: Callable[[], datetime]) -> None:
     lines: list[tuple[Path, bytes]] = []
     for message in batch:
         ts = clock()
@@ -81,8 +85,9 @@ async def _write_batch(writer: _Writer, batch: list[AuditLine], secret: str,
     except OSError as exc:
         log.error("cannot write the audit log: %s", exc)
         writer.close()
-        error = Unavailable(f"the audit log cannot be written ({exc.strerror or exc}); nothing was changed",
-                            retry_after=AUDIT_RETRY_S)
+        error = Unavailable(
+            f"the audit log cannot be written ({exc.strerror or exc}); nothing was changed", retry_after=AUDIT_RETRY_S
+        )
         for message in batch:
             message.reply.fail(error)
         return
@@ -100,8 +105,7 @@ def audit_line(entry: dict[str, Any], secret: str = "") -> str:
         entry = {**entry, "payload": f"[payload not loggable: {type(exc).__name__}]"}
         text = _dumps(entry)
     if secret and secret in text:
-        text = _dumps({key: value if key in _FIXED else _scrub(value, secret)
-                       for key, value in entry.items()})
+        text = _dumps({key: value if key in _FIXED else _scrub(value, secret) for key, value in entry.items()})
     return text
 
 

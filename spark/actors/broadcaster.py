@@ -25,17 +25,23 @@ from spark.services import StreamEvent
 
 __all__ = ["CLIENTS_FULL_RETRY_S", "CLIENT_BUFFER", "MAX_OVERFLOWS", "OVERFLOW_WINDOW_S", "ClientStream", "run"]
 
-CLIENT_BUFFER = 64         # events waiting for one client before it counts as behind (a burst of a few runs)
-MAX_OVERFLOWS = 5          # overflows within the window after which a client is dropped
+CLIENT_BUFFER = 64  # events waiting for one client before it counts as behind (a burst of a few runs)
+MAX_OVERFLOWS = 5  # overflows within the window after which a client is dropped
 OVERFLOW_WINDOW_S = 60.0
-CLIENTS_FULL_RETRY_S = 5   # Retry-After over the client cap
+CLIENTS_FULL_RETRY_S = 5  # Retry-After over the client cap
 
 
 class _Hub:
     """State shared by the actor and its client streams (all on the one Trio thread)."""
 
-    def __init__(self, *, snapshot_runs: Callable[[], list[dict[str, Any]]], ring_size: int, first_id: int,
-                 now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        *,
+        snapshot_runs: Callable[[], list[dict[str, Any]]],
+        ring_size: int,
+        first_id: int,
+        now_ms: Callable[[], int],
+    ) -> None:
         self.snapshot_runs, self.now_ms = snapshot_runs, now_ms
         self.last_id = first_id - 1
         self.ring: deque[StreamEvent] = deque(maxlen=ring_size)
@@ -44,8 +50,9 @@ class _Hub:
     def snapshot(self) -> StreamEvent:
         """All runs as of the last event id; built once per id and shared by every client that needs it."""
         if self._snapshot is None or self._snapshot.id != self.last_id:
-            self._snapshot = StreamEvent(id=self.last_id, kind="snapshot",
-                                         data={"runs": self.snapshot_runs(), "serverTime": self.now_ms()})
+            self._snapshot = StreamEvent(
+                id=self.last_id, kind="snapshot", data={"runs": self.snapshot_runs(), "serverTime": self.now_ms()}
+            )
         return self._snapshot
 
     def replay(self, last_event_id: int | None) -> list[StreamEvent] | None:
@@ -64,8 +71,9 @@ class ClientStream:
     overflow, the buffered backlog is dropped and a fresh snapshot comes instead. Ends when the client is dropped or
     the broadcaster closes."""
 
-    def __init__(self, client_id: int, hub: _Hub, receive: trio.MemoryReceiveChannel,
-                 pending: list[StreamEvent] | None) -> None:
+    def __init__(
+        self, client_id: int, hub: _Hub, receive: trio.MemoryReceiveChannel, pending: list[StreamEvent] | None
+    ) -> None:
         self.client_id = client_id
         self._hub = hub
         self._receive = receive
@@ -97,10 +105,17 @@ class ClientStream:
         self._receive.close()
 
 
-async def run(*, inbox: trio.MemoryReceiveChannel, snapshot_runs: Callable[[], list[dict[str, Any]]],
-              ring_size: int, max_clients: Callable[[], int], metrics: Metrics, first_id: int = 1,
-              now_ms: Callable[[], int] = wall_ms,
-              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+async def run(
+    *,
+    inbox: trio.MemoryReceiveChannel,
+    snapshot_runs: Callable[[], list[dict[str, Any]]],
+    ring_size: int,
+    max_clients: Callable[[], int],
+    metrics: Metrics,
+    first_id: int = 1,
+    now_ms: Callable[[], int] = wall_ms,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """Serve ``inbox`` (RunChanged, Subscribe, Unsubscribe) until it closes. ``snapshot_runs`` lists every run,
     newest first; ``first_id`` is the id of the first event (the system uses start-up wall-clock ms, so ids keep
     increasing across restarts and an old ``Last-Event-ID`` is never mistaken for a new one)."""
@@ -120,8 +135,7 @@ async def run(*, inbox: trio.MemoryReceiveChannel, snapshot_runs: Callable[[], l
             async for message in inbox:
                 if isinstance(message, RunChanged):
                     hub.last_id += 1
-                    event = StreamEvent(id=hub.last_id, kind="run",
-                                        data={**message.record, "serverTime": now_ms()})
+                    event = StreamEvent(id=hub.last_id, kind="run", data={**message.record, "serverTime": now_ms()})
                     hub.ring.append(event)
                     for client_id, (stream, send) in list(clients.items()):
                         verdict = _deliver(stream, send, event)
@@ -131,8 +145,9 @@ async def run(*, inbox: trio.MemoryReceiveChannel, snapshot_runs: Callable[[], l
                             forget(client_id)
                 elif isinstance(message, Subscribe):
                     if len(clients) >= max_clients():
-                        message.reply.fail(Unavailable("too many stream clients, try again later",
-                                                       retry_after=CLIENTS_FULL_RETRY_S))
+                        message.reply.fail(
+                            Unavailable("too many stream clients, try again later", retry_after=CLIENTS_FULL_RETRY_S)
+                        )
                         continue
                     send, receive = trio.open_memory_channel[StreamEvent](CLIENT_BUFFER)
                     stream = ClientStream(next(ids), hub, receive, hub.replay(message.last_event_id))

@@ -58,16 +58,32 @@ class SchedulerStatistics:
         return {"queued": self.queued, "reserved": self.reserved, "executing": self.executing}
 
 
-async def run(*, inbox: trio.MemoryReceiveChannel, reports: trio.MemoryReceiveChannel,
-              launch: trio.MemorySendChannel, publish: trio.MemorySendChannel, store: RunStore, metrics: Metrics,
-              settings: Callable[[], Settings], now_ms: Callable[[], int] = wall_ms,
-              statistics: SchedulerStatistics | None = None,
-              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+async def run(
+    *,
+    inbox: trio.MemoryReceiveChannel,
+    reports: trio.MemoryReceiveChannel,
+    launch: trio.MemorySendChannel,
+    publish: trio.MemorySendChannel,
+    store: RunStore,
+    metrics: Metrics,
+    settings: Callable[[], Settings],
+    now_ms: Callable[[], int] = wall_ms,
+    statistics: SchedulerStatistics | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """Serve ``inbox`` (Reserve, Release, Submit, Cancel, Wake) and ``reports`` (Progress, Finished) until the inbox
     closes; see the module docstring for the shutdown order. ``settings`` is read at each decision (SIGHUP)."""
     async with publish, reports, launch, inbox, trio.open_nursery() as nursery:
-        state = _Scheduler(store=store, metrics=metrics, settings=settings, now_ms=now_ms, launch=launch,
-                           publish=publish, nursery=nursery, statistics=statistics or SchedulerStatistics())
+        state = _Scheduler(
+            store=store,
+            metrics=metrics,
+            settings=settings,
+            now_ms=now_ms,
+            launch=launch,
+            publish=publish,
+            nursery=nursery,
+            statistics=statistics or SchedulerStatistics(),
+        )
         nursery.start_soon(state.follow, reports)
         task_status.started()
         async for message in inbox:
@@ -77,9 +93,18 @@ async def run(*, inbox: trio.MemoryReceiveChannel, reports: trio.MemoryReceiveCh
 
 
 class _Scheduler:
-    def __init__(self, *, store: RunStore, metrics: Metrics, settings: Callable[[], Settings],
-                 now_ms: Callable[[], int], launch: trio.MemorySendChannel, publish: trio.MemorySendChannel,
-                 nursery: trio.Nursery, statistics: SchedulerStatistics) -> None:
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        metrics: Metrics,
+        settings: Callable[[], Settings],
+        now_ms: Callable[[], int],
+        launch: trio.MemorySendChannel,
+        publish: trio.MemorySendChannel,
+        nursery: trio.Nursery,
+        statistics: SchedulerStatistics,
+    ) -> None:
         self.store, self.metrics, self.settings, self.now_ms = store, metrics, settings, now_ms
         self.statistics = statistics
         self.launch, self.publish, self.nursery = launch, publish, nursery
@@ -102,8 +127,9 @@ class _Scheduler:
     async def _handle(self, message: Any) -> None:
         if isinstance(message, Reserve):
             if self.closing or len(self.queue) + self.reserved >= self.settings().queue_size:
-                message.reply.fail(Unavailable("the run queue is full, try again later",
-                                               retry_after=QUEUE_FULL_RETRY_S))
+                message.reply.fail(
+                    Unavailable("the run queue is full, try again later", retry_after=QUEUE_FULL_RETRY_S)
+                )
             else:
                 self.reserved += 1
                 message.reply.set(None)
@@ -236,4 +262,3 @@ class _Scheduler:
         except OSError as exc:
             log.error("cannot write the record of run %s: %s", run_id, exc)
         reply.set(answer)
-

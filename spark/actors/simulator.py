@@ -25,8 +25,13 @@ log = logging.getLogger(__name__)
 MOCK_STEPS = 4  # a mock run reports 1/4, 2/4, 3/4, then ends (each report fans out to every stream client)
 
 
-async def run(*, inbox: trio.MemoryReceiveChannel, reports: trio.MemorySendChannel, runners: Mapping[str, Runner],
-              task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+async def run(
+    *,
+    inbox: trio.MemoryReceiveChannel,
+    reports: trio.MemorySendChannel,
+    runners: Mapping[str, Runner],
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """Serve ``inbox`` (Launch, CancelRun) until it closes; see the module docstring."""
     scopes: dict[str, trio.CancelScope] = {}
     async with inbox, reports, trio.open_nursery() as nursery:
@@ -46,8 +51,13 @@ async def run(*, inbox: trio.MemoryReceiveChannel, reports: trio.MemorySendChann
             scope.cancel()
 
 
-async def _execute(job: Job, runner: Runner | None, scope: trio.CancelScope, reports: trio.MemorySendChannel,
-                   scopes: dict[str, trio.CancelScope]) -> None:
+async def _execute(
+    job: Job,
+    runner: Runner | None,
+    scope: trio.CancelScope,
+    reports: trio.MemorySendChannel,
+    scopes: dict[str, trio.CancelScope],
+) -> None:
     async def progress(value: float) -> None:
         await reports.send(Progress(run_id=job.run_id, progress=min(1.0, max(0.0, float(value)))))
 

@@ -36,8 +36,14 @@ class RunFailed(SparkError):
     """The run failed in its worker; the message is the error to record."""
 
 
-def work(job: Job, data_dir: Path, disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...],
-         evidence_dir: Path, progress_path: Path | None) -> tuple[str, Any]:
+def work(
+    job: Job,
+    data_dir: Path,
+    disabled: tuple[str, ...],
+    extra: tuple[tuple[object, str], ...],
+    evidence_dir: Path,
+    progress_path: Path | None,
+) -> tuple[str, Any]:
     """In the worker process: execute the job, write its result and artifacts; ("ok", Outcome) or
     ("error", message)."""
     from spark.actors.simulator import describe_error
@@ -46,8 +52,15 @@ def work(job: Job, data_dir: Path, disabled: tuple[str, ...], extra: tuple[tuple
 
     report = None if progress_path is None else functools.partial(_write_progress, progress_path)
     try:
-        doc = execute(job.request, data_dir=data_dir, disabled_plugins=disabled, run_id=job.run_id,
-                      started_at=job.started_at, extra_plugins=extra, progress=report)
+        doc = execute(
+            job.request,
+            data_dir=data_dir,
+            disabled_plugins=disabled,
+            run_id=job.run_id,
+            started_at=job.started_at,
+            extra_plugins=extra,
+            progress=report,
+        )
         write_result(evidence_dir, doc)
         write_artifacts(evidence_dir, doc)
     except Exception as exc:
@@ -75,9 +88,14 @@ def _read_progress(path: Path) -> float | None:
         return None
 
 
-def engine_runner(settings: Callable[[], Settings], *, evidence_dir: Path, progress_dir: Path | None,
-                  extra_plugins: tuple[tuple[object, str], ...] = (),
-                  context: trio_parallel.WorkerContext | None = None) -> Runner:
+def engine_runner(
+    settings: Callable[[], Settings],
+    *,
+    evidence_dir: Path,
+    progress_dir: Path | None,
+    extra_plugins: tuple[tuple[object, str], ...] = (),
+    context: trio_parallel.WorkerContext | None = None,
+) -> Runner:
     """The Runner for real engine runs. ``context`` is the system's worker context (its workers end with it);
     ``progress_dir`` holds the per-run progress files (None: no progress between 0 and done)."""
     limiter = trio.CapacityLimiter(max(1, settings().max_concurrent))

@@ -25,6 +25,7 @@ from spark.services import Services
 
 __all__ = ["create_app"]
 
+
 class RunIdConverter(BaseConverter):
     """A path segment that may be a run id: anything but the fixed words beside it (``start``, ``stream``,
     ``cancel``), so ``/api/backtest/start`` is only the start route and its ``Allow`` lists only its methods.
@@ -75,9 +76,11 @@ def _register_plugin_routes(app: QuartTrio, services: Services) -> None:
     def make_kwargs(plugin_name: str) -> dict[str, Any]:
         def register(blueprint: Any) -> None:
             if not isinstance(blueprint, Blueprint):
-                raise PluginError(plugin_name, TypeError(
-                    f"register_routes expects a quart.Blueprint, got {type(blueprint).__name__}"))
+                raise PluginError(
+                    plugin_name, TypeError(f"register_routes expects a quart.Blueprint, got {type(blueprint).__name__}")
+                )
             app.register_blueprint(blueprint)
+
         return {"register": register, "services": services}
 
     services.plugins.call_each("register_routes", make_kwargs)

@@ -28,12 +28,16 @@ def authenticate(settings: Settings) -> None:
     given token, only that it did not match)."""
     expected = settings.admin_token
     if not expected:
-        raise NotConfigured("mutations are disabled: no ADMIN_TOKEN is configured on the server "
-                            "(set ADMIN_TOKEN, or use `make run`, which generates one)")
+        raise NotConfigured(
+            "mutations are disabled: no ADMIN_TOKEN is configured on the server "
+            "(set ADMIN_TOKEN, or use `make run`, which generates one)"
+        )
     given = _given_token()
     if given is None:
-        raise AuthError("an admin token is required (x-admin-token header, Authorization: Bearer, or the "
-                        "admin-token cookie from this site)")
+        raise AuthError(
+            "an admin token is required (x-admin-token header, Authorization: Bearer, or the "
+            "admin-token cookie from this site)"
+        )
     given_bytes = given.encode("utf-8", "surrogateescape")
     if len(given_bytes) > MAX_TOKEN_BYTES or not hmac.compare_digest(given_bytes, expected.encode("utf-8")):
         raise AuthError("the admin token does not match")
@@ -60,8 +64,10 @@ def _given_token() -> str | None:
     if cookie is None:
         return None
     if not _same_origin():
-        raise Forbidden("the admin-token cookie is accepted only from this server's own pages "
-                        "(Origin/Referer must name this server)")
+        raise Forbidden(
+            "the admin-token cookie is accepted only from this server's own pages "
+            "(Origin/Referer must name this server)"
+        )
     return cookie or None
 
 
@@ -78,5 +84,9 @@ def _same_origin() -> bool:
     except ValueError:
         return False
     host = request.headers.get("Host", "")
-    return parts.scheme in ("http", "https") and parts.scheme == request.scheme and bool(host) \
+    return (
+        parts.scheme in ("http", "https")
+        and parts.scheme == request.scheme
+        and bool(host)
         and parts.netloc.lower() == host.lower()
+    )

@@ -26,8 +26,10 @@ ASSETS_URL = "/backtest/assets"
 _PRELOAD_MARK = "<!-- modulepreload -->"
 
 # Everything from this origin only; inline scripts and styles refused; the page may not be framed.
-_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 _HEADERS = {
     "Content-Security-Policy": _CSP,
     "X-Content-Type-Options": "nosniff",
@@ -36,8 +38,11 @@ _HEADERS = {
     # Revalidate on every load (a 304 when unchanged), so an upgraded package is picked up at once.
     "Cache-Control": "no-cache",
 }
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".html": "text/html; charset=utf-8"}
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +58,14 @@ def _asset(body: bytes, suffix: str) -> _Asset:
 
 def _load() -> tuple[_Asset, dict[str, _Asset]]:
     """The page (with its preload list filled in) and every asset by file name."""
-    assets = {p.name: _asset(p.read_bytes(), p.suffix) for p in sorted(STATIC_DIR.iterdir())
-              if p.is_file() and p.suffix in (".js", ".css")}
-    preload = "\n".join(f'<link rel="modulepreload" href="{ASSETS_URL}/{name}">'
-                        for name in assets if name.endswith(".js"))
+    assets = {
+        p.name: _asset(p.read_bytes(), p.suffix)
+        for p in sorted(STATIC_DIR.iterdir())
+        if p.is_file() and p.suffix in (".js", ".css")
+    }
+    preload = "\n".join(
+        f'<link rel="modulepreload" href="{ASSETS_URL}/{name}">' for name in assets if name.endswith(".js")
+    )
     html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace(_PRELOAD_MARK, preload)
     return _asset(html.encode(), ".html"), assets
 

@@ -27,8 +27,9 @@ def drawdown_pct(equity: np.ndarray) -> np.ndarray:
     return dd
 
 
-def downsample(timestamps: Sequence[int] | np.ndarray, equity: Sequence[float] | np.ndarray,
-               points: int) -> dict[str, Any]:
+def downsample(
+    timestamps: Sequence[int] | np.ndarray, equity: Sequence[float] | np.ndarray, points: int
+) -> dict[str, Any]:
     """``{"timestamp", "equity", "drawdownPct", "total"}`` with at most ``points`` entries each (``points`` >= 5)."""
     ts = np.asarray(timestamps, dtype=np.int64)
     eq = np.asarray(equity, dtype=np.float64)
@@ -45,5 +46,4 @@ def downsample(timestamps: Sequence[int] | np.ndarray, equity: Sequence[float] |
                 continue
             chosen += [lo + int(np.argmin(eq[lo:hi])), lo + int(np.argmax(eq[lo:hi])), lo + int(np.argmin(dd[lo:hi]))]
         keep = np.unique(np.asarray(chosen, dtype=np.int64))
-    return {"total": n, "timestamp": ts[keep].tolist(), "equity": eq[keep].tolist(),
-            "drawdownPct": dd[keep].tolist()}
+    return {"total": n, "timestamp": ts[keep].tolist(), "equity": eq[keep].tolist(), "drawdownPct": dd[keep].tolist()}

@@ -21,9 +21,22 @@ __all__ = ["error_response", "install_error_handlers"]
 
 log = logging.getLogger("spark.api")
 
-_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          408: "timeout", 413: "too_large", 414: "too_long", 415: "unsupported", 429: "rate_limited",
-          431: "too_large", 500: "internal", 501: "not_implemented", 503: "unavailable"}
+_CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    413: "too_large",
+    414: "too_long",
+    415: "unsupported",
+    429: "rate_limited",
+    431: "too_large",
+    500: "internal",
+    501: "not_implemented",
+    503: "unavailable",
+}
 
 
 def error_response(exc: SparkError) -> Response:
@@ -72,5 +85,6 @@ def install_error_handlers(app: QuartTrio) -> None:
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
         log.error("unexpected error", exc_info=exc)
-        return json_response({"error": "internal", "message": "internal error (see the server log)",
-                              "field": None}, 500)
+        return json_response(
+            {"error": "internal", "message": "internal error (see the server log)", "field": None}, 500
+        )

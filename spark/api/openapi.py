@@ -14,14 +14,24 @@ from spark.services import Services
 __all__ = ["openapi_document"]
 
 _REF = "#/components/"
-_ERROR_CODES = {400: "Invalid input; the field is named when it can be", 401: "Missing or wrong admin token",
-                403: "Token cookie from a foreign origin", 404: "No such route, run or artifact (or writes off)",
-                405: "Method not allowed (see Allow)", 409: "The run is already done",
-                413: "Body over the size limit", 429: "Too many starts from this address (see Retry-After)",
-                500: "Server not configured for this (no ADMIN_TOKEN)", 503: "Queue full, audit unwritable or client "
-                "cap reached (see Retry-After)"}
-_RUN_ID = {"name": "run_id", "in": "path", "required": True,
-           "schema": {"type": "string", "pattern": "^bt-[0-9]{13}-[0-9a-f]{8}$"}}
+_ERROR_CODES = {
+    400: "Invalid input; the field is named when it can be",
+    401: "Missing or wrong admin token",
+    403: "Token cookie from a foreign origin",
+    404: "No such route, run or artifact (or writes off)",
+    405: "Method not allowed (see Allow)",
+    409: "The run is already done",
+    413: "Body over the size limit",
+    429: "Too many starts from this address (see Retry-After)",
+    500: "Server not configured for this (no ADMIN_TOKEN)",
+    503: "Queue full, audit unwritable or client cap reached (see Retry-After)",
+}
+_RUN_ID = {
+    "name": "run_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^bt-[0-9]{13}-[0-9a-f]{8}$"},
+}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -46,107 +56,284 @@ def _get(summary: str, responses: dict[str, Any], parameters: list[dict[str, Any
 def _components(services: Services) -> dict[str, Any]:
     nullable_str = {"type": "string", "nullable": True}
     params = {"type": "object", "additionalProperties": True}
-    strategies = sorted({*services.plugins.strategies, *(a for s in services.plugins.strategies.values()
-                                                          for a in s.aliases)})
+    strategies = sorted(
+        {*services.plugins.strategies, *(a for s in services.plugins.strategies.values() for a in s.aliases)}
+    )
     feeds = sorted(services.plugins.feeds)
-    run = {"type": "object", "required": ["id", "status"], "properties": {
-        "id": {"type": "string"}, "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
-        "pair": {"type": "string"}, "timeframe": {"type": "string"}, "notes": {"type": "string"},
-        "strategy": {"type": "string"}, "params": params,
-        "feed": {"type": "object", "properties": {"name": {"type": "string"}, "args": params}},
-        "impl": {"type": "string"}, "startedAt": {"type": "integer"},
-        "finishedAt": {"type": "integer", "nullable": True}, "progress": {"type": "number"},
-        "error": nullable_str, "stats": {"type": "object", "nullable": True, "additionalProperties": True}}}
-    param = {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"},
-                                              "default": {}, "min": {"type": "number", "nullable": True},
-                                              "max": {"type": "number", "nullable": True}, "help": {"type": "string"}}}
-    start = {"type": "object", "nullable": True, "additionalProperties": False, "properties": {
-        "pair": {"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,32}$"},
-        "timeframe": {"type": "string", "pattern": "^[1-9][0-9]{0,3}[smhdwMy]$"},
-        "notes": {"type": "string", "maxLength": 1000},
-        "strategy": {"type": "string", "enum": strategies} if strategies else {"type": "string"},
-        "params": params,
-        "feed": {"type": "object", "additionalProperties": False, "properties": {
-            "name": {"type": "string", "enum": feeds} if feeds else {"type": "string"}, "args": params}},
-        "options": {"type": "object", "additionalProperties": False,
-                    "properties": {name: {} for name in OPTION_FIELDS}}}}
-    error = {"type": "object", "required": ["error", "message", "field"], "properties": {
-        "error": {"type": "string"}, "message": {"type": "string"}, "field": nullable_str}}
-    responses = {f"E{status}": {"description": text, "content": _json({"$ref": f"{_REF}schemas/Error"})}
-                 for status, text in _ERROR_CODES.items()}
+    run = {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "pair": {"type": "string"},
+            "timeframe": {"type": "string"},
+            "notes": {"type": "string"},
+            "strategy": {"type": "string"},
+            "params": params,
+            "feed": {"type": "object", "properties": {"name": {"type": "string"}, "args": params}},
+            "impl": {"type": "string"},
+            "startedAt": {"type": "integer"},
+            "finishedAt": {"type": "integer", "nullable": True},
+            "progress": {"type": "number"},
+            "error": nullable_str,
+            "stats": {"type": "object", "nullable": True, "additionalProperties": True},
+        },
+    }
+    param = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "type": {"type": "string"},
+            "default": {},
+            "min": {"type": "number", "nullable": True},
+            "max": {"type": "number", "nullable": True},
+            "help": {"type": "string"},
+        },
+    }
+    start = {
+        "type": "object",
+        "nullable": True,
+        "additionalProperties": False,
+        "properties": {
+            "pair": {"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,32}$"},
+            "timeframe": {"type": "string", "pattern": "^[1-9][0-9]{0,3}[smhdwMy]$"},
+            "notes": {"type": "string", "maxLength": 1000},
+            "strategy": {"type": "string", "enum": strategies} if strategies else {"type": "string"},
+            "params": params,
+            "feed": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "enum": feeds} if feeds else {"type": "string"},
+                    "args": params,
+                },
+            },
+            "options": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {name: {} for name in OPTION_FIELDS},
+            },
+        },
+    }
+    error = {
+        "type": "object",
+        "required": ["error", "message", "field"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "field": nullable_str},
+    }
+    responses = {
+        f"E{status}": {"description": text, "content": _json({"$ref": f"{_REF}schemas/Error"})}
+        for status, text in _ERROR_CODES.items()
+    }
     return {
         "schemas": {"Run": run, "Param": param, "StartRequest": start, "Error": error},
         "responses": responses,
         "securitySchemes": {
             "adminToken": {"type": "apiKey", "in": "header", "name": "x-admin-token"},
             "bearer": {"type": "http", "scheme": "bearer"},
-            "adminCookie": {"type": "apiKey", "in": "cookie", "name": "admin-token",
-                            "description": "accepted only when Origin/Referer is this server"}},
+            "adminCookie": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "admin-token",
+                "description": "accepted only when Origin/Referer is this server",
+            },
+        },
     }
 
 
 def openapi_document(services: Services) -> dict[str, Any]:
     """The document for the routes of `spark.api` and the built-in write plugin."""
     run_ref = {"$ref": f"{_REF}schemas/Run"}
-    plugin_list = {"type": "array", "items": {"type": "object", "properties": {
-        "name": {"type": "string"}, "help": {"type": "string"},
-        "params": {"type": "array", "items": {"$ref": f"{_REF}schemas/Param"}}}}}
-    limit = {"name": "limit", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}
-    points = {"name": "points", "in": "query", "required": False,
-              "schema": {"type": "integer", "minimum": 5, "maximum": 100000, "default": 1000}}
+    plugin_list = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "help": {"type": "string"},
+                "params": {"type": "array", "items": {"$ref": f"{_REF}schemas/Param"}},
+            },
+        },
+    }
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
+    }
+    points = {
+        "name": "points",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 5, "maximum": 100000, "default": 1000},
+    }
     series = {"type": "array", "items": {"type": "number"}}
     admin = [{"adminToken": []}, {"bearer": []}, {"adminCookie": []}]
     paths: dict[str, Any] = {
-        "/api/backtest": _get("Runs, newest first", _ok("runs", {"type": "object", "properties": {
-            "runs": {"type": "array", "items": run_ref}}}), [limit]),
-        "/api/backtest/{run_id}": _get("A run with its report summary (no per-bar arrays)",
-                                       _ok("the run", {"type": "object", "additionalProperties": True}), [_RUN_ID]),
+        "/api/backtest": _get(
+            "Runs, newest first",
+            _ok("runs", {"type": "object", "properties": {"runs": {"type": "array", "items": run_ref}}}),
+            [limit],
+        ),
+        "/api/backtest/{run_id}": _get(
+            "A run with its report summary (no per-bar arrays)",
+            _ok("the run", {"type": "object", "additionalProperties": True}),
+            [_RUN_ID],
+        ),
         "/api/backtest/{run_id}/equity": _get(
             "Equity and drawdown, cut down on the server to at most `points` points, extremes kept",
-            _ok("the curve", {"type": "object", "properties": {
-                "id": {"type": "string"}, "points": {"type": "integer"}, "total": {"type": "integer"},
-                "timestamp": series, "equity": series, "drawdownPct": series}}), [_RUN_ID, points]),
-        "/api/backtest/{run_id}/artifacts": _get("The run's files", _ok("artifacts", {"type": "object", "properties": {
-            "artifacts": {"type": "array", "items": {"type": "object", "properties": {
-                "type": {"type": "string", "enum": ["run", "result", "trades_csv", "equity_csv"]},
-                "name": {"type": "string"}, "url": {"type": "string"}, "bytes": {"type": "integer"}}}}}}), [_RUN_ID]),
-        "/api/backtest/{run_id}/artifacts/{name}": _get("One artifact file", {"200": {
-            "description": "the file", "content": {"application/json": {"schema": {}},
-                                                   "text/csv": {"schema": {"type": "string"}}}}},
-            [_RUN_ID, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]),
+            _ok(
+                "the curve",
+                {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "points": {"type": "integer"},
+                        "total": {"type": "integer"},
+                        "timestamp": series,
+                        "equity": series,
+                        "drawdownPct": series,
+                    },
+                },
+            ),
+            [_RUN_ID, points],
+        ),
+        "/api/backtest/{run_id}/artifacts": _get(
+            "The run's files",
+            _ok(
+                "artifacts",
+                {
+                    "type": "object",
+                    "properties": {
+                        "artifacts": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "type": {"type": "string", "enum": ["run", "result", "trades_csv", "equity_csv"]},
+                                    "name": {"type": "string"},
+                                    "url": {"type": "string"},
+                                    "bytes": {"type": "integer"},
+                                },
+                            },
+                        }
+                    },
+                },
+            ),
+            [_RUN_ID],
+        ),
+        "/api/backtest/{run_id}/artifacts/{name}": _get(
+            "One artifact file",
+            {
+                "200": {
+                    "description": "the file",
+                    "content": {"application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}}},
+                }
+            },
+            [_RUN_ID, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+        ),
         "/api/backtest/stream": _get(
             "Server-Sent Events: `snapshot` first, then `run` changes; `Last-Event-ID` resumes",
-            {"200": {"description": "an endless event stream",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **_errors(503)},
-            [{"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}}]),
-        "/api/strategies": _get("Strategies and their declared parameters",
-                                _ok("strategies", {"type": "object", "properties": {"strategies": plugin_list}})),
-        "/api/feeds": _get("Data feeds and their declared parameters",
-                           _ok("feeds", {"type": "object", "properties": {"feeds": plugin_list}})),
-        "/api/config": _get("What the dashboard needs to know", _ok("config", {"type": "object", "properties": {
-            "adminEnabled": {"type": "boolean"}, "writeEnabled": {"type": "boolean"}, "impl": {"type": "string"}}})),
-        "/health": _get("Liveness of the actors", {**_ok("alive", {"type": "object", "properties": {
-            "status": {"type": "string"}}}), "503": {"description": "an actor stopped",
-                                                 "content": _json({"type": "object"})}}),
-        "/metrics": _get("Prometheus metrics", {"200": {"description": "text exposition format",
-                                                        "content": {"text/plain": {"schema": {"type": "string"}}}}}),
+            {
+                "200": {
+                    "description": "an endless event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **_errors(503),
+            },
+            [{"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}}],
+        ),
+        "/api/strategies": _get(
+            "Strategies and their declared parameters",
+            _ok("strategies", {"type": "object", "properties": {"strategies": plugin_list}}),
+        ),
+        "/api/feeds": _get(
+            "Data feeds and their declared parameters",
+            _ok("feeds", {"type": "object", "properties": {"feeds": plugin_list}}),
+        ),
+        "/api/config": _get(
+            "What the dashboard needs to know",
+            _ok(
+                "config",
+                {
+                    "type": "object",
+                    "properties": {
+                        "adminEnabled": {"type": "boolean"},
+                        "writeEnabled": {"type": "boolean"},
+                        "impl": {"type": "string"},
+                    },
+                },
+            ),
+        ),
+        "/health": _get(
+            "Liveness of the actors",
+            {
+                **_ok("alive", {"type": "object", "properties": {"status": {"type": "string"}}}),
+                "503": {"description": "an actor stopped", "content": _json({"type": "object"})},
+            },
+        ),
+        "/metrics": _get(
+            "Prometheus metrics",
+            {
+                "200": {
+                    "description": "text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        ),
         "/openapi.json": _get("This document", _ok("OpenAPI 3", {"type": "object"})),
-        "/api/backtest/start": {"post": {
-            "summary": "Queue a run (admin)", "security": admin,
-            "requestBody": {"required": False, "content": _json({"$ref": f"{_REF}schemas/StartRequest"})},
-            "responses": {**_ok("queued", {"type": "object", "required": ["id", "status", "startedAt"], "properties": {
-                "id": {"type": "string"}, "status": {"type": "string", "enum": ["queued"]},
-                "startedAt": {"type": "integer"}}}, 201),
-                **_errors(400, 401, 403, 404, 405, 413, 429, 500, 503)}}},
-        "/api/backtest/cancel/{run_id}": {"delete": {
-            "summary": "Cancel a queued or running run (admin); again: no change", "security": admin,
-            "parameters": [_RUN_ID],
-            "responses": {**_ok("cancelled", {"type": "object", "properties": {
-                "ok": {"type": "boolean"}, "id": {"type": "string"}, "status": {"type": "string"}}}),
-                **_errors(400, 401, 403, 404, 405, 409, 413, 500, 503)}}},
+        "/api/backtest/start": {
+            "post": {
+                "summary": "Queue a run (admin)",
+                "security": admin,
+                "requestBody": {"required": False, "content": _json({"$ref": f"{_REF}schemas/StartRequest"})},
+                "responses": {
+                    **_ok(
+                        "queued",
+                        {
+                            "type": "object",
+                            "required": ["id", "status", "startedAt"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "status": {"type": "string", "enum": ["queued"]},
+                                "startedAt": {"type": "integer"},
+                            },
+                        },
+                        201,
+                    ),
+                    **_errors(400, 401, 403, 404, 405, 413, 429, 500, 503),
+                },
+            }
+        },
+        "/api/backtest/cancel/{run_id}": {
+            "delete": {
+                "summary": "Cancel a queued or running run (admin); again: no change",
+                "security": admin,
+                "parameters": [_RUN_ID],
+                "responses": {
+                    **_ok(
+                        "cancelled",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "ok": {"type": "boolean"},
+                                "id": {"type": "string"},
+                                "status": {"type": "string"},
+                            },
+                        },
+                    ),
+                    **_errors(400, 401, 403, 404, 405, 409, 413, 500, 503),
+                },
+            }
+        },
     }
-    return {"openapi": "3.0.3",
-            "info": {"title": "Spark backtest service", "version": "0.1.0",
-                     "description": "Errors are always JSON {error, message, field}."},
-            "paths": paths, "components": _components(services)}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Spark backtest service",
+            "version": "0.1.0",
+            "description": "Errors are always JSON {error, message, field}.",
+        },
+        "paths": paths,
+        "components": _components(services),
+    }

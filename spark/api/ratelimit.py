@@ -41,8 +41,10 @@ class RateLimiter:
             hits.popleft()
         if len(hits) >= limit:
             wait = hits[0] + self._window - now
-            raise RateLimited(f"at most {limit} starts a minute from one address; retry in {math.ceil(wait)} s",
-                              retry_after=math.ceil(wait))
+            raise RateLimited(
+                f"at most {limit} starts a minute from one address; retry in {math.ceil(wait)} s",
+                retry_after=math.ceil(wait),
+            )
         hits.append(now)
         while len(self._hits) > max_keys:
             self._hits.popitem(last=False)

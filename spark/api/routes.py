@@ -99,15 +99,21 @@ def read_routes(services: Services) -> Blueprint:
     @bp.get("/api/config")
     async def config() -> Response:
         settings = services.settings
-        return json_response({"adminEnabled": settings.admin_enabled, "writeEnabled": services.plugin_enabled("write"),
-                              "impl": settings.impl})
+        return json_response(
+            {
+                "adminEnabled": settings.admin_enabled,
+                "writeEnabled": services.plugin_enabled("write"),
+                "impl": settings.impl,
+            }
+        )
 
     @bp.get("/health")
     async def health() -> Response:
         if services.healthy():
             return json_response({"status": "ok"})
-        return json_response({"status": "down", "error": "unavailable", "message": "an actor has stopped",
-                              "field": None}, 503)
+        return json_response(
+            {"status": "down", "error": "unavailable", "message": "an actor has stopped", "field": None}, 503
+        )
 
     @bp.get("/metrics")
     async def metrics() -> Response:

@@ -41,13 +41,25 @@ def _sockets(config: Config, stall_timeout_s: float) -> Sockets:
     return sockets
 
 
-async def serve_app(app: Any, *, host: str, port: int, shutdown_trigger: Callable[[], Awaitable[Any]],
-                    stall_timeout_s: float = STALL_TIMEOUT_S, graceful_timeout_s: float = 5.0,
-                    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_app(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    shutdown_trigger: Callable[[], Awaitable[Any]],
+    stall_timeout_s: float = STALL_TIMEOUT_S,
+    graceful_timeout_s: float = 5.0,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """Serve ``app`` on ``host:port`` (0: a free port) until ``shutdown_trigger`` returns; then finish requests in
     flight for at most ``graceful_timeout_s``. ``task_status.started`` gets the bound URLs (``http://h:p``).
     Raises OSError when the address cannot be bound."""
     config = _config(host, port, graceful_timeout_s)
     sockets = _sockets(config, stall_timeout_s)
-    await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets,
-                       shutdown_trigger=shutdown_trigger, task_status=task_status)
+    await worker_serve(
+        wrap_app(app, config.wsgi_max_body_size, "asgi"),
+        config,
+        sockets=sockets,
+        shutdown_trigger=shutdown_trigger,
+        task_status=task_status,
+    )

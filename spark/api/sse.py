@@ -67,8 +67,9 @@ class FrameCache:
         return encoded
 
 
-async def _frames(cm: AbstractAsyncContextManager[Subscription], subscription: Subscription,
-                  services: Services, cache: FrameCache) -> AsyncGenerator[bytes, None]:
+async def _frames(
+    cm: AbstractAsyncContextManager[Subscription], subscription: Subscription, services: Services, cache: FrameCache
+) -> AsyncGenerator[bytes, None]:
     """Frames for one client. Waiting for the next event is bounded by the heartbeat interval; the timeout never
     spans a yield (a slow socket send is not cut short by it)."""
     try:
@@ -96,8 +97,13 @@ async def _frames(cm: AbstractAsyncContextManager[Subscription], subscription: S
 class _Stream:
     """The answer's body: leaves the subscription even if the body is closed before it started."""
 
-    def __init__(self, cm: AbstractAsyncContextManager[Subscription], subscription: Subscription,
-                 services: Services, cache: FrameCache) -> None:
+    def __init__(
+        self,
+        cm: AbstractAsyncContextManager[Subscription],
+        subscription: Subscription,
+        services: Services,
+        cache: FrameCache,
+    ) -> None:
         self._cm = cm
         self._gen = _frames(cm, subscription, services, cache)
         self._started = False
@@ -127,8 +133,12 @@ def stream_routes(services: Services) -> Blueprint:
         cm = services.subscribe(last)
         subscription = await cm.__aenter__()  # Unavailable (503 + Retry-After) over the client cap
         headers: dict[str, Any] = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        response = Response(_Stream(cm, subscription, services, cache), status=200,
-                             content_type="text/event-stream; charset=utf-8", headers=headers)
+        response = Response(
+            _Stream(cm, subscription, services, cache),
+            status=200,
+            content_type="text/event-stream; charset=utf-8",
+            headers=headers,
+        )
         response.timeout = None
         return response
 

@@ -27,25 +27,47 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("backtest", help="run one backtest, print its report, write its evidence",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="default", metavar="default|synthetic|FEED|FILE.csv",
-                   help="a feed name, or a CSV file to read with the csv feed (default: the embedded GOOG data)")
-    p.add_argument("--feed-arg", action="append", default=[], metavar="K=V",
-                   help="a feed argument, e.g. bars=1000000 for synthetic (repeatable; see `spark plugins`)")
+    p = sub.add_parser(
+        "backtest", help="run one backtest, print its report, write its evidence", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "--data",
+        default="default",
+        metavar="default|synthetic|FEED|FILE.csv",
+        help="a feed name, or a CSV file to read with the csv feed (default: the embedded GOOG data)",
+    )
+    p.add_argument(
+        "--feed-arg",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a feed argument, e.g. bars=1000000 for synthetic (repeatable; see `spark plugins`)",
+    )
     p.add_argument("--strategy", default="sma_cross", help="strategy name or alias (default: sma_cross)")
-    p.add_argument("--param", action="append", default=[], metavar="K=V",
-                   help="a strategy parameter, e.g. fast=10 (repeatable; defaults fill the rest)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a strategy parameter, e.g. fast=10 (repeatable; defaults fill the rest)",
+    )
     p.add_argument("--cash", type=float, default=10_000.0, help="starting cash (default: 10000)")
     p.add_argument("--fee", type=float, default=0.0, help="commission as a rate of traded value, e.g. 0.001")
     p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage against the trader, basis points")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=float, help="units per order (default: 1)")
     size.add_argument("--size-pct", type=float, help="fraction (0, 1] of equity per order")
-    p.add_argument("--fill", choices=FILL_MODES, default="next_open",
-                   help="market orders fill at the next bar's open (default) or at the same bar's close")
-    p.add_argument("--periods-per-year", type=float,
-                   help="annualisation basis (default: from the timeframe, 24x7), e.g. 252 for a stock exchange")
+    p.add_argument(
+        "--fill",
+        choices=FILL_MODES,
+        default="next_open",
+        help="market orders fill at the next bar's open (default) or at the same bar's close",
+    )
+    p.add_argument(
+        "--periods-per-year",
+        type=float,
+        help="annualisation basis (default: from the timeframe, 24x7), e.g. 252 for a stock exchange",
+    )
     p.add_argument("--margin", action="store_true", help="allow orders that need more cash than the account holds")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the report")
     p.add_argument("--evidence-dir", type=Path, help="where evidence goes (default: SPARK_EVIDENCE_DIR or ./evidence)")
@@ -57,21 +79,50 @@ def run(args: argparse.Namespace) -> int:
     plugins = build_plugins(settings.disabled_plugins)
     spec = plugins.strategy(args.strategy)
     params = validate_params(spec.params, _pairs(args.param, "--param", "params"), check=spec.check)
-    options = Options(cash=args.cash, fee=args.fee, slippage_bps=args.slippage_bps, size=args.size,
-                      size_pct=args.size_pct, fill=args.fill, periods_per_year=args.periods_per_year,
-                      margin=args.margin)
+    options = Options(
+        cash=args.cash,
+        fee=args.fee,
+        slippage_bps=args.slippage_bps,
+        size=args.size,
+        size_pct=args.size_pct,
+        fill=args.fill,
+        periods_per_year=args.periods_per_year,
+        margin=args.margin,
+    )
     feed_name, feed_args = _feed(plugins, args.data, _pairs(args.feed_arg, "--feed-arg", "feed.args"))
     feed = plugins.feed(feed_name)
     candles = feed.load(feed_args, FeedEnv(data_dir=settings.data_dir, restricted=False))
-    result = run_backtest(candles, spec, params, cash=options.cash, fee=options.fee,
-                          slippage_bps=options.slippage_bps, size=options.size, size_pct=options.size_pct,
-                          fill=options.fill, periods_per_year=options.periods_per_year, margin=options.margin)
+    result = run_backtest(
+        candles,
+        spec,
+        params,
+        cash=options.cash,
+        fee=options.fee,
+        slippage_bps=options.slippage_bps,
+        size=options.size,
+        size_pct=options.size_pct,
+        fill=options.fill,
+        periods_per_year=options.periods_per_year,
+        margin=options.margin,
+    )
     finished_at = int(time.time() * 1000)
     evidence_dir = args.evidence_dir or settings.evidence_dir
-    record = {"id": result.id, "status": "done", "pair": candles.symbol, "timeframe": candles.timeframe,
-              "notes": "", "strategy": spec.name, "params": params, "feed": {"name": feed.name, "args": feed_args},
-              "impl": "engine", "startedAt": result.metadata["started_at"], "finishedAt": finished_at,
-              "progress": 1.0, "error": None, "stats": result.report.summary()}
+    record = {
+        "id": result.id,
+        "status": "done",
+        "pair": candles.symbol,
+        "timeframe": candles.timeframe,
+        "notes": "",
+        "strategy": spec.name,
+        "params": params,
+        "feed": {"name": feed.name, "args": feed_args},
+        "impl": "engine",
+        "startedAt": result.metadata["started_at"],
+        "finishedAt": finished_at,
+        "progress": 1.0,
+        "error": None,
+        "stats": result.report.summary(),
+    }
     try:
         path = write_result(evidence_dir, result.to_dict())
         write_artifacts(evidence_dir, result)
@@ -131,8 +182,11 @@ def report_text(result: BacktestResult, feed: str, evidence: Path, last_trades: 
     meta, stats = result.metadata, result.report.stats
     opts = meta["options"]
     params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()) or "no params"
-    sizing = (f"{opts['size_pct']:g} of equity" if opts["size_pct"] is not None
-              else f"{opts['size'] if opts['size'] is not None else 1:g} unit(s)")
+    sizing = (
+        f"{opts['size_pct']:g} of equity"
+        if opts["size_pct"] is not None
+        else f"{opts['size'] if opts['size'] is not None else 1:g} unit(s)"
+    )
     lines = [
         f"Spark backtest {result.id}",
         f"  strategy    {meta['strategy']['name']} v{meta['strategy']['version']} ({params})",
@@ -149,15 +203,24 @@ def report_text(result: BacktestResult, feed: str, evidence: Path, last_trades: 
     trades = result.report.trades
     lines += ["", f"Trades: {stats['total_trades']} ({stats['closed_trades']} closed, {stats['open_trades']} open)"]
     if len(trades):
-        lines.append(f"  {'#':>5}  {'side':<5}  {'qty':>10}  {'entry':<16}  {'price':>12}  {'exit':<16}  "
-                     f"{'price':>12}  {'pnl':>12}")
-        shown = trades[max(0, len(trades) - last_trades):]
+        lines.append(
+            f"  {'#':>5}  {'side':<5}  {'qty':>10}  {'entry':<16}  {'price':>12}  {'exit':<16}  "
+            f"{'price':>12}  {'pnl':>12}"
+        )
+        shown = trades[max(0, len(trades) - last_trades) :]
         if len(trades) > last_trades:
             lines.append(f"  ... {len(trades) - last_trades} earlier trades in the evidence CSV")
         for t in shown:
             exit_price = "open" if t.exit_price is None else f"{t.exit_price:.6g}"
-            lines.append(f"  {t.id:>5}  {t.side:<5}  {t.qty:>10.6g}  {_when(t.entry_ts):<16}  "
-                         f"{t.entry_price:>12.6g}  {_when(t.exit_ts):<16}  {exit_price:>12}  {t.pnl:>12.4f}")
-    lines += ["", f"fingerprint   {meta['fingerprint']}", f"orders hash   {meta['orders_hash']}",
-              f"evidence      {evidence}", ""]
+            lines.append(
+                f"  {t.id:>5}  {t.side:<5}  {t.qty:>10.6g}  {_when(t.entry_ts):<16}  "
+                f"{t.entry_price:>12.6g}  {_when(t.exit_ts):<16}  {exit_price:>12}  {t.pnl:>12.4f}"
+            )
+    lines += [
+        "",
+        f"fingerprint   {meta['fingerprint']}",
+        f"orders hash   {meta['orders_hash']}",
+        f"evidence      {evidence}",
+        "",
+    ]
     return "\n".join(lines)

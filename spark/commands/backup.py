@@ -12,8 +12,12 @@ from spark.ops.backup import create_backup, default_backup_path
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backup", help="archive evidence and audit logs (tar.gz with a sha256 manifest)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="archive to write (default: backups/spark-backup-<UTC time>.tar.gz); never overwritten")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="archive to write (default: backups/spark-backup-<UTC time>.tar.gz); never overwritten",
+    )
     p.set_defaults(func=run)
 
 

@@ -25,11 +25,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sse = kinds.add_parser("sse", help="N Server-Sent-Events clients for S seconds; exit 1 when the SLO is missed")
     sse.add_argument("--clients", default="20", help="concurrent SSE clients (default 20)")
     sse.add_argument("--duration", default="60", help="seconds to run (default 60)")
-    sse.add_argument("--url", default="http://127.0.0.1:4001",
-                     help="server URL (its /api/backtest/stream is used) or the stream URL itself")
-    sse.add_argument("--starts", default="0",
-                     help="runs to start during the test so that change events flow (needs the admin token; "
-                          "the server allows 10 starts a minute per client)")
+    sse.add_argument(
+        "--url",
+        default="http://127.0.0.1:4001",
+        help="server URL (its /api/backtest/stream is used) or the stream URL itself",
+    )
+    sse.add_argument(
+        "--starts",
+        default="0",
+        help="runs to start during the test so that change events flow (needs the admin token; "
+        "the server allows 10 starts a minute per client)",
+    )
     sse.add_argument("--token", default=None, help="admin token for --starts (default: $ADMIN_TOKEN)")
     sse.add_argument("--slo-p95", default="1.5", help="first-event p95 objective in seconds (default 1.5)")
     sse.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
@@ -48,9 +54,18 @@ def run(args: argparse.Namespace) -> int:
     starts = _number(args.starts, "--starts", int, 0, 1000)
     token = args.token if args.token is not None else os.environ.get("ADMIN_TOKEN")
     shown = _ProgressLine(sys.stderr, every_s=max(1.0, duration / 10))
-    report = trio.run(lambda: run_loadtest(args.url, clients=clients, duration_s=duration, slo=slo,
-                                           on_progress=shown, progress_every_s=shown.tick_s, starts=starts,
-                                           token=token))
+    report = trio.run(
+        lambda: run_loadtest(
+            args.url,
+            clients=clients,
+            duration_s=duration,
+            slo=slo,
+            on_progress=shown,
+            progress_every_s=shown.tick_s,
+            starts=starts,
+            token=token,
+        )
+    )
     shown.close()
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -79,8 +94,10 @@ class _ProgressLine:
         self.drawn = False
 
     def __call__(self, p: Progress) -> None:
-        line = (f"loadtest {p.elapsed_s:5.1f} s  clients {p.clients}  with first event {p.with_event}  "
-                f"events {p.events}  errors {p.errors}  lost {p.lost}")
+        line = (
+            f"loadtest {p.elapsed_s:5.1f} s  clients {p.clients}  with first event {p.with_event}  "
+            f"events {p.events}  errors {p.errors}  lost {p.lost}"
+        )
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)
             self.drawn = True
@@ -109,8 +126,14 @@ def _text(r: LoadReport) -> str:
         f"  errors        {r.errors}/{r.clients} ({r.error_rate:.1%}){': ' + kinds if kinds else ''}  "
         f"(SLO: < {r.slo_max_error_rate:.0%})",
         f"  lost events   {r.lost} (gaps in ids)  coalesced {r.coalesced}  out of order {r.out_of_order}",
-        *([f"  starts        {r.starts_accepted} of {r.starts_requested} accepted"
-           + "".join(f", {n} {kind}" for kind, n in r.start_errors.items())] if r.starts_requested else []),
+        *(
+            [
+                f"  starts        {r.starts_accepted} of {r.starts_requested} accepted"
+                + "".join(f", {n} {kind}" for kind, n in r.start_errors.items())
+            ]
+            if r.starts_requested
+            else []
+        ),
         "  SLO met" if r.passed else "  SLO MISSED: " + "; ".join(r.failures),
     ]
     return "\n".join(lines)

@@ -24,9 +24,12 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     plugins = build_plugins(settings.disabled_plugins)
     if args.json:
-        doc = {"plugins": plugins.names, "disabled": list(settings.disabled_plugins),
-               "strategies": [s.to_json() for s in plugins.strategies.values()],
-               "feeds": [f.to_json() for f in plugins.feeds.values()]}
+        doc = {
+            "plugins": plugins.names,
+            "disabled": list(settings.disabled_plugins),
+            "strategies": [s.to_json() for s in plugins.strategies.values()],
+            "feeds": [f.to_json() for f in plugins.feeds.values()],
+        }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
     lines = ["plugins: " + (", ".join(plugins.names) or "none")]

@@ -8,6 +8,24 @@ from spark.engine.params import Param, validate_params
 from spark.engine.result import BacktestResult, Fill, Rejected, Report, Trade, equity_csv, trades_csv
 from spark.engine.strategy import Intent, StrategyContext, StrategySpec
 
-__all__ = ["COLUMNS", "ENGINE_VERSION", "BacktestResult", "Candles", "Fill", "Intent", "Options", "Order", "Param",
-           "Rejected", "Report", "StrategyContext", "StrategySpec", "Trade", "backtest", "collect", "equity_csv",
-           "trades_csv", "validate_params"]
+__all__ = [
+    "COLUMNS",
+    "ENGINE_VERSION",
+    "BacktestResult",
+    "Candles",
+    "Fill",
+    "Intent",
+    "Options",
+    "Order",
+    "Param",
+    "Rejected",
+    "Report",
+    "StrategyContext",
+    "StrategySpec",
+    "Trade",
+    "backtest",
+    "collect",
+    "equity_csv",
+    "trades_csv",
+    "validate_params",
+]

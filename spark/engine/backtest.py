@@ -45,9 +45,16 @@ def collect(candles: Candles, spec: StrategySpec, params: Mapping[str, Any]) -> 
     return ctx.intent
 
 
-def backtest(candles: Candles, spec: StrategySpec, params: Mapping[str, Any] | None = None,
-             options: Options | None = None, *, run_id: str | None = None,
-             started_at: int | None = None, progress: Callable[[str], None] | None = None) -> BacktestResult:
+def backtest(
+    candles: Candles,
+    spec: StrategySpec,
+    params: Mapping[str, Any] | None = None,
+    options: Options | None = None,
+    *,
+    run_id: str | None = None,
+    started_at: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BacktestResult:
     """Run ``spec`` on ``candles`` with ``params`` (checked against the spec) and ``options``.
 
     ``run_id`` and ``started_at`` (epoch ms) are the only wall-clock inputs; by default they are taken now.
@@ -69,14 +76,28 @@ def backtest(candles: Candles, spec: StrategySpec, params: Mapping[str, Any] | N
     phase_done("strategy")
     sim = simulate(candles, intent, options)
     phase_done("simulated")
-    stats, dd = compute_stats(equity=sim.equity, trades=sim.trades, fills=sim.fills, rejected=len(sim.rejected),
-                              exposed_bars=sim.exposed_bars, candles=candles, options=options)
+    stats, dd = compute_stats(
+        equity=sim.equity,
+        trades=sim.trades,
+        fills=sim.fills,
+        rejected=len(sim.rejected),
+        exposed_bars=sim.exposed_bars,
+        candles=candles,
+        options=options,
+    )
     phase_done("stats")
     for arr in (sim.equity, dd, sim.fills, sim.trades, sim.rejected):
         arr.flags.writeable = False
     ts = candles.timestamp
-    report = Report(stats=stats, trades=trade_table(sim.trades, ts), equity=sim.equity, drawdown_pct=dd,
-                    fills=fill_table(sim.fills, ts), rejected=rejected_table(sim.rejected, ts), timestamp=ts)
+    report = Report(
+        stats=stats,
+        trades=trade_table(sim.trades, ts),
+        equity=sim.equity,
+        drawdown_pct=dd,
+        fills=fill_table(sim.fills, ts),
+        rejected=rejected_table(sim.rejected, ts),
+        timestamp=ts,
+    )
     opts = options.to_json()
     metadata: dict[str, Any] = {
         "symbol": candles.symbol,
@@ -103,26 +124,36 @@ def _quiet(phase: str) -> None:
 
 def fingerprint(candles: Candles, spec: StrategySpec, params: Mapping[str, Any], options: Mapping[str, Any]) -> str:
     """sha256 over the candle data's hash, strategy name and version, params, options and engine version."""
-    doc = {"candles": candles.fingerprint, "strategy": spec.name, "version": spec.version, "params": dict(params),
-           "options": dict(options), "engine": ENGINE_VERSION}
+    doc = {
+        "candles": candles.fingerprint,
+        "strategy": spec.name,
+        "version": spec.version,
+        "params": dict(params),
+        "options": dict(options),
+        "engine": ENGINE_VERSION,
+    }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def semantics(options: Options, basis: str) -> dict[str, str]:
     """The rules this run was simulated under, in words (stated in every result)."""
-    fill = ("market orders decided at bar t's close fill at bar t+1's open; an order on the last bar is not filled"
-            if options.fill == "next_open" else "market orders decided at bar t's close fill at bar t's close")
+    fill = (
+        "market orders decided at bar t's close fill at bar t+1's open; an order on the last bar is not filled"
+        if options.fill == "next_open"
+        else "market orders decided at bar t's close fill at bar t's close"
+    )
     return {
         "fill": fill,
         "limit_stop": "limit/stop orders work from the next bar until filled or replaced by the strategy's next "
-                      "limit/stop order; they fill at their price, or at the open when the bar gaps through it",
+        "limit/stop order; they fill at their price, or at the open when the bar gaps through it",
         "stop_loss_take_profit": "checked from the fill (the fill bar itself for a fill at the open); a gap fills "
-                                 "at the open; a bar touching both is resolved stop first",
+        "at the open; a bar touching both is resolved stop first",
         "costs": f"fee {options.fee:g} of traded value on every fill; slippage {options.slippage_bps:g} bps "
-                 "against the trader on every fill",
-        "cash": "margin allowed" if options.margin else
-                "no margin: an order that would leave cash below zero (long) or a short not backed 1:1 by equity "
-                "is rejected; closing orders always fill",
+        "against the trader on every fill",
+        "cash": "margin allowed"
+        if options.margin
+        else "no margin: an order that would leave cash below zero (long) or a short not backed 1:1 by equity "
+        "is rejected; closing orders always fill",
         "end": "a position open at the end is marked at the last close (no exit fee) and counts in total_trades",
         "annualisation": basis,
     }

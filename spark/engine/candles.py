@@ -25,18 +25,36 @@ class Candles:
 
     __slots__ = ("__dict__", "close", "high", "low", "open", "symbol", "timeframe", "timestamp", "volume")
 
-    def __init__(self, *, timestamp: np.ndarray, open: np.ndarray, high: np.ndarray, low: np.ndarray,
-                 close: np.ndarray, volume: np.ndarray, symbol: str = "", timeframe: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        timestamp: np.ndarray,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+        symbol: str = "",
+        timeframe: str = "",
+    ) -> None:
         # Private path: arrays are assumed validated, typed and read-only. Use from_arrays().
         self.timestamp, self.open, self.high, self.low = timestamp, open, high, low
         self.close, self.volume = close, volume
         self.symbol, self.timeframe = symbol, timeframe
 
     @classmethod
-    def from_arrays(cls, *, timestamp: Sequence | np.ndarray, open: Sequence | np.ndarray,
-                    high: Sequence | np.ndarray, low: Sequence | np.ndarray, close: Sequence | np.ndarray,
-                    volume: Sequence | np.ndarray | None = None, symbol: str = "", timeframe: str = "",
-                    ) -> Candles:
+    def from_arrays(
+        cls,
+        *,
+        timestamp: Sequence | np.ndarray,
+        open: Sequence | np.ndarray,
+        high: Sequence | np.ndarray,
+        low: Sequence | np.ndarray,
+        close: Sequence | np.ndarray,
+        volume: Sequence | np.ndarray | None = None,
+        symbol: str = "",
+        timeframe: str = "",
+    ) -> Candles:
         """Validate and wrap columns (copied, so the caller's arrays stay theirs).
 
         Raises DataError naming the first bad row (0-based) on: unequal lengths, an empty series, timestamps not
@@ -45,8 +63,10 @@ class Candles:
         """
         try:
             ts = np.array(timestamp, dtype=np.int64)
-            cols = {name: np.array(col, dtype=np.float64) for name, col in
-                    (("open", open), ("high", high), ("low", low), ("close", close))}
+            cols = {
+                name: np.array(col, dtype=np.float64)
+                for name, col in (("open", open), ("high", high), ("low", low), ("close", close))
+            }
             vol = np.zeros(len(ts)) if volume is None else np.array(volume, dtype=np.float64)
         except (TypeError, ValueError, OverflowError) as exc:
             raise DataError(f"candle columns must be numeric: {exc}") from None
@@ -72,8 +92,16 @@ class Candles:
         """The first ``k`` bars, as views (no copy): what a strategy would have seen at bar k-1."""
         if not 1 <= k <= len(self):
             raise DataError(f"head({k}) outside 1..{len(self)}")
-        return Candles(timestamp=self.timestamp[:k], open=self.open[:k], high=self.high[:k], low=self.low[:k],
-                       close=self.close[:k], volume=self.volume[:k], symbol=self.symbol, timeframe=self.timeframe)
+        return Candles(
+            timestamp=self.timestamp[:k],
+            open=self.open[:k],
+            high=self.high[:k],
+            low=self.low[:k],
+            close=self.close[:k],
+            volume=self.volume[:k],
+            symbol=self.symbol,
+            timeframe=self.timeframe,
+        )
 
     @cached_property
     def fingerprint(self) -> str:

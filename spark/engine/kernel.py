@@ -18,20 +18,60 @@ from numba import njit
 
 from spark.engine.triggers import LIMIT, MARKET, STOP, level_fill, protect_fill
 
-__all__ = ["FILL_COLS", "LIMIT", "MARKET", "ORDERS", "REASONS", "REJ_COLS", "SIGNALS", "STOP", "TARGET",
-           "TRADE_COLS", "run_kernel"]
+__all__ = [
+    "FILL_COLS",
+    "LIMIT",
+    "MARKET",
+    "ORDERS",
+    "REASONS",
+    "REJ_COLS",
+    "SIGNALS",
+    "STOP",
+    "TARGET",
+    "TRADE_COLS",
+    "run_kernel",
+]
 
-SIGNALS, TARGET, ORDERS = 0, 1, 2            # what the strategy handed over
+SIGNALS, TARGET, ORDERS = 0, 1, 2  # what the strategy handed over
 REASONS = ("market", "limit", "stop", "stop_loss", "take_profit")  # fill reason codes 0..4
-FILL_COLS = 8    # bar, side (+1 buy / -1 sell), qty, price, fee, reason, order index (-1: none), trade id
+FILL_COLS = 8  # bar, side (+1 buy / -1 sell), qty, price, fee, reason, order index (-1: none), trade id
 TRADE_COLS = 10  # id, side (+1 long, -1 short), qty, entry_bar, exit_bar (-1), entry_px, exit_px, pnl, fees, open
-REJ_COLS = 5     # bar, side, qty, price, order index (-1: none)
+REJ_COLS = 5  # bar, side, qty, price, order index (-1: none)
 
 # state slots
-(_CASH, _POS, _EQTY, _EVAL, _XQTY, _XVAL, _REAL, _TFEES, _EBAR, _SL, _TP, _SLTP_FROM, _TID, _ACTED,
- _PEND_EXIT, _PEND_ENTRY, _PEND_TGT, _P0, _P1, _WORK, _OI, _EXPOSED,
- _FEE, _SLIP, _SIZE, _PCT, _MARGIN,              # the run's options
- _NF, _NT, _NR, _NEXT_ID) = range(31)             # rows used in the fill/trade/rejected tables; next trade id
+(
+    _CASH,
+    _POS,
+    _EQTY,
+    _EVAL,
+    _XQTY,
+    _XVAL,
+    _REAL,
+    _TFEES,
+    _EBAR,
+    _SL,
+    _TP,
+    _SLTP_FROM,
+    _TID,
+    _ACTED,
+    _PEND_EXIT,
+    _PEND_ENTRY,
+    _PEND_TGT,
+    _P0,
+    _P1,
+    _WORK,
+    _OI,
+    _EXPOSED,
+    _FEE,
+    _SLIP,
+    _SIZE,
+    _PCT,
+    _MARGIN,  # the run's options
+    _NF,
+    _NT,
+    _NR,
+    _NEXT_ID,
+) = range(31)  # rows used in the fill/trade/rejected tables; next trade id
 _NSTATE = 31
 
 # Explicit signatures: one compiled version per helper (literal arguments would otherwise each compile anew).
@@ -198,7 +238,7 @@ def _run_order(st, fills, trades, rejs, t, k, base, reason, oside, oqty, osl, ot
         _execute(st, fills, trades, rejs, t, side * q, np.nan, base, reason, k)
     elif pos != 0.0 and (side > 0) != (pos > 0):  # no qty: exactly the opposite position
         _execute(st, fills, trades, rejs, t, -pos, 0.0, base, reason, k)
-    else:                                         # no qty: the run's sizing
+    else:  # no qty: the run's sizing
         _enter(st, fills, trades, rejs, t, side, base, reason, k)
     pos = st[_POS]
     if pos != 0.0 and (pos > 0) == (side > 0) and (not np.isnan(osl[k]) or not np.isnan(otp[k])):
@@ -210,8 +250,33 @@ def _run_order(st, fills, trades, rejs, t, k, base, reason, oside, oqty, osl, ot
 
 
 @njit(cache=True, error_model="numpy")
-def run_kernel(o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp,
-               cash, fee, slip, size, pct, fill_close, margin, per_bar):
+def run_kernel(
+    o,
+    h,
+    lo,
+    c,
+    mode,
+    ent,
+    ex,
+    sent,
+    sex,
+    tgt,
+    ob,
+    oside,
+    oqty,
+    otype,
+    oprice,
+    osl,
+    otp,
+    cash,
+    fee,
+    slip,
+    size,
+    pct,
+    fill_close,
+    margin,
+    per_bar,
+):
     """Simulate one run. Returns (equity per bar, fills, trades, rejected, bars exposed at the close).
 
     The bar loop runs in chunks: it stops when an output table might not hold one more bar's rows, the tables
@@ -234,8 +299,33 @@ def run_kernel(o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otyp
     rejs = np.empty((cap, REJ_COLS))
     t = np.int64(0)
     while True:
-        t = _bars(t, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp,
-                  fill_close, per_bar, st, fills, trades, rejs, equity)
+        t = _bars(
+            t,
+            o,
+            h,
+            lo,
+            c,
+            mode,
+            ent,
+            ex,
+            sent,
+            sex,
+            tgt,
+            ob,
+            oside,
+            oqty,
+            otype,
+            oprice,
+            osl,
+            otp,
+            fill_close,
+            per_bar,
+            st,
+            fills,
+            trades,
+            rejs,
+            equity,
+        )
         if t >= n:
             break
         fills = _grow(fills, int(st[_NF]) + per_bar)
@@ -249,8 +339,33 @@ def run_kernel(o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otyp
 
 
 @njit(cache=True, error_model="numpy")
-def _bars(t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp,
-          fill_close, per_bar, st, fills, trades, rejs, equity):
+def _bars(
+    t0,
+    o,
+    h,
+    lo,
+    c,
+    mode,
+    ent,
+    ex,
+    sent,
+    sex,
+    tgt,
+    ob,
+    oside,
+    oqty,
+    otype,
+    oprice,
+    osl,
+    otp,
+    fill_close,
+    per_bar,
+    st,
+    fills,
+    trades,
+    rejs,
+    equity,
+):
     """Run bars from ``t0`` until the end or until a table may lack room for one more bar; return the next bar."""
     n = c.shape[0]
     shorts = sent.shape[0] > 0
@@ -262,8 +377,11 @@ def _bars(t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype
     exposed = int(st[_EXPOSED])
     t = t0
     while t < n:
-        if (int(st[_NF]) + per_bar > fills.shape[0] or int(st[_NT]) + per_bar > trades.shape[0]
-                or int(st[_NR]) + per_bar > rejs.shape[0]):
+        if (
+            int(st[_NF]) + per_bar > fills.shape[0]
+            or int(st[_NT]) + per_bar > trades.shape[0]
+            or int(st[_NR]) + per_bar > rejs.shape[0]
+        ):
             break
         # (1) the open: market orders decided at t-1
         if not fill_close and t > 0:
@@ -292,8 +410,7 @@ def _bars(t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype
         if work >= 0:
             base = level_fill(oside[work], otype[work], oprice[work], o[t], h[t], lo[t])
             if not np.isnan(base):
-                _run_order(st, fills, trades, rejs, t, work, base, int(otype[work]), oside, oqty, osl,
-                           otp, t + 1)
+                _run_order(st, fills, trades, rejs, t, work, base, int(otype[work]), oside, oqty, osl, otp, t + 1)
                 work = -1
         # (4) the close: the strategy's decisions at bar t
         last = t == n - 1

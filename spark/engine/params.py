@@ -77,8 +77,9 @@ def _number(value: Any, kind: str, where: str) -> int | float:
         try:
             value = int(value) if kind == "int" else float(value)
         except ValueError:
-            raise ParamError(f"{where} must be {'an integer' if kind == 'int' else 'a number'}, "
-                             f"got {value!r}", field=where) from None
+            raise ParamError(
+                f"{where} must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}", field=where
+            ) from None
     if not isinstance(value, (int, float)):
         raise ParamError(f"{where} must be a number, got {value!r}", field=where)
     if isinstance(value, float) and not math.isfinite(value):
@@ -116,5 +117,3 @@ def validate_params(
     if check is not None:
         check(out)
     return out
-
-

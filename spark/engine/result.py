@@ -128,9 +128,18 @@ def _side(x: float, buy: str, sell: str) -> Any:
 def fill_table(fills: np.ndarray, ts: np.ndarray) -> Table[Fill]:
     def make(r: np.ndarray) -> Fill:
         bar = int(r[0])
-        return Fill(bar=bar, ts=int(ts[bar]), side=_side(r[1], "buy", "sell"), qty=float(r[2]), price=float(r[3]),
-                    fee=float(r[4]), reason=REASONS[int(r[5])], order=None if r[6] < 0 else int(r[6]),
-                    trade=int(r[7]))
+        return Fill(
+            bar=bar,
+            ts=int(ts[bar]),
+            side=_side(r[1], "buy", "sell"),
+            qty=float(r[2]),
+            price=float(r[3]),
+            fee=float(r[4]),
+            reason=REASONS[int(r[5])],
+            order=None if r[6] < 0 else int(r[6]),
+            trade=int(r[7]),
+        )
+
     return Table(fills, make)
 
 
@@ -138,18 +147,36 @@ def trade_table(trades: np.ndarray, ts: np.ndarray) -> Table[Trade]:
     def make(r: np.ndarray) -> Trade:
         is_open = bool(r[9] == 1.0)
         entry, exit_ = int(r[3]), int(r[4])
-        return Trade(id=int(r[0]), side=_side(r[1], "long", "short"), qty=float(r[2]), entry_price=float(r[5]),
-                     exit_price=None if is_open else float(r[6]), entry_ts=int(ts[entry]),
-                     exit_ts=None if is_open else int(ts[exit_]), entry_bar=entry,
-                     exit_bar=None if is_open else exit_, pnl=float(r[7]), fees=float(r[8]), open=is_open)
+        return Trade(
+            id=int(r[0]),
+            side=_side(r[1], "long", "short"),
+            qty=float(r[2]),
+            entry_price=float(r[5]),
+            exit_price=None if is_open else float(r[6]),
+            entry_ts=int(ts[entry]),
+            exit_ts=None if is_open else int(ts[exit_]),
+            entry_bar=entry,
+            exit_bar=None if is_open else exit_,
+            pnl=float(r[7]),
+            fees=float(r[8]),
+            open=is_open,
+        )
+
     return Table(trades, make)
 
 
 def rejected_table(rejected: np.ndarray, ts: np.ndarray) -> Table[Rejected]:
     def make(r: np.ndarray) -> Rejected:
         bar = int(r[0])
-        return Rejected(bar=bar, ts=int(ts[bar]), side=_side(r[1], "buy", "sell"), qty=float(r[2]),
-                        price=float(r[3]), order=None if r[4] < 0 else int(r[4]))
+        return Rejected(
+            bar=bar,
+            ts=int(ts[bar]),
+            side=_side(r[1], "buy", "sell"),
+            qty=float(r[2]),
+            price=float(r[3]),
+            order=None if r[4] < 0 else int(r[4]),
+        )
+
     return Table(rejected, make)
 
 
@@ -197,8 +224,7 @@ class BacktestResult:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """JSON text; refuses NaN/infinity (the engine never produces them)."""
-        return json.dumps(self.to_dict(), allow_nan=False, indent=indent,
-                          separators=None if indent else (",", ":"))
+        return json.dumps(self.to_dict(), allow_nan=False, indent=indent, separators=None if indent else (",", ":"))
 
 
 def _camel_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -218,10 +244,24 @@ def trades_csv(result: BacktestResult) -> str:
     """The trade list as CSV text (header line first; empty fields for an open trade's exit)."""
     lines = ["id,side,qty,entry_bar,entry_ts,entry_price,exit_bar,exit_ts,exit_price,pnl,fees,open"]
     for t in result.report.trades:
-        lines.append(",".join((str(t.id), t.side, _num(t.qty), str(t.entry_bar), str(t.entry_ts),
-                               _num(t.entry_price), "" if t.exit_bar is None else str(t.exit_bar),
-                               "" if t.exit_ts is None else str(t.exit_ts), _num(t.exit_price), _num(t.pnl),
-                               _num(t.fees), "true" if t.open else "false")))
+        lines.append(
+            ",".join(
+                (
+                    str(t.id),
+                    t.side,
+                    _num(t.qty),
+                    str(t.entry_bar),
+                    str(t.entry_ts),
+                    _num(t.entry_price),
+                    "" if t.exit_bar is None else str(t.exit_bar),
+                    "" if t.exit_ts is None else str(t.exit_ts),
+                    _num(t.exit_price),
+                    _num(t.pnl),
+                    _num(t.fees),
+                    "true" if t.open else "false",
+                )
+            )
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -39,8 +39,15 @@ class Simulation:
 
 def intent_kind(intent: Intent) -> str:
     """``signals``, ``target``, ``orders`` or ``none``; ParamError when more than one kind was handed over."""
-    kinds = [name for name, given in (("signals", intent.entries is not None), ("target", intent.target is not None),
-                                      ("orders", bool(intent.orders))) if given]
+    kinds = [
+        name
+        for name, given in (
+            ("signals", intent.entries is not None),
+            ("target", intent.target is not None),
+            ("orders", bool(intent.orders)),
+        )
+        if given
+    ]
     if len(kinds) > 1:
         raise ParamError(f"a strategy hands over one kind of intent, got {' and '.join(kinds)}")
     return kinds[0] if kinds else "none"
@@ -62,10 +69,16 @@ def simulate(candles: Candles, intent: Intent, options: Options) -> Simulation:
         else:
             ent, ex = _column(intent.entries, n, "entries"), _column(intent.exits, n, "exits")
             if intent.short_entries is not None or intent.short_exits is not None:
-                sent = _column(intent.short_entries, n, "short_entries") if intent.short_entries is not None \
+                sent = (
+                    _column(intent.short_entries, n, "short_entries")
+                    if intent.short_entries is not None
                     else np.zeros(n, dtype=np.bool_)
-                sex = _column(intent.short_exits, n, "short_exits") if intent.short_exits is not None \
+                )
+                sex = (
+                    _column(intent.short_exits, n, "short_exits")
+                    if intent.short_exits is not None
                     else np.zeros(n, dtype=np.bool_)
+                )
     elif kind == "target":
         mode = kernel.TARGET
         tgt = np.ascontiguousarray(intent.target, dtype=np.float64)
@@ -78,10 +91,32 @@ def simulate(candles: Candles, intent: Intent, options: Options) -> Simulation:
     size = 1.0 if options.size is None else float(options.size)
     pct = math.nan if options.size_pct is None else float(options.size_pct)
     equity, fills, trades, rejected, exposed = kernel.run_kernel(
-        candles.open, candles.high, candles.low, candles.close, mode, ent, ex, sent, sex, tgt,
-        ob, oside, oqty, otype, oprice, osl, otp,
-        float(options.cash), float(options.fee), float(options.slippage_bps) / 1e4, size, pct,
-        options.fill == "close", bool(options.margin), per_bar)
+        candles.open,
+        candles.high,
+        candles.low,
+        candles.close,
+        mode,
+        ent,
+        ex,
+        sent,
+        sex,
+        tgt,
+        ob,
+        oside,
+        oqty,
+        otype,
+        oprice,
+        osl,
+        otp,
+        float(options.cash),
+        float(options.fee),
+        float(options.slippage_bps) / 1e4,
+        size,
+        pct,
+        options.fill == "close",
+        bool(options.margin),
+        per_bar,
+    )
     if mode == kernel.ORDERS:  # back from sorted rows to the strategy's emit order
         known = fills[:, 6] >= 0
         fills[known, 6] = emit_index[fills[known, 6].astype(np.int64)]

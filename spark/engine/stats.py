@@ -48,8 +48,16 @@ def _span(timestamp: np.ndarray, start: int, end: int) -> int:
     return 0 if end < 0 else int(timestamp[end] - timestamp[max(start, 0)])
 
 
-def compute_stats(*, equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, rejected: int, exposed_bars: int,
-                  candles: Candles, options: Options) -> tuple[dict[str, Any], np.ndarray]:
+def compute_stats(
+    *,
+    equity: np.ndarray,
+    trades: np.ndarray,
+    fills: np.ndarray,
+    rejected: int,
+    exposed_bars: int,
+    candles: Candles,
+    options: Options,
+) -> tuple[dict[str, Any], np.ndarray]:
     """The stats dict (snake_case keys, in a fixed order) and the per-bar drawdown in percent."""
     cash = float(options.cash)
     n = len(equity)
@@ -97,8 +105,7 @@ def compute_stats(*, equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, 
         "calmar": cagr / max_dd if cagr is not None and max_dd > 0 else None,
         "exposure_pct": exposed_bars / n * 100.0,
         "fees_paid": float(fills[:, 4].sum()),
-        "buy_and_hold_return_pct": (float(candles.close[-1]) / first_close - 1.0) * 100.0 if first_close > 0
-        else None,
+        "buy_and_hold_return_pct": (float(candles.close[-1]) / first_close - 1.0) * 100.0 if first_close > 0 else None,
         "rejected_orders": int(rejected),
         "periods_per_year": ppy,
         "annualisation": basis,

@@ -41,8 +41,13 @@ class StrategySpec:
     check: Callable[[dict[str, Any]], None] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "help": self.help, "aliases": list(self.aliases),
-                "params": [p.to_json() for p in self.params]}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "help": self.help,
+            "aliases": list(self.aliases),
+            "params": [p.to_json() for p in self.params],
+        }
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ def level_fill(side, typ, level, o, h, lo):
             return o
         if lo <= level:
             return level
-    else:                             # sell limit / buy stop: fills at or above the level
+    else:  # sell limit / buy stop: fills at or above the level
         if o >= level:
             return o
         if h >= level:

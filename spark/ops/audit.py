@@ -45,8 +45,8 @@ class AuditQuery:
 class AuditResult:
     lines: list[dict[str, Any]] = field(default_factory=list)
     files: int = 0
-    torn: int = 0                                          # torn last lines skipped
-    bad: list[str] = field(default_factory=list)           # "file:line: reason" for other unreadable lines
+    torn: int = 0  # torn last lines skipped
+    bad: list[str] = field(default_factory=list)  # "file:line: reason" for other unreadable lines
 
 
 def parse_day(text: str) -> date:
@@ -74,8 +74,7 @@ def parse_when(text: str, *, flag: str, end: bool = False) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{flag} {text!r}: expected YYYY-MM-DD or an ISO-8601 time",
-                         field=flag.lstrip("-")) from None
+        raise InputError(f"{flag} {text!r}: expected YYYY-MM-DD or an ISO-8601 time", field=flag.lstrip("-")) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -109,8 +108,14 @@ def format_line(record: dict[str, Any]) -> str:
     """One human-readable row: time, action, outcome, ip, user, run id, error."""
     outcome = "ok" if record.get("success") is True else "FAILED"
     error = record.get("error")
-    parts = [str(record.get("timestamp", "?")), f"{record.get('action', '?'):<6}", f"{outcome:<6}",
-             str(record.get("ip", "?")), str(record.get("user", "?")), str(record.get("id") or "-")]
+    parts = [
+        str(record.get("timestamp", "?")),
+        f"{record.get('action', '?'):<6}",
+        f"{outcome:<6}",
+        str(record.get("ip", "?")),
+        str(record.get("user", "?")),
+        str(record.get("id") or "-"),
+    ]
     if error:
         parts.append(str(error))
     return "  ".join(parts)

@@ -31,8 +31,16 @@ from typing import IO, Any
 from spark.errors import InputError
 from spark.ops.files import atomic_write_chunks, fsync_dir, sha256_file, sha256_stream
 
-__all__ = ["MANIFEST", "ROOTS", "BackupReport", "Entry", "RestoreReport", "create_backup", "default_backup_path",
-           "restore_backup"]
+__all__ = [
+    "MANIFEST",
+    "ROOTS",
+    "BackupReport",
+    "Entry",
+    "RestoreReport",
+    "create_backup",
+    "default_backup_path",
+    "restore_backup",
+]
 
 MANIFEST = "MANIFEST.json"
 ROOTS = ("evidence", "audit")
@@ -60,10 +68,10 @@ class BackupReport:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestoreReport:
-    restored: list[str] = field(default_factory=list)     # were missing
+    restored: list[str] = field(default_factory=list)  # were missing
     overwritten: list[str] = field(default_factory=list)  # differed (older on disk, or newer with force)
-    unchanged: list[str] = field(default_factory=list)    # identical already
-    kept: list[str] = field(default_factory=list)         # newer on disk, left alone (no force)
+    unchanged: list[str] = field(default_factory=list)  # identical already
+    kept: list[str] = field(default_factory=list)  # newer on disk, left alone (no force)
 
 
 def default_backup_path(now: datetime | None = None) -> Path:
@@ -84,8 +92,11 @@ def create_backup(evidence_dir: Path, audit_dir: Path, out: Path) -> BackupRepor
         if out.parent.exists():
             raise InputError(f"{out.parent} is not a folder")
         out.parent.mkdir(parents=True)
-    files = [(f"{root}/{rel}", path) for root, base in zip(ROOTS, (evidence_dir, audit_dir), strict=True)
-             for rel, path in _walk(base, skip=out)]
+    files = [
+        (f"{root}/{rel}", path)
+        for root, base in zip(ROOTS, (evidence_dir, audit_dir), strict=True)
+        for rel, path in _walk(base, skip=out)
+    ]
     if not files:
         raise InputError(f"nothing to back up: no files under {evidence_dir} or {audit_dir}")
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -98,9 +109,12 @@ def create_backup(evidence_dir: Path, audit_dir: Path, out: Path) -> BackupRepor
                     entry = _add_file(tar, name, path)
                     if entry is not None:
                         entries.append(entry)
-                manifest = {"format": _FORMAT, "version": _VERSION,
-                            "createdAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                            "files": [_entry_json(e) for e in entries]}
+                manifest = {
+                    "format": _FORMAT,
+                    "version": _VERSION,
+                    "createdAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                    "files": [_entry_json(e) for e in entries],
+                }
                 _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1).encode())
             raw.flush()
             os.fsync(raw.fileno())
@@ -113,8 +127,15 @@ def create_backup(evidence_dir: Path, audit_dir: Path, out: Path) -> BackupRepor
     return BackupReport(path=out, files=len(entries), bytes=sum(e.bytes for e in entries))
 
 
-def restore_backup(archive: Path, evidence_dir: Path, audit_dir: Path, *, force: bool = False,
-                   only: tuple[str, ...] = ROOTS, dry_run: bool = False) -> RestoreReport:
+def restore_backup(
+    archive: Path,
+    evidence_dir: Path,
+    audit_dir: Path,
+    *,
+    force: bool = False,
+    only: tuple[str, ...] = ROOTS,
+    dry_run: bool = False,
+) -> RestoreReport:
     """Verify ``archive`` completely, then write back the files of the ``only`` roots that are missing or differ.
 
     Raises InputError for a missing, damaged, tampered or unsafe archive (nothing written). With ``dry_run`` the
@@ -143,6 +164,7 @@ def restore_backup(archive: Path, evidence_dir: Path, audit_dir: Path, *, force:
 
 
 # -- backup helpers ---------------------------------------------------------------------------------------------
+
 
 def _walk(base: Path, *, skip: Path) -> Iterator[tuple[str, Path]]:
     if not base.is_dir():
@@ -197,6 +219,7 @@ def _entry_json(e: Entry) -> dict[str, Any]:
 
 # -- restore helpers --------------------------------------------------------------------------------------------
 
+
 def _is_archive_error(exc: OSError) -> bool:
     """gzip reports a damaged stream as a plain OSError (BadGzipFile); real I/O errors carry an errno."""
     return exc.errno is None
@@ -219,8 +242,10 @@ def _verify(tar: tarfile.TarFile, archive: Path) -> list[Entry]:
     stored = set(members) - {MANIFEST}
     if listed != stored:
         odd = sorted(listed ^ stored)[0]
-        raise InputError(f"{archive}: member {odd!r} is {'missing' if odd in listed else 'not in the manifest'}: "
-                         "archive damaged or tampered")
+        raise InputError(
+            f"{archive}: member {odd!r} is {'missing' if odd in listed else 'not in the manifest'}: "
+            "archive damaged or tampered"
+        )
     for entry in entries:
         member = tar.extractfile(entry.path)
         assert member is not None
@@ -232,8 +257,13 @@ def _verify(tar: tarfile.TarFile, archive: Path) -> list[Entry]:
 
 def _check_name(archive: Path, name: str) -> None:
     p = PurePosixPath(name)
-    if name != MANIFEST and (p.is_absolute() or "\\" in name or any(part in ("", ".", "..") for part in
-                             name.split("/")) or len(p.parts) < 2 or p.parts[0] not in ROOTS):
+    if name != MANIFEST and (
+        p.is_absolute()
+        or "\\" in name
+        or any(part in ("", ".", "..") for part in name.split("/"))
+        or len(p.parts) < 2
+        or p.parts[0] not in ROOTS
+    ):
         raise InputError(f"{archive}: unsafe member name {name!r} (absolute, '..', or outside evidence/ audit/)")
 
 
@@ -246,8 +276,9 @@ def _read_manifest(tar: tarfile.TarFile, archive: Path) -> list[Entry]:
             raise ValueError(f"format {doc.get('format')!r} version {doc.get('version')!r}")
         entries = []
         for item in doc["files"]:
-            entry = Entry(path=str(item["path"]), sha256=str(item["sha256"]), bytes=int(item["bytes"]),
-                          mtime=float(item["mtime"]))
+            entry = Entry(
+                path=str(item["path"]), sha256=str(item["sha256"]), bytes=int(item["bytes"]), mtime=float(item["mtime"])
+            )
             if not _SHA.match(entry.sha256) or entry.bytes < 0:
                 raise ValueError(f"bad entry for {entry.path!r}")
             entries.append(entry)
@@ -256,8 +287,9 @@ def _read_manifest(tar: tarfile.TarFile, archive: Path) -> list[Entry]:
     return entries
 
 
-def _plan(entries: list[Entry], bases: dict[str, Path], only: tuple[str, ...],
-          force: bool) -> list[tuple[str, Entry, Path]]:
+def _plan(
+    entries: list[Entry], bases: dict[str, Path], only: tuple[str, ...], force: bool
+) -> list[tuple[str, Entry, Path]]:
     """(action, entry, target) per file of the selected roots; action names a `RestoreReport` list."""
     plan: list[tuple[str, Entry, Path]] = []
     for entry in entries:

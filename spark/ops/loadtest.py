@@ -48,9 +48,9 @@ class ClientResult:
     first_event_s: float | None = None
     events: int = 0
     lags_s: list[float] = field(default_factory=list)
-    lost: int = 0            # ids skipped before a "run" event
-    coalesced: int = 0       # ids skipped before a fresh snapshot (the server's answer to a slow client)
-    out_of_order: int = 0    # ids not above the previous one
+    lost: int = 0  # ids skipped before a "run" event
+    coalesced: int = 0  # ids skipped before a fresh snapshot (the server's answer to a slow client)
+    out_of_order: int = 0  # ids not above the previous one
     error: str | None = None
 
 
@@ -120,9 +120,18 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-async def run_loadtest(url: str, *, clients: int, duration_s: float, slo: SLO = SLO(),
-                       connect_timeout_s: float = 5.0, on_progress: Callable[[Progress], None] | None = None,
-                       progress_every_s: float = 0.5, starts: int = 0, token: str | None = None) -> LoadReport:
+async def run_loadtest(
+    url: str,
+    *,
+    clients: int,
+    duration_s: float,
+    slo: SLO = SLO(),
+    connect_timeout_s: float = 5.0,
+    on_progress: Callable[[Progress], None] | None = None,
+    progress_every_s: float = 0.5,
+    starts: int = 0,
+    token: str | None = None,
+) -> LoadReport:
     """Run ``clients`` SSE clients against ``url`` for ``duration_s`` seconds and judge the result by ``slo``.
 
     With ``starts`` > 0, that many runs are started (``POST /api/backtest/start`` with ``token``) during the first
@@ -165,8 +174,10 @@ async def _preflight(http: httpx.AsyncClient, target: str) -> None:
         async with http.stream("GET", target, headers={"Accept": "text/event-stream"}) as response:
             kind = response.headers.get("content-type", "").partition(";")[0].strip()
             if response.status_code != 200 or kind != "text/event-stream":
-                raise InputError(f"{target} answered {response.status_code} {kind or 'without a content type'}, "
-                                 "not an event stream", field="url")
+                raise InputError(
+                    f"{target} answered {response.status_code} {kind or 'without a content type'}, not an event stream",
+                    field="url",
+                )
     except httpx.HTTPError as exc:
         raise InputError(f"cannot reach {target}: {_describe(exc)}", field="url") from None
 
@@ -207,8 +218,9 @@ async def _client(http: httpx.AsyncClient, target: str, result: ClientResult) ->
         result.error = _describe(exc)
 
 
-async def _starter(http: httpx.AsyncClient, target: str, token: str | None, starts: int, duration_s: float,
-                   out: list[str]) -> None:
+async def _starter(
+    http: httpx.AsyncClient, target: str, token: str | None, starts: int, duration_s: float, out: list[str]
+) -> None:
     """Start ``starts`` runs evenly over the first half of the test, after the clients had a moment to connect."""
     parts = urlsplit(target)
     start_url = urlunsplit((parts.scheme, parts.netloc, "/api/backtest/start", "", ""))
@@ -216,8 +228,9 @@ async def _starter(http: httpx.AsyncClient, target: str, token: str | None, star
     await trio.sleep(min(0.5, duration_s / 10))
     for _ in range(starts):
         try:
-            response = await http.post(start_url, json={"notes": "spark loadtest sse"},
-                                       headers={"x-admin-token": token or ""})
+            response = await http.post(
+                start_url, json={"notes": "spark loadtest sse"}, headers={"x-admin-token": token or ""}
+            )
             out.append("accepted" if response.status_code == 201 else f"HTTP {response.status_code}")
         except httpx.HTTPError as exc:
             out.append(_describe(exc))
@@ -250,23 +263,29 @@ def _describe(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def _report_progress(results: list[ClientResult], started: float, on_progress: Callable[[Progress], None],
-                           every_s: float) -> None:
+async def _report_progress(
+    results: list[ClientResult], started: float, on_progress: Callable[[Progress], None], every_s: float
+) -> None:
     while True:
         await trio.sleep(every_s)
         on_progress(_progress(results, trio.current_time() - started))
 
 
 def _progress(results: list[ClientResult], elapsed: float) -> Progress:
-    return Progress(elapsed_s=elapsed, clients=len(results),
-                    connected=sum(1 for r in results if r.first_event_s is not None and r.error is None),
-                    with_event=sum(1 for r in results if r.first_event_s is not None),
-                    events=sum(r.events for r in results), errors=sum(1 for r in results if r.error),
-                    lost=sum(r.lost for r in results))
+    return Progress(
+        elapsed_s=elapsed,
+        clients=len(results),
+        connected=sum(1 for r in results if r.first_event_s is not None and r.error is None),
+        with_event=sum(1 for r in results if r.first_event_s is not None),
+        events=sum(r.events for r in results),
+        errors=sum(1 for r in results if r.error),
+        lost=sum(r.lost for r in results),
+    )
 
 
-def _report(target: str, results: list[ClientResult], duration_s: float, slo: SLO, starts: int,
-            start_results: list[str]) -> LoadReport:
+def _report(
+    target: str, results: list[ClientResult], duration_s: float, slo: SLO, starts: int, start_results: list[str]
+) -> LoadReport:
     for r in results:
         if r.error is None and r.first_event_s is None:
             r.error = f"no event within {duration_s:g} s"
@@ -286,15 +305,32 @@ def _report(target: str, results: list[ClientResult], duration_s: float, slo: SL
     if error_rate >= slo.max_error_rate:
         failures.append(f"errors {error_rate:.1%} >= {slo.max_error_rate:.0%}")
     return LoadReport(
-        url=target, clients=len(results), duration_s=duration_s, connected=len(firsts), errors=errors,
-        error_rate=error_rate, error_kinds=kinds, first_event_p50_s=percentile(firsts, 50), first_event_p95_s=p95,
-        first_event_max_s=max(firsts, default=None), lag_p50_s=percentile(lags, 50), lag_p95_s=percentile(lags, 95),
-        lag_max_s=max(lags, default=None), events=sum(r.events for r in results), lag_events=len(lags),
-        lost=sum(r.lost for r in results), starts_requested=starts,
+        url=target,
+        clients=len(results),
+        duration_s=duration_s,
+        connected=len(firsts),
+        errors=errors,
+        error_rate=error_rate,
+        error_kinds=kinds,
+        first_event_p50_s=percentile(firsts, 50),
+        first_event_p95_s=p95,
+        first_event_max_s=max(firsts, default=None),
+        lag_p50_s=percentile(lags, 50),
+        lag_p95_s=percentile(lags, 95),
+        lag_max_s=max(lags, default=None),
+        events=sum(r.events for r in results),
+        lag_events=len(lags),
+        lost=sum(r.lost for r in results),
+        starts_requested=starts,
         starts_accepted=start_results.count("accepted"),
-        start_errors={**{k: start_results.count(k) for k in sorted(set(start_results) - {"accepted"})},
-                      **({"not sent before the end": starts - len(start_results)}
-                         if len(start_results) < starts else {})},
-        coalesced=sum(r.coalesced for r in results), out_of_order=sum(r.out_of_order for r in results),
-        slo_first_event_p95_s=slo.first_event_p95_s, slo_max_error_rate=slo.max_error_rate, passed=not failures,
-        failures=failures)
+        start_errors={
+            **{k: start_results.count(k) for k in sorted(set(start_results) - {"accepted"})},
+            **({"not sent before the end": starts - len(start_results)} if len(start_results) < starts else {}),
+        },
+        coalesced=sum(r.coalesced for r in results),
+        out_of_order=sum(r.out_of_order for r in results),
+        slo_first_event_p95_s=slo.first_event_p95_s,
+        slo_max_error_rate=slo.max_error_rate,
+        passed=not failures,
+        failures=failures,
+    )

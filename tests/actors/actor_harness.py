@@ -85,8 +85,7 @@ async def wired(tmp_path: Path, runner: ScriptedRunner, **overrides: Any) -> Asy
     to_simulator, simulator_inbox = trio.open_memory_channel[Any](0)
     reports, reports_inbox = trio.open_memory_channel[Any](16)
     publish, published = trio.open_memory_channel[Any](64)
-    harness = Harness(store=store, metrics=metrics, runner=runner, to_scheduler=to_scheduler,
-                      t0=trio.current_time())
+    harness = Harness(store=store, metrics=metrics, runner=runner, to_scheduler=to_scheduler, t0=trio.current_time())
 
     async def record(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with published:
@@ -97,14 +96,25 @@ async def wired(tmp_path: Path, runner: ScriptedRunner, **overrides: Any) -> Asy
 
     async with trio.open_nursery() as nursery:
         await nursery.start(record)
-        await nursery.start(lambda task_status: simulator.run(
-            inbox=simulator_inbox, reports=reports, runners={"engine": runner}, task_status=task_status))
-        await nursery.start(lambda task_status: scheduler.run(
-            inbox=scheduler_inbox, reports=reports_inbox, launch=to_simulator, publish=publish, store=store,
-            metrics=metrics, settings=lambda: settings, now_ms=lambda: int(trio.current_time() * 1000),
-            task_status=task_status))
+        await nursery.start(
+            lambda task_status: simulator.run(
+                inbox=simulator_inbox, reports=reports, runners={"engine": runner}, task_status=task_status
+            )
+        )
+        await nursery.start(
+            lambda task_status: scheduler.run(
+                inbox=scheduler_inbox,
+                reports=reports_inbox,
+                launch=to_simulator,
+                publish=publish,
+                store=store,
+                metrics=metrics,
+                settings=lambda: settings,
+                now_ms=lambda: int(trio.current_time() * 1000),
+                task_status=task_status,
+            )
+        )
         try:
             yield harness
         finally:
             await to_scheduler.aclose()
-

@@ -33,14 +33,24 @@ async def audit(send: trio.MemorySendChannel, **entry) -> None:
 
 
 def entry(n: int, **extra) -> dict:
-    return {"action": "start", "ip": "127.0.0.1", "user": "admin", "id": f"bt-{n}", "payload": {"pair": "ETHUSDT"},
-            "success": True, **extra}
+    return {
+        "action": "start",
+        "ip": "127.0.0.1",
+        "user": "admin",
+        "id": f"bt-{n}",
+        "payload": {"pair": "ETHUSDT"},
+        "success": True,
+        **extra,
+    }
 
 
 async def run_auditor(nursery: trio.Nursery, folder: Path, clock: Clock, secret: str = "") -> trio.MemorySendChannel:
     send, inbox = trio.open_memory_channel(64)
-    await nursery.start(lambda task_status: auditor.run(inbox=inbox, folder=folder, secret=lambda: secret,
-                                                        clock=clock, task_status=task_status))
+    await nursery.start(
+        lambda task_status: auditor.run(
+            inbox=inbox, folder=folder, secret=lambda: secret, clock=clock, task_status=task_status
+        )
+    )
     return send
 
 
@@ -54,11 +64,14 @@ async def test_one_compact_line_per_entry_per_utc_day(tmp_path):
             clock.now = T0 + timedelta(seconds=1)  # the next UTC day
             await audit(send, **entry(2, success=False, error="unauthorized"))
     first = (folder / "backtest_20251008.log").read_bytes()
-    assert first == (b'{"timestamp":"2025-10-08T23:59:59.250Z","action":"start","ip":"127.0.0.1","user":"admin",'
-                     b'"id":"bt-1","payload":{"pair":"ETHUSDT"},"success":true}\n')
+    assert first == (
+        b'{"timestamp":"2025-10-08T23:59:59.250Z","action":"start","ip":"127.0.0.1","user":"admin",'
+        b'"id":"bt-1","payload":{"pair":"ETHUSDT"},"success":true}\n'
+    )
     second = (folder / "backtest_20251009.log").read_text().splitlines()
-    assert [json.loads(line) for line in second] == [{"timestamp": "2025-10-09T00:00:00.250Z", **entry(2),
-                                                      "success": False, "error": "unauthorized"}]
+    assert [json.loads(line) for line in second] == [
+        {"timestamp": "2025-10-09T00:00:00.250Z", **entry(2), "success": False, "error": "unauthorized"}
+    ]
 
 
 async def test_concurrent_callers_all_get_their_line(tmp_path):
@@ -83,13 +96,27 @@ async def test_the_token_is_never_written(tmp_path):
 
 
 def test_a_short_token_is_scrubbed_from_values_without_breaking_the_line():
-    line = auditor.audit_line({"timestamp": "2025-10-08T00:00:00.000Z", "action": "start", "ip": "10.0.0.1",
-                               "user": "admin", "id": None, "payload": {"notes": "a test", "t": ["t"]},
-                               "success": True}, secret="t")
-    assert json.loads(line) == {"timestamp": "2025-10-08T00:00:00.000Z", "action": "start",
-                                "ip": "10.0.0.1", "user": "admin", "id": None,
-                                "payload": {"no[redacted]es": "a [redacted]es[redacted]", "[redacted]": ["[redacted]"]},
-                                "success": True}
+    line = auditor.audit_line(
+        {
+            "timestamp": "2025-10-08T00:00:00.000Z",
+            "action": "start",
+            "ip": "10.0.0.1",
+            "user": "admin",
+            "id": None,
+            "payload": {"notes": "a test", "t": ["t"]},
+            "success": True,
+        },
+        secret="t",
+    )
+    assert json.loads(line) == {
+        "timestamp": "2025-10-08T00:00:00.000Z",
+        "action": "start",
+        "ip": "10.0.0.1",
+        "user": "admin",
+        "id": None,
+        "payload": {"no[redacted]es": "a [redacted]es[redacted]", "[redacted]": ["[redacted]"]},
+        "success": True,
+    }
 
 
 def test_a_payload_too_deep_to_serialise_is_noted_not_fatal():

@@ -42,10 +42,18 @@ async def running(ring_size: int = 1000, max_clients: int = 10) -> AsyncIterator
     runs: dict[str, dict] = {}
     metrics = Metrics()
     async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: broadcaster.run(
-            inbox=inbox, snapshot_runs=lambda: list(reversed(runs.values())), ring_size=ring_size,
-            max_clients=lambda: max_clients, metrics=metrics, first_id=1, now_ms=lambda: 42,
-            task_status=task_status))
+        await nursery.start(
+            lambda task_status: broadcaster.run(
+                inbox=inbox,
+                snapshot_runs=lambda: list(reversed(runs.values())),
+                ring_size=ring_size,
+                max_clients=lambda: max_clients,
+                metrics=metrics,
+                first_id=1,
+                now_ms=lambda: 42,
+                task_status=task_status,
+            )
+        )
         async with send:
             yield Hub(send, runs, metrics)
 
@@ -71,9 +79,17 @@ async def test_snapshot_first_then_changes_in_id_order(autojump_clock):
         async with hub.subscribe() as late:  # the snapshot is taken when read: it covers what came before
             await hub.change("c", "running")
             await trio.sleep(0.1)
-            assert await take(late, 1) == [(5, "snapshot", [{"id": "c", "status": "running"},
-                                                            {"id": "b", "status": "queued"},
-                                                            {"id": "a", "status": "running"}])]
+            assert await take(late, 1) == [
+                (
+                    5,
+                    "snapshot",
+                    [
+                        {"id": "c", "status": "running"},
+                        {"id": "b", "status": "queued"},
+                        {"id": "a", "status": "running"},
+                    ],
+                )
+            ]
     assert got == [(1, "snapshot", [{"id": "a", "status": "queued"}]), (2, "run", "running"), (3, "run", "queued")]
 
 
@@ -165,9 +181,16 @@ async def test_the_client_cap_answers_unavailable(autojump_clock):
 async def test_streams_end_when_the_broadcaster_closes(autojump_clock):
     send, inbox = trio.open_memory_channel(8)
     async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: broadcaster.run(
-            inbox=inbox, snapshot_runs=list, ring_size=10, max_clients=lambda: 5, metrics=Metrics(),
-            task_status=task_status))
+        await nursery.start(
+            lambda task_status: broadcaster.run(
+                inbox=inbox,
+                snapshot_runs=list,
+                ring_size=10,
+                max_clients=lambda: 5,
+                metrics=Metrics(),
+                task_status=task_status,
+            )
+        )
         reply: Reply[Any] = Reply()
         await send.send(Subscribe(last_event_id=None, reply=reply))
         stream = await reply.wait()

@@ -25,14 +25,17 @@ async def test_runs_queue_behind_the_concurrency_limit(autojump_clock, tmp_path)
     assert h.statuses(0) == [(0, "queued"), (0, "running"), (10, "done")]
     assert h.statuses(1) == [(0, "queued"), (0, "running"), (10, "done")]
     assert h.statuses(2) == [(0, "queued"), (10, "running"), (20, "done")]
-    assert [(rid, round(t - h.t0, 6)) for rid, t in runner.calls] == [(run_id(0), 0), (run_id(1), 0),
-                                                                       (run_id(2), 10)]
+    assert [(rid, round(t - h.t0, 6)) for rid, t in runner.calls] == [(run_id(0), 0), (run_id(1), 0), (run_id(2), 10)]
     record = on_disk(tmp_path, 2)
     assert record["status"] == "done" and record["progress"] == 1.0 and record["stats"] == {"totalTrades": 1}
     assert record["finishedAt"] == 20_000  # now_ms follows the mock clock
     m = h.metrics
     assert [m.value("backtest_runs_total", {"status": s}) for s in ("queued", "running", "done", "failed")] == [
-        3, 3, 3, 0]
+        3,
+        3,
+        3,
+        0,
+    ]
     assert m.value("backtest_active_runs") == 0
     assert m.value("backtest_duration_seconds_count") == 3
     assert m.value("backtest_duration_seconds_sum") == pytest.approx(30.0)
@@ -87,8 +90,9 @@ async def test_cancel_is_idempotent_and_refuses_done_and_unknown_runs(autojump_c
 
 
 async def test_a_failing_strategy_fails_its_run_only(autojump_clock, tmp_path):
-    runner = ScriptedRunner({run_id(0): [("sleep", 1), ("raise", ZeroDivisionError("division by zero"))]},
-                            default_s=3.0)
+    runner = ScriptedRunner(
+        {run_id(0): [("sleep", 1), ("raise", ZeroDivisionError("division by zero"))]}, default_s=3.0
+    )
     async with wired(tmp_path, runner) as h:
         await h.submit(0)
         await h.submit(1)
@@ -99,22 +103,32 @@ async def test_a_failing_strategy_fails_its_run_only(autojump_clock, tmp_path):
 
 
 async def test_progress_is_published_not_persisted_each_time(autojump_clock, tmp_path):
-    runner = ScriptedRunner({run_id(0): [("sleep", 1), ("progress", 0.25), ("sleep", 1), ("progress", 0.75),
-                                         ("sleep", 1)]})
+    runner = ScriptedRunner(
+        {run_id(0): [("sleep", 1), ("progress", 0.25), ("sleep", 1), ("progress", 0.75), ("sleep", 1)]}
+    )
     async with wired(tmp_path, runner) as h:
         await h.submit(0)
         await trio.sleep(1.5)
         assert on_disk(tmp_path, 0)["progress"] == 0.0
         await trio.sleep(2)
     assert [(round(t - h.t0, 6), status, p) for t, _, status, p, _ in h.changes] == [
-        (0, "queued", 0.0), (0, "running", 0.0), (1, "running", 0.25), (2, "running", 0.75), (3, "done", 1.0)]
+        (0, "queued", 0.0),
+        (0, "running", 0.0),
+        (1, "running", 0.25),
+        (2, "running", 0.75),
+        (3, "done", 1.0),
+    ]
 
 
 async def test_progress_is_published_at_most_every_quarter_second(autojump_clock, tmp_path):
-    steps = [("sleep", 1)] + [("progress", p / 10) for p in range(1, 10)] + [("sleep", 0.1), ("progress", 0.95),
-                                                                            ("sleep", 1)]
-    runner = ScriptedRunner({run_id(0): [step for pair in zip(steps, [("sleep", 0.1)] * len(steps), strict=True)
-                                         for step in pair]})
+    steps = (
+        [("sleep", 1)]
+        + [("progress", p / 10) for p in range(1, 10)]
+        + [("sleep", 0.1), ("progress", 0.95), ("sleep", 1)]
+    )
+    runner = ScriptedRunner(
+        {run_id(0): [step for pair in zip(steps, [("sleep", 0.1)] * len(steps), strict=True) for step in pair]}
+    )
     async with wired(tmp_path, runner) as h:
         await h.submit(0)
         await trio.sleep(1.55)
@@ -122,7 +136,12 @@ async def test_progress_is_published_at_most_every_quarter_second(autojump_clock
         await trio.sleep(5)
     # ... published no more than every 0.25 s: reports come every 0.1 s, so every third one goes out
     assert [(round(t - h.t0, 6), p) for t, _, status, p, _ in h.changes if status == "running"] == [
-        (0, 0.0), (1.1, 0.1), (1.4, 0.4), (1.7, 0.7), (2.2, 0.95)]
+        (0, 0.0),
+        (1.1, 0.1),
+        (1.4, 0.4),
+        (1.7, 0.7),
+        (2.2, 0.95),
+    ]
     assert h.changes[-1][2:4] == ("done", 1.0)
 
 

@@ -51,9 +51,16 @@ class ThrowawayStrategies:
     @staticmethod
     @hookimpl
     def register_strategies(register) -> None:
-        register(StrategySpec(name="slow", fn=slow,
-                              params=(Param(name="seconds", type="float", default=20.0, min=0.0, max=60.0),
-                                      Param(name="pidfile", type="str", default=""))))
+        register(
+            StrategySpec(
+                name="slow",
+                fn=slow,
+                params=(
+                    Param(name="seconds", type="float", default=20.0, min=0.0, max=60.0),
+                    Param(name="pidfile", type="str", default=""),
+                ),
+            )
+        )
         register(StrategySpec(name="boom", fn=boom))
         register(StrategySpec(name="die", fn=die))
 
@@ -63,8 +70,14 @@ def settings(tmp_path: Path) -> Settings:
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(DATA / "GOOG.csv", data / "GOOG.csv")
-    return Settings(impl="engine", evidence_dir=tmp_path / "evidence", log_dir=tmp_path / "logs", data_dir=data,
-                    max_concurrent=2, queue_size=10)
+    return Settings(
+        impl="engine",
+        evidence_dir=tmp_path / "evidence",
+        log_dir=tmp_path / "logs",
+        data_dir=data,
+        max_concurrent=2,
+        queue_size=10,
+    )
 
 
 def alive(pid: int) -> bool:
@@ -97,8 +110,12 @@ async def wait_status(system, run_id: str, *statuses: str, seconds: float = 60) 
 
 async def test_goog_through_the_service_gives_the_reference_figures(settings):
     async with open_system(settings) as system:
-        body = {"strategy": "sma_cross", "params": {"fast": 10, "slow": 30},
-                "feed": {"name": "csv", "args": {"path": "GOOG.csv"}}, "options": {"fee": 0.001, "size": 1}}
+        body = {
+            "strategy": "sma_cross",
+            "params": {"fast": 10, "slow": 30},
+            "feed": {"name": "csv", "args": {"path": "GOOG.csv"}},
+            "options": {"fee": 0.001, "size": 1},
+        }
         run_id = (await system.start(request(system, **body), ADMIN, body))["id"]
         record = await wait_status(system, run_id, "done", "failed")
         assert record["status"] == "done", record["error"]
@@ -159,7 +176,9 @@ async def test_a_raising_strategy_and_a_dying_worker_fail_their_runs_only(settin
         died = (await system.start(request(system, strategy="die"), ADMIN, {}))["id"]
         record = await wait_status(system, raised, "done", "failed")
         assert (record["status"], record["error"]) == (
-            "failed", "strategy 'boom' failed: ZeroDivisionError: division by zero")
+            "failed",
+            "strategy 'boom' failed: ZeroDivisionError: division by zero",
+        )
         record = await wait_status(system, died, "done", "failed")
         assert record["status"] == "failed" and record["error"].startswith("the worker process died")
         fine = (await system.start(request(system), ADMIN, {}))["id"]
@@ -171,8 +190,9 @@ async def test_shutdown_kills_engine_runs_in_flight_and_records_them(settings, t
     pidfile = tmp_path / "slow.pid"
     async with open_system(settings, extra_plugins=[(ThrowawayStrategies, "throwaway")]) as system:
         params = {"seconds": 30, "pidfile": str(pidfile)}
-        ids = [(await system.start(request(system, strategy="slow", params=params), ADMIN, {}))["id"]
-               for _ in range(3)]  # two in workers, one queued
+        ids = [
+            (await system.start(request(system, strategy="slow", params=params), ADMIN, {}))["id"] for _ in range(3)
+        ]  # two in workers, one queued
         pid = await worker_pid(pidfile)
         closing = trio.current_time()
     assert trio.current_time() - closing < 5 and not alive(pid)

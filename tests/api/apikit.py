@@ -39,8 +39,17 @@ async def served(app: Any, stall_timeout_s: float = 3.0) -> AsyncIterator[str]:
     """Serve ``app`` with a real Hypercorn on 127.0.0.1:<free port>; yields the base URL, stops gracefully."""
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(serve_app, app, host="127.0.0.1", port=0, shutdown_trigger=stop.wait,
-                                            stall_timeout_s=stall_timeout_s, graceful_timeout_s=1.0))
+        binds = await nursery.start(
+            partial(
+                serve_app,
+                app,
+                host="127.0.0.1",
+                port=0,
+                shutdown_trigger=stop.wait,
+                stall_timeout_s=stall_timeout_s,
+                graceful_timeout_s=1.0,
+            )
+        )
         try:
             yield binds[0]
         finally:
@@ -76,8 +85,14 @@ class ServerProcess:
 
     def spawn(self) -> subprocess.Popen[str]:
         with self.stderr_path.open("a") as stderr:
-            return subprocess.Popen([sys.executable, "-m", "spark.cli", "serve", "--port", "0"], cwd=self.cwd,
-                                    env=self.env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+            return subprocess.Popen(
+                [sys.executable, "-m", "spark.cli", "serve", "--port", "0"],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
 
     async def start(self) -> str:
         self.proc = self.spawn()

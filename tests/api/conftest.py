@@ -20,11 +20,18 @@ from spark.system import open_system
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"evidence_dir": tmp_path / "evidence", "log_dir": tmp_path / "logs",
-                                  "data_dir": tmp_path / "data", "admin_token": TOKEN, "impl": "mock",
-                                  "mock_delay_s": 30.0, "max_concurrent": 2}
+        values: dict[str, Any] = {
+            "evidence_dir": tmp_path / "evidence",
+            "log_dir": tmp_path / "logs",
+            "data_dir": tmp_path / "data",
+            "admin_token": TOKEN,
+            "impl": "mock",
+            "mock_delay_s": 30.0,
+            "max_concurrent": 2,
+        }
         values.update(overrides)
         return load_settings(env={}, toml_path=None, **values)
+
     return make
 
 

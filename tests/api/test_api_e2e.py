@@ -41,8 +41,11 @@ async def first_status(client: httpx.AsyncClient, path: str, status: int) -> htt
 async def test_seed_smoke_checklist_steps_1_to_5(tmp_path: Path) -> None:
     async with spark_serve(tmp_path) as server, httpx.AsyncClient(base_url=server.url) as client:
         # 1. start
-        response = await client.post("/api/backtest/start", headers={**admin(), "Content-Type": "application/json"},
-                                     content=b'{"pair":"ETHUSDT","timeframe":"4h","notes":"Smoke test"}')
+        response = await client.post(
+            "/api/backtest/start",
+            headers={**admin(), "Content-Type": "application/json"},
+            content=b'{"pair":"ETHUSDT","timeframe":"4h","notes":"Smoke test"}',
+        )
         assert response.status_code == 201
         started = response.json()
         assert set(started) == {"id", "status", "startedAt"} and started["status"] == "queued"
@@ -61,7 +64,9 @@ async def test_seed_smoke_checklist_steps_1_to_5(tmp_path: Path) -> None:
         day = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
         lines = [json.loads(x) for x in (tmp_path / "logs" / "audit" / f"backtest_{day}.log").read_text().splitlines()]
         assert [(x["action"], x["ip"], x["user"], x["id"], x["success"]) for x in lines] == [
-            ("start", "127.0.0.1", "admin", run_id, True), ("cancel", "127.0.0.1", "admin", run_id, True)]
+            ("start", "127.0.0.1", "admin", run_id, True),
+            ("cancel", "127.0.0.1", "admin", run_id, True),
+        ]
         assert all(set(x) >= {"timestamp", "action", "ip", "user", "id", "payload", "success"} for x in lines)
         assert TOKEN not in json.dumps(lines)
         # 5. metrics
@@ -72,8 +77,10 @@ async def test_seed_smoke_checklist_steps_1_to_5(tmp_path: Path) -> None:
 
 
 async def test_sighup_switches_writes_off_and_on_while_reads_streams_and_runs_go_on(tmp_path: Path) -> None:
-    async with spark_serve(tmp_path, SPARK_MOCK_DELAY_S="2.0") as server, \
-            httpx.AsyncClient(base_url=server.url) as client:
+    async with (
+        spark_serve(tmp_path, SPARK_MOCK_DELAY_S="2.0") as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
         run_id = (await client.post("/api/backtest/start", json={}, headers=admin())).json()["id"]
         seen: list[tuple[str, str]] = []
 
@@ -103,8 +110,12 @@ async def test_sighup_switches_writes_off_and_on_while_reads_streams_and_runs_go
 
 
 async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    env = {"SPARK_MOCK_DELAY_S": "120", "SPARK_MAX_CONCURRENT": "5", "SPARK_RATE_LIMIT_PER_MINUTE": "100000",
-           "SPARK_QUEUE_SIZE": "10000"}
+    env = {
+        "SPARK_MOCK_DELAY_S": "120",
+        "SPARK_MAX_CONCURRENT": "5",
+        "SPARK_RATE_LIMIT_PER_MINUTE": "100000",
+        "SPARK_QUEUE_SIZE": "10000",
+    }
     acked: list[tuple[str, str]] = []  # (action, id)
     async with spark_serve(tmp_path, **env) as server, httpx.AsyncClient(base_url=server.url) as client:
         for i in range(20):
@@ -163,11 +174,28 @@ async def test_fuzz_the_openapi_document_finds_no_500(tmp_path: Path) -> None:
     assert cli, "schemathesis is in the test extras"
     env = {"SPARK_RATE_LIMIT_PER_MINUTE": "100000", "SPARK_QUEUE_SIZE": "100000", "SPARK_MOCK_DELAY_S": "0.5"}
     async with spark_serve(tmp_path, **env) as server:
-        command = [cli, "run", f"{server.url}/openapi.json", "-H", f"x-admin-token: {TOKEN}", "-n", "50",
-                   "--exclude-path", "/api/backtest/stream", "--checks", "all",
-                   "--exclude-checks", "positive_data_acceptance", "--seed", "1", "--request-timeout", "10"]
+        command = [
+            cli,
+            "run",
+            f"{server.url}/openapi.json",
+            "-H",
+            f"x-admin-token: {TOKEN}",
+            "-n",
+            "50",
+            "--exclude-path",
+            "/api/backtest/stream",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--seed",
+            "1",
+            "--request-timeout",
+            "10",
+        ]
         result = await trio.to_thread.run_sync(
-            lambda: subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path))
+            lambda: subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+        )
     assert result.returncode == 0, result.stdout[-6000:]
 
 
@@ -188,8 +216,13 @@ def test_serve_refuses_bad_and_busy_ports_in_one_line(tmp_path: Path) -> None:
         taken.listen()
         busy = str(taken.getsockname()[1])
         for args in (["--port", "70000"], ["--port", "x"], ["--host", "127.0.0.1", "--port", busy]):
-            result = subprocess.run([sys.executable, "-m", "spark.cli", "serve", *args], cwd=tmp_path,
-                                    capture_output=True, text=True, timeout=60)
+            result = subprocess.run(
+                [sys.executable, "-m", "spark.cli", "serve", *args],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert result.returncode == 2, args
             lines = [x for x in result.stderr.splitlines() if x.startswith("spark") or "Traceback" in x]
             assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in result.stderr, result.stderr

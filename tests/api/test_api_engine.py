@@ -20,8 +20,14 @@ from spark.engine.strategy import StrategySpec
 from spark.hookspecs import hookimpl
 from spark.system import open_system
 
-GOOG_BODY = {"pair": "GOOG", "timeframe": "1d", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30},
-             "feed": {"name": "csv", "args": {"path": "GOOG.csv"}}, "options": {"fee": 0.001, "size": 1}}
+GOOG_BODY = {
+    "pair": "GOOG",
+    "timeframe": "1d",
+    "strategy": "sma_cross",
+    "params": {"fast": 10, "slow": 30},
+    "feed": {"name": "csv", "args": {"path": "GOOG.csv"}},
+    "options": {"fee": 0.001, "size": 1},
+}
 
 
 @pytest.mark.slow
@@ -98,15 +104,21 @@ class SlowStrategy:
     @staticmethod
     @hookimpl
     def register_strategies(register: Any) -> None:
-        register(StrategySpec(name="slow", fn=slow,
-                              params=(Param(name="seconds", type="float", default=20.0, min=0.0, max=60.0),)))
+        register(
+            StrategySpec(
+                name="slow", fn=slow, params=(Param(name="seconds", type="float", default=20.0, min=0.0, max=60.0),)
+            )
+        )
 
 
 @pytest.mark.slow
 async def test_health_answers_and_a_cancel_lands_during_a_long_run(make_settings: Any) -> None:
     settings = make_settings(impl="engine", max_concurrent=1)
-    async with open_system(settings, extra_plugins=[(SlowStrategy, "slowtest")]) as system, \
-            served(create_app(system)) as url, httpx.AsyncClient(base_url=url) as client:
+    async with (
+        open_system(settings, extra_plugins=[(SlowStrategy, "slowtest")]) as system,
+        served(create_app(system)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
         body = {"strategy": "slow", "params": {"seconds": 30}, "feed": {"name": "synthetic", "args": {"bars": 500}}}
         response = await client.post("/api/backtest/start", json=body, headers=admin())
         assert response.status_code == 201, response.text

@@ -61,8 +61,12 @@ async def test_detail_artifacts_and_unknown_ids(client: Any) -> None:
     assert body["runs"][0]["id"] == run["id"]
 
     unknown = new_run_id(1_700_000_000_000)
-    for path in (f"/api/backtest/{unknown}", f"/api/backtest/{unknown}/artifacts",
-                 f"/api/backtest/{unknown}/equity", f"/api/backtest/{unknown}/artifacts/run_{unknown}.json"):
+    for path in (
+        f"/api/backtest/{unknown}",
+        f"/api/backtest/{unknown}/artifacts",
+        f"/api/backtest/{unknown}/equity",
+        f"/api/backtest/{unknown}/artifacts/run_{unknown}.json",
+    ):
         response = await client.get(path)
         assert response.status_code == 404, path
         assert_error(await response.get_json(), "not_found", "id")
@@ -71,12 +75,26 @@ async def test_detail_artifacts_and_unknown_ids(client: Any) -> None:
     assert_error(await response.get_json(), "not_found", "name")
 
 
-@pytest.mark.parametrize("bad", ["bt-1", "bt-17000000000000-deadbeef", "bt-1700000000000-DEADBEEF",
-                                 "bt-1700000000000-deadbeef%00", "..%2F..%2Fetc%2Fpasswd", "%2e%2e",
-                                 "bt-1700000000000-deadbee%20", "bt-1700000000000-deadbeef\u0661"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "bt-1",
+        "bt-17000000000000-deadbeef",
+        "bt-1700000000000-DEADBEEF",
+        "bt-1700000000000-deadbeef%00",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e",
+        "bt-1700000000000-deadbee%20",
+        "bt-1700000000000-deadbeef\u0661",
+    ],
+)
 async def test_ids_are_checked_before_any_file(client: Any, bad: str) -> None:
-    for path in (f"/api/backtest/{bad}", f"/api/backtest/{bad}/equity", f"/api/backtest/{bad}/artifacts",
-                 f"/api/backtest/{bad}/artifacts/run_{bad}.json"):
+    for path in (
+        f"/api/backtest/{bad}",
+        f"/api/backtest/{bad}/equity",
+        f"/api/backtest/{bad}/artifacts",
+        f"/api/backtest/{bad}/artifacts/run_{bad}.json",
+    ):
         response = await client.get(path)
         assert response.status_code in (400, 404), path
         doc = await response.get_json()
@@ -88,8 +106,14 @@ async def test_traversal_in_paths_never_reaches_a_file(client: Any, settings: An
     run = await start_run(client)
     secret = settings.evidence_dir.parent / "secret.txt"
     secret.write_text("top secret")
-    for name in ("../secret.txt", "..%2Fsecret.txt", "%2e%2e%2fsecret.txt", "....//secret.txt",
-                 "run_x.json%00.csv", f"..%2F..%2F{secret.name}"):
+    for name in (
+        "../secret.txt",
+        "..%2Fsecret.txt",
+        "%2e%2e%2fsecret.txt",
+        "....//secret.txt",
+        "run_x.json%00.csv",
+        f"..%2F..%2F{secret.name}",
+    ):
         response = await client.get(f"/api/backtest/{run['id']}/artifacts/{name}")
         assert response.status_code in (400, 404), name
         assert b"top secret" not in await response.get_data()
@@ -134,9 +158,11 @@ async def test_plugins_config_health_metrics_openapi(client: Any, system: Any) -
     assert "backtest_active_runs" in await metrics.get_data(as_text=True)
     doc = await (await client.get("/openapi.json")).get_json()
     assert doc["openapi"].startswith("3.")
-    routes = {rule.rule.replace("<run:run_id>", "{run_id}").replace("<run_id>", "{run_id}").replace("<name>", "{name}")
-              for rule in client.app.url_map.iter_rules()
-              if rule.endpoint != "static" and not rule.endpoint.startswith("dashboard.")}  # the page, not the API
+    routes = {
+        rule.rule.replace("<run:run_id>", "{run_id}").replace("<run_id>", "{run_id}").replace("<name>", "{name}")
+        for rule in client.app.url_map.iter_rules()
+        if rule.endpoint != "static" and not rule.endpoint.startswith("dashboard.")
+    }  # the page, not the API
     assert routes == set(doc["paths"])
 
 

@@ -17,8 +17,9 @@ from spark.system import open_system
 STREAM = "/api/backtest/stream"
 
 
-async def collect(client: httpx.AsyncClient, count: int,
-                  headers: dict[str, str] | None = None) -> list[tuple[int, str, dict[str, Any]]]:
+async def collect(
+    client: httpx.AsyncClient, count: int, headers: dict[str, str] | None = None
+) -> list[tuple[int, str, dict[str, Any]]]:
     got: list[tuple[int, str, dict[str, Any]]] = []
     with trio.fail_after(10):
         async with client.stream("GET", STREAM, headers=headers or {}) as response:
@@ -51,8 +52,7 @@ async def test_snapshot_first_then_runs_in_id_order_and_resume(make_settings: An
             with trio.fail_after(10):
                 async with trio.open_nursery() as nursery:
                     await nursery.start(watch)
-                    second = (await client.post("/api/backtest/start", json={"notes": "after"},
-                                                headers=admin())).json()
+                    second = (await client.post("/api/backtest/start", json={"notes": "after"}, headers=admin())).json()
                     assert (await client.delete(f"/api/backtest/cancel/{second['id']}", headers=admin())).is_success
                     assert (await client.delete(f"/api/backtest/cancel/{started['id']}", headers=admin())).is_success
             _, kind, snapshot = events[0]
@@ -96,8 +96,11 @@ async def test_retry_hint_heartbeat_and_streams_outlive_the_response_timeout(mak
 
 
 async def test_client_cap_is_503_with_retry_after(make_settings: Any) -> None:
-    async with open_system(make_settings(sse_max_clients=2)) as system, served(create_app(system)) as url, \
-            httpx.AsyncClient(base_url=url) as client:
+    async with (
+        open_system(make_settings(sse_max_clients=2)) as system,
+        served(create_app(system)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
         async with client.stream("GET", STREAM) as one, client.stream("GET", STREAM) as two:
             assert one.status_code == two.status_code == 200
             await wait_until(lambda: system.metrics.value("backtest_stream_clients") == 2)
@@ -115,8 +118,11 @@ async def test_a_stalled_client_is_cut_off_while_a_fast_one_keeps_up(make_settin
     finally disconnected (the stall timeout); meanwhile another client keeps up: every change, in order."""
     settings = make_settings(mock_delay_s=0.3, rate_limit_per_minute=100_000, queue_size=1000, max_concurrent=2)
     total = 30
-    async with open_system(settings) as system, served(create_app(system), stall_timeout_s=2.0) as url, \
-                httpx.AsyncClient(base_url=url) as client:
+    async with (
+        open_system(settings) as system,
+        served(create_app(system), stall_timeout_s=2.0) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
         host, port = url.removeprefix("http://").split(":")
         stalled = socket.socket()
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)

@@ -50,8 +50,14 @@ def exchange(url: str) -> list[Any]:
     results: list[Any] = []
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         # an early refusal (bad token) of a large, allowed body: the next request on the connection still works
-        sock.sendall(request("POST", "/api/backtest/start", json.dumps({"notes": "x" * 60_000}).encode(),
-                             {"x-admin-token": "wrong", "Content-Type": "application/json"}))
+        sock.sendall(
+            request(
+                "POST",
+                "/api/backtest/start",
+                json.dumps({"notes": "x" * 60_000}).encode(),
+                {"x-admin-token": "wrong", "Content-Type": "application/json"},
+            )
+        )
         results.append(read_response(sock)[0])
         sock.sendall(request("DELETE", "/api/backtest/cancel/not-an-id", b"y" * 50_000, {"x-admin-token": TOKEN}))
         results.append(read_response(sock)[0])
@@ -81,8 +87,18 @@ async def test_bodies_on_keep_alive_connections(make_settings: Any) -> None:
 def test_parse_json_is_strict_and_never_raises_anything_but_input_error() -> None:
     assert parse_json(b"") is None and parse_json(b"  \n") is None
     assert parse_json(b'{"a": [1, 2.5, "\xc3\xa9"]}') == {"a": [1, 2.5, "é"]}
-    for bad in (b"\xff", b"{", b"NaN", b"[Infinity]", b"-Infinity", b"1e400", b"[" * 200_000, b"9" * 10_000,
-                b'{"a": 1} x', "ü".encode("utf-16")):
+    for bad in (
+        b"\xff",
+        b"{",
+        b"NaN",
+        b"[Infinity]",
+        b"-Infinity",
+        b"1e400",
+        b"[" * 200_000,
+        b"9" * 10_000,
+        b'{"a": 1} x',
+        "ü".encode("utf-16"),
+    ):
         with pytest.raises(InputError):
             parse_json(bad)
 
@@ -110,8 +126,8 @@ def test_rate_limiter_window_retry_after_and_bounded_memory() -> None:
 def test_downsample_keeps_extremes_and_the_worst_drawdown() -> None:
     n = 100_000
     equity = [10_000.0 + (i % 1000) for i in range(n)]
-    equity[54_321] = 12_345.0   # a one-bar spike
-    equity[77_777] = 5_000.0    # a one-bar crash: the worst drawdown
+    equity[54_321] = 12_345.0  # a one-bar spike
+    equity[77_777] = 5_000.0  # a one-bar crash: the worst drawdown
     out = downsample(list(range(n)), equity, 20)
     assert len(out["equity"]) <= 20 and out["total"] == n
     assert max(out["equity"]) == 12_345.0 and min(out["equity"]) == 5_000.0

@@ -21,8 +21,9 @@ def cancel_url(run_id: str) -> str:
 
 
 async def test_start_then_cancel_then_cancel_again(client: Any, settings: Any, system: Any) -> None:
-    response = await client.post(START, json={"pair": "ETHUSDT", "timeframe": "4h", "notes": "Smoke test"},
-                                  headers=admin())
+    response = await client.post(
+        START, json={"pair": "ETHUSDT", "timeframe": "4h", "notes": "Smoke test"}, headers=admin()
+    )
     assert response.status_code == 201
     started = await response.get_json()
     assert set(started) == {"id", "status", "startedAt"} and started["status"] == "queued"
@@ -39,7 +40,9 @@ async def test_start_then_cancel_then_cancel_again(client: Any, settings: Any, s
     assert system.get_run(run_id) == record
     lines = audit_lines(settings)
     assert [(x["action"], x["success"], x["user"]) for x in lines][:2] == [
-        ("start", True, "admin"), ("cancel", True, "admin")]
+        ("start", True, "admin"),
+        ("cancel", True, "admin"),
+    ]
     assert lines[0]["id"] == run_id and lines[0]["payload"]["notes"] == "Smoke test"
     assert all(TOKEN not in json.dumps(x) for x in lines)
 
@@ -61,21 +64,24 @@ async def test_cancel_of_a_done_run_is_409_and_unknown_is_404(make_settings: Any
         assert (await response.get_json())["field"] == "id"
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"x-admin-token": ""},
-    {"x-admin-token": "wrong"},
-    {"x-admin-token": TOKEN + "x"},
-    {"x-admin-token": TOKEN[:-1]},
-    {"x-admin-token": "x" * 100_000},
-    {"x-admin-token": "sëcret-tökén"},
-    {"x-admin-token": f"{TOKEN},{TOKEN}"},
-    {"x-admin-token": f"{TOKEN} {TOKEN}"},
-    {"Authorization": "Bearer "},
-    {"Authorization": f"Basic {TOKEN}"},
-    {"Authorization": f"bearer {TOKEN}x"},
-    {"Authorization": TOKEN},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-admin-token": ""},
+        {"x-admin-token": "wrong"},
+        {"x-admin-token": TOKEN + "x"},
+        {"x-admin-token": TOKEN[:-1]},
+        {"x-admin-token": "x" * 100_000},
+        {"x-admin-token": "sëcret-tökén"},
+        {"x-admin-token": f"{TOKEN},{TOKEN}"},
+        {"x-admin-token": f"{TOKEN} {TOKEN}"},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"bearer {TOKEN}x"},
+        {"Authorization": TOKEN},
+    ],
+)
 async def test_bad_tokens_are_401_with_www_authenticate(client: Any, settings: Any, headers: dict[str, str]) -> None:
     response = await client.post(START, json={}, headers=headers)
     assert response.status_code == 401
@@ -108,8 +114,13 @@ async def test_token_sources_bearer_and_same_origin_cookie(client: Any, settings
     assert response.status_code == 201
     response = await client.post(START, json={}, headers={"Referer": "http://localhost/dashboard"})
     assert response.status_code == 201
-    for foreign in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Referer": "http://evil.example/x"},
-                    {"Origin": "https://localhost"}, {}):
+    for foreign in (
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Referer": "http://evil.example/x"},
+        {"Origin": "https://localhost"},
+        {},
+    ):
         response = await client.post(START, json={}, headers=foreign)
         assert response.status_code == 403, foreign
         assert (await response.get_json())["error"] == "forbidden"
@@ -124,8 +135,10 @@ async def test_no_token_configured_is_500_saying_so(make_settings: Any) -> None:
     settings = make_settings(admin_token="")
     async with open_system(settings) as running:
         client = create_app(running).test_client()
-        for request in (client.post(START, json={}, headers=admin()),
-                        client.delete(cancel_url(new_run_id(1_600_000_000_000)), headers=admin())):
+        for request in (
+            client.post(START, json={}, headers=admin()),
+            client.delete(cancel_url(new_run_id(1_600_000_000_000)), headers=admin()),
+        ):
             response = await request
             assert response.status_code == 500
             doc = await response.get_json()
@@ -133,20 +146,23 @@ async def test_no_token_configured_is_500_saying_so(make_settings: Any) -> None:
         assert [x["success"] for x in audit_lines(settings)] == [False, False]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"status": "done"}, "status"),
-    ({"id": "bt-1700000000000-deadbeef"}, "id"),
-    ({"pair": 1}, "pair"),
-    ({"pair": "ETH USDT"}, "pair"),
-    ({"timeframe": "4x"}, "timeframe"),
-    ({"strategy": "nope"}, "strategy"),
-    ({"strategy": ["sma_cross"]}, "strategy"),
-    ({"params": []}, "params"),
-    ({"notes": "x" * 1001}, "notes"),
-    ({"feed": {"name": "csv", "path": "/etc/passwd"}}, "feed.path"),
-    ({"options": {"fee": -1}}, "options.fee"),
-    ({"options": {"bogus": 1}}, "options.bogus"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"status": "done"}, "status"),
+        ({"id": "bt-1700000000000-deadbeef"}, "id"),
+        ({"pair": 1}, "pair"),
+        ({"pair": "ETH USDT"}, "pair"),
+        ({"timeframe": "4x"}, "timeframe"),
+        ({"strategy": "nope"}, "strategy"),
+        ({"strategy": ["sma_cross"]}, "strategy"),
+        ({"params": []}, "params"),
+        ({"notes": "x" * 1001}, "notes"),
+        ({"feed": {"name": "csv", "path": "/etc/passwd"}}, "feed.path"),
+        ({"options": {"fee": -1}}, "options.fee"),
+        ({"options": {"bogus": 1}}, "options.bogus"),
+    ],
+)
 async def test_bad_bodies_are_400_naming_the_field(client: Any, settings: Any, body: Any, field: str) -> None:
     response = await client.post(START, json=body, headers=admin())
     assert response.status_code == 400, await response.get_data(as_text=True)
@@ -156,10 +172,23 @@ async def test_bad_bodies_are_400_naming_the_field(client: Any, settings: Any, b
     assert line["success"] is False and line["user"] == "admin" and line["payload"] == body
 
 
-@pytest.mark.parametrize("raw", [
-    b"{", b"[1,", b"\xff\xfe{}", b'{"notes": "\xc3\x28"}', b"NaN", b'{"notes": Infinity}', b"1e999",
-    b"[" * 100_00 + b"]" * 100_00, b'{"a":' * 5000 + b"1" + b"}" * 5000, b"9" * 5000, b"[]", b"\"text\"",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b"[1,",
+        b"\xff\xfe{}",
+        b'{"notes": "\xc3\x28"}',
+        b"NaN",
+        b'{"notes": Infinity}',
+        b"1e999",
+        b"[" * 100_00 + b"]" * 100_00,
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b"9" * 5000,
+        b"[]",
+        b'"text"',
+    ],
+)
 async def test_broken_and_hostile_json_is_400(client: Any, settings: Any, raw: bytes) -> None:
     response = await client.post(START, data=raw, headers=admin(**{"Content-Type": "application/json"}))
     assert response.status_code == 400

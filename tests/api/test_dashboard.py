@@ -48,7 +48,7 @@ def _imports(source: str) -> set[str]:
 async def test_every_referenced_asset_is_served_with_its_type(client) -> None:
     """The page's stylesheet and the whole ES module graph resolve, each with a type a browser accepts."""
     page = await (await client.get("/backtest")).get_data(as_text=True)
-    todo = set(re.findall(rf'{ASSETS_URL}/([\w.-]+)', page))
+    todo = set(re.findall(rf"{ASSETS_URL}/([\w.-]+)", page))
     assert {"app.js", "style.css"} <= todo
     seen: set[str] = set()
     total = len(page.encode())

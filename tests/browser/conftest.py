@@ -26,8 +26,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 TOKEN = "browser-test-token"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 _URL = re.compile(r"(http://[0-9.]+:([0-9]+))")
 
 
@@ -54,9 +61,15 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> Server:
         found = threading.Event()
-        proc = subprocess.Popen([*_spark_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                                cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1)
+        proc = subprocess.Popen(
+            [*_spark_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         self.proc = proc
 
         def read() -> None:
@@ -115,9 +128,16 @@ def make_server(tmp: Path, **env: str) -> Server:
     for sub in ("evidence", "logs", "data"):
         (tmp / sub).mkdir(parents=True, exist_ok=True)
     full = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "ADMIN_", "BACKTEST_"))}
-    full.update({"SPARK_EVIDENCE_DIR": str(tmp / "evidence"), "SPARK_LOG_DIR": str(tmp / "logs"),
-                 "SPARK_DATA_DIR": str(tmp / "data"), "ADMIN_TOKEN": TOKEN, "ADMIN_ENABLED": "true",
-                 "PYTHONUNBUFFERED": "1"})
+    full.update(
+        {
+            "SPARK_EVIDENCE_DIR": str(tmp / "evidence"),
+            "SPARK_LOG_DIR": str(tmp / "logs"),
+            "SPARK_DATA_DIR": str(tmp / "data"),
+            "ADMIN_TOKEN": TOKEN,
+            "ADMIN_ENABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     full.update(env)
     return Server(tmp, full)
 
@@ -159,8 +179,9 @@ def engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="package")
 def queue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Mock runs that take a minute, one at a time: the second run waits in the queue."""
-    yield from _server(tmp_path_factory, "queue", BACKTEST_IMPL="mock", SPARK_MAX_CONCURRENT="1",
-                       SPARK_MOCK_DELAY_S="60")
+    yield from _server(
+        tmp_path_factory, "queue", BACKTEST_IMPL="mock", SPARK_MAX_CONCURRENT="1", SPARK_MOCK_DELAY_S="60"
+    )
 
 
 class Console:

@@ -21,7 +21,8 @@ def own_server(tmp_path: Any) -> Iterator[Server]:
 
 
 def test_badge_goes_reconnecting_when_the_server_stops_and_connected_when_it_returns(
-        page: Any, console: Console, own_server: Server) -> None:
+    page: Any, console: Console, own_server: Server
+) -> None:
     # While the server is down the browser logs its failed reconnects; nothing else may reach the console.
     console.allow(r"net::ERR_")
     open_dashboard(page, own_server, token=False)

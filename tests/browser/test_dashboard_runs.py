@@ -15,8 +15,9 @@ from .helpers import SMALL_RUN, drawn_pixels, field, open_dashboard, open_form, 
 LIVE_MS = 3000  # the seed's promise: a change shows within 3 s
 
 
-def test_a_run_started_from_the_form_appears_live_finishes_and_its_report_draws(page: Any,
-                                                                                engine_server: Server) -> None:
+def test_a_run_started_from_the_form_appears_live_finishes_and_its_report_draws(
+    page: Any, engine_server: Server
+) -> None:
     open_dashboard(page, engine_server)
     open_form(page)
     field(page, "feed.args.bars").locator("input").fill("2000")
@@ -47,8 +48,9 @@ def test_a_run_started_from_the_form_appears_live_finishes_and_its_report_draws(
     screenshot(page, "report")
 
 
-def test_a_server_side_validation_error_is_shown_at_its_field(page: Any, console: Console,
-                                                             engine_server: Server) -> None:
+def test_a_server_side_validation_error_is_shown_at_its_field(
+    page: Any, console: Console, engine_server: Server
+) -> None:
     console.allow(r"status of 400 .*api/backtest/start")
     open_dashboard(page, engine_server)
     open_form(page)
@@ -112,8 +114,9 @@ def test_dismissing_the_confirm_cancels_nothing(page: Any, queue_server: Server)
 
 @pytest.fixture(scope="module")
 def admin_off_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _server(tmp_path_factory, "admin-off", ADMIN_ENABLED="false", BACKTEST_IMPL="mock",
-                       SPARK_MOCK_DELAY_S="60")
+    yield from _server(
+        tmp_path_factory, "admin-off", ADMIN_ENABLED="false", BACKTEST_IMPL="mock", SPARK_MOCK_DELAY_S="60"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +124,17 @@ def write_off_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     yield from _server(tmp_path_factory, "write-off", SPARK_DISABLED_PLUGINS="write", BACKTEST_IMPL="mock")
 
 
-@pytest.mark.parametrize(("server_name", "token", "reason"), [
-    ("admin_off_server", True, "ADMIN_ENABLED is not true"),
-    ("write_off_server", True, "write plugin is switched off"),
-    ("queue_server", False, "Enter the admin token"),
-])
-def test_mutation_buttons_are_disabled_with_the_reason(page: Any, request: pytest.FixtureRequest,
-                                                       server_name: str, token: bool, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("server_name", "token", "reason"),
+    [
+        ("admin_off_server", True, "ADMIN_ENABLED is not true"),
+        ("write_off_server", True, "write plugin is switched off"),
+        ("queue_server", False, "Enter the admin token"),
+    ],
+)
+def test_mutation_buttons_are_disabled_with_the_reason(
+    page: Any, request: pytest.FixtureRequest, server_name: str, token: bool, reason: str
+) -> None:
     server: Server = request.getfixturevalue(server_name)
     active = None if server_name == "write_off_server" else server.start_run(**SMALL_RUN)
     open_dashboard(page, server, token=token)

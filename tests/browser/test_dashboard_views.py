@@ -21,8 +21,9 @@ def done_runs(engine_server: Server) -> tuple[str, str]:
     return a, b
 
 
-def test_report_shows_stats_chart_sortable_paged_trades_settings_and_downloads(page: Any, engine_server: Server,
-                                                                                done_runs: tuple[str, str]) -> None:
+def test_report_shows_stats_chart_sortable_paged_trades_settings_and_downloads(
+    page: Any, engine_server: Server, done_runs: tuple[str, str]
+) -> None:
     run_id = done_runs[0]
     open_dashboard(page, engine_server, hash_=f"#/runs/{run_id}")
     page.wait_for_selector("canvas.equity[data-drawn=true]")
@@ -40,7 +41,8 @@ def test_report_shows_stats_chart_sortable_paged_trades_settings_and_downloads(p
     header.locator("button").click()
     assert header.get_attribute("aria-sort") == "descending"
     pnl_index = page.locator(".trades th").evaluate_all(
-        "(ths) => ths.findIndex((th) => th.textContent.trim().startsWith('PnL'))")
+        "(ths) => ths.findIndex((th) => th.textContent.trim().startsWith('PnL'))"
+    )
     cells = page.locator(f".trades tbody tr td:nth-child({pnl_index + 1})").all_inner_texts()
     values = [float(c.replace(",", "")) for c in cells if c]
     assert values == sorted(values, reverse=True) and len(values) > 1

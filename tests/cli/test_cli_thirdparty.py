@@ -64,8 +64,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def spark(site: Path, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SPARK_")}
     path = os.pathsep.join(filter(None, [str(site), clean.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-m", "spark.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**clean, "PYTHONPATH": path, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "spark.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**clean, "PYTHONPATH": path, **env},
+        timeout=120,
+    )
 
 
 def test_the_plugin_is_listed_with_its_params(site: Path, tmp_path: Path) -> None:
@@ -74,16 +80,29 @@ def test_the_plugin_is_listed_with_its_params(site: Path, tmp_path: Path) -> Non
     doc = json.loads(out.stdout)
     assert doc["plugins"][:2] == ["strategies", "feeds"] and "demo" in doc["plugins"]
     strategies = {s["name"]: s for s in doc["strategies"]}
-    assert strategies["enter_after"]["params"] == [{"name": "after", "type": "int", "default": 5, "min": 0,
-                                                    "max": 1000, "help": "bars to wait"}]
+    assert strategies["enter_after"]["params"] == [
+        {"name": "after", "type": "int", "default": 5, "min": 0, "max": 1000, "help": "bars to wait"}
+    ]
     assert "sma_cross" in strategies and "ramp" in {f["name"] for f in doc["feeds"]}
     text = spark(site, tmp_path, "plugins").stdout
     assert "enter_after v0.1: buy once, after some bars" in text and "after (int, default 5 in [0, 1000])" in text
 
 
 def test_its_strategy_and_feed_run_from_the_cli(site: Path, tmp_path: Path) -> None:
-    out = spark(site, tmp_path, "backtest", "--data", "ramp", "--feed-arg", "bars=10", "--strategy", "enter_after",
-                "--param", "after=3", "--json")
+    out = spark(
+        site,
+        tmp_path,
+        "backtest",
+        "--data",
+        "ramp",
+        "--feed-arg",
+        "bars=10",
+        "--strategy",
+        "enter_after",
+        "--param",
+        "after=3",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["metadata"]["strategy"] == {"name": "enter_after", "version": "0.1"}

@@ -19,7 +19,7 @@ def test_the_readme_strategy_plugin_installs_and_runs(tmp_path: Path) -> None:
     (toml,) = [b for b in blocks("toml") if "entry-points.spark" in b]
     (code,) = [b for b in blocks("python") if b.startswith("# my_strategies.py")]
     project = tomllib.loads(toml)["project"]
-    (name, module), = project["entry-points"]["spark"].items()
+    ((name, module),) = project["entry-points"]["spark"].items()
     site = tmp_path / "site"
     info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     info.mkdir(parents=True)
@@ -28,8 +28,14 @@ def test_the_readme_strategy_plugin_installs_and_runs(tmp_path: Path) -> None:
     (info / "entry_points.txt").write_text(f"[spark]\n{name} = {module}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPARK_")}
     env["PYTHONPATH"] = str(site)
-    out = subprocess.run([sys.executable, "-m", "spark.cli", "backtest", "--strategy", "momentum", "--param",
-                          "lookback=50", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "spark.cli", "backtest", "--strategy", "momentum", "--param", "lookback=50", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["metadata"]["strategy"]["name"] == "momentum" and doc["metadata"]["params"] == {"lookback": 50}

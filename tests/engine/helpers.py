@@ -19,23 +19,32 @@ def load_csv(name: str, timeframe: str = "") -> Candles:
         rows = list(csv.reader(fh))[1:]
     ts = [int(datetime.fromisoformat(r[0]).replace(tzinfo=UTC).timestamp() * 1000) for r in rows]
     cols = np.array([[float(x) for x in r[1:6]] for r in rows])
-    return Candles.from_arrays(timestamp=ts, open=cols[:, 0], high=cols[:, 1], low=cols[:, 2], close=cols[:, 3],
-                               volume=cols[:, 4], symbol=name.removesuffix(".csv"), timeframe=timeframe)
+    return Candles.from_arrays(
+        timestamp=ts,
+        open=cols[:, 0],
+        high=cols[:, 1],
+        low=cols[:, 2],
+        close=cols[:, 3],
+        volume=cols[:, 4],
+        symbol=name.removesuffix(".csv"),
+        timeframe=timeframe,
+    )
 
 
 def bars(rows: list[tuple[float, float, float, float]], timeframe: str = "1d") -> Candles:
     """Candles from (open, high, low, close) rows, one day apart from 1 Jan 2024."""
     arr = np.array(rows, dtype=float)
     ts = 1_704_067_200_000 + 86_400_000 * np.arange(len(rows))
-    return Candles.from_arrays(timestamp=ts, open=arr[:, 0], high=arr[:, 1], low=arr[:, 2], close=arr[:, 3],
-                               symbol="TEST", timeframe=timeframe)
+    return Candles.from_arrays(
+        timestamp=ts, open=arr[:, 0], high=arr[:, 1], low=arr[:, 2], close=arr[:, 3], symbol="TEST", timeframe=timeframe
+    )
 
 
 def sma(x: np.ndarray, k: int) -> np.ndarray:
     """Simple moving average by cumulative sum; NaN for the first k-1 bars."""
     out = np.full(len(x), np.nan)
     c = np.cumsum(np.insert(x, 0, 0.0))
-    out[k - 1:] = (c[k:] - c[:-k]) / k
+    out[k - 1 :] = (c[k:] - c[:-k]) / k
     return out
 
 
@@ -44,13 +53,16 @@ def _sma_cross(params, ctx: StrategyContext) -> None:
     fast, slow = sma(close, params["fast"]), sma(close, params["slow"])
     up = np.zeros(len(close), dtype=bool)
     down = np.zeros(len(close), dtype=bool)
-    up[1:] = (fast[:-1] < slow[:-1]) & (fast[1:] > slow[1:])      # strict: a touch is not a cross
+    up[1:] = (fast[:-1] < slow[:-1]) & (fast[1:] > slow[1:])  # strict: a touch is not a cross
     down[1:] = (fast[:-1] > slow[:-1]) & (fast[1:] < slow[1:])
     ctx.signals(up, down)
 
 
-SMA_CROSS = StrategySpec(name="test_sma_cross", fn=_sma_cross, params=(
-    Param(name="fast", type="int", default=10, min=1), Param(name="slow", type="int", default=30, min=2)))
+SMA_CROSS = StrategySpec(
+    name="test_sma_cross",
+    fn=_sma_cross,
+    params=(Param(name="fast", type="int", default=10, min=1), Param(name="slow", type="int", default=30, min=2)),
+)
 
 
 def spec(fn, name: str = "local", params: tuple[Param, ...] = ()) -> StrategySpec:

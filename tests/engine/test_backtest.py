@@ -84,28 +84,37 @@ def test_emit_with_an_unknown_timestamp_names_the_order() -> None:
     assert info.value.field == "orders[1]"
 
 
-@pytest.mark.parametrize(("order", "message"), [
-    (Order(side="buy"), "bar index or the bar timestamp"),
-    (Order(side="buy", bar=9), "bar must be an index"),
-    (Order(side="hold", bar=0), "side must be"),  # type: ignore[arg-type]
-    (Order(side="buy", bar=0, type="limit"), "needs a price"),
-    (Order(side="buy", bar=0, price=5.0), "market order takes no price"),
-    (Order(side="buy", bar=0, qty=-1), "qty must be a finite number > 0"),
-    (Order(side="buy", bar=0, qty=float("nan")), "qty must be"),
-    (Order(side="buy", bar=0, stop_loss=0), "stop_loss must be"),
-    (Order(side="buy", bar=1, ts=1_704_067_200_000), "name different bars"),
-])
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        (Order(side="buy"), "bar index or the bar timestamp"),
+        (Order(side="buy", bar=9), "bar must be an index"),
+        (Order(side="hold", bar=0), "side must be"),  # type: ignore[arg-type]
+        (Order(side="buy", bar=0, type="limit"), "needs a price"),
+        (Order(side="buy", bar=0, price=5.0), "market order takes no price"),
+        (Order(side="buy", bar=0, qty=-1), "qty must be a finite number > 0"),
+        (Order(side="buy", bar=0, qty=float("nan")), "qty must be"),
+        (Order(side="buy", bar=0, stop_loss=0), "stop_loss must be"),
+        (Order(side="buy", bar=1, ts=1_704_067_200_000), "name different bars"),
+    ],
+)
 def test_bad_orders_are_refused(order: Order, message: str) -> None:
     c = bars([(10, 11, 9, 10)] * 4)
     with pytest.raises(ParamError, match=message):
         backtest(c, spec(lambda p, ctx: ctx.emit(order)), {}, OPTS)
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"cash": 0}, "cash"), ({"fee": -0.1}, "fee"), ({"fill": "open"}, "fill"), ({"size": 1, "size_pct": 0.5},
-                                                                                  "size_pct"),
-    ({"size_pct": 1.5}, "size_pct"), ({"slippage_bps": float("inf")}, "slippage_bps"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"cash": 0}, "cash"),
+        ({"fee": -0.1}, "fee"),
+        ({"fill": "open"}, "fill"),
+        ({"size": 1, "size_pct": 0.5}, "size_pct"),
+        ({"size_pct": 1.5}, "size_pct"),
+        ({"slippage_bps": float("inf")}, "slippage_bps"),
+    ],
+)
 def test_bad_options_name_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ParamError) as info:
         Options(**kwargs)
@@ -142,8 +151,11 @@ def test_csv_helpers() -> None:
     rows = equity_csv(result).splitlines()
     assert rows[0] == "timestamp,equity,drawdown_pct" and len(rows) == len(GOOG) + 1
     ts, eq, dd = rows[-1].split(",")
-    assert (int(ts), float(eq), float(dd)) == (int(GOOG.timestamp[-1]), result.report.equity[-1],
-                                               result.report.drawdown_pct[-1])
+    assert (int(ts), float(eq), float(dd)) == (
+        int(GOOG.timestamp[-1]),
+        result.report.equity[-1],
+        result.report.drawdown_pct[-1],
+    )
 
 
 def test_result_arrays_are_read_only() -> None:

@@ -26,6 +26,7 @@ def signals(entries=(), exits=(), short_entries=None, short_exits=None):
         if short_entries is not None:
             kw = {"short_entries": flags(n, *short_entries), "short_exits": flags(n, *short_exits)}
         ctx.signals(flags(n, *entries), flags(n, *exits), **kw)
+
     return spec(fn, "signals")
 
 
@@ -33,6 +34,7 @@ def orders(*items: Order):
     def fn(params, ctx):
         for item in items:
             ctx.emit(item)
+
     return spec(fn, "orders")
 
 
@@ -41,8 +43,10 @@ def run(strategy, candles=UP, **options):
 
 
 def fills(result):
-    return [(f.bar, f.side, f.qty, pytest.approx(f.price, abs=1e-12), pytest.approx(f.fee, abs=1e-12), f.reason)
-            for f in result.report.fills]
+    return [
+        (f.bar, f.side, f.qty, pytest.approx(f.price, abs=1e-12), pytest.approx(f.fee, abs=1e-12), f.reason)
+        for f in result.report.fills
+    ]
 
 
 def test_next_open_fills_at_the_following_bars_open() -> None:
@@ -51,7 +55,14 @@ def test_next_open_fills_at_the_following_bars_open() -> None:
     assert r.report.equity.tolist() == [10_000, 10_000, 10_002, 10_004, 10_004]
     (t,) = r.report.trades
     assert (t.side, t.entry_bar, t.exit_bar, t.entry_price, t.exit_price, t.pnl, t.open) == (
-        "long", 1, 3, 12, 16, 4, False)
+        "long",
+        1,
+        3,
+        12,
+        16,
+        4,
+        False,
+    )
     assert t.entry_ts == int(UP.timestamp[1]) and t.exit_ts == int(UP.timestamp[3])
     assert r.report.stats["exposure_pct"] == pytest.approx(40.0)  # long at the close of bars 1 and 2
 
@@ -86,8 +97,12 @@ def test_short_round_trip() -> None:
 
 def test_exit_and_short_entry_on_one_bar_reverse_the_position() -> None:
     r = run(signals(entries=[0], exits=[1], short_entries=[1], short_exits=[2]))
-    assert fills(r) == [(1, "buy", 1, 12, 0, "market"), (2, "sell", 1, 14, 0, "market"),
-                        (2, "sell", 1, 14, 0, "market"), (3, "buy", 1, 16, 0, "market")]
+    assert fills(r) == [
+        (1, "buy", 1, 12, 0, "market"),
+        (2, "sell", 1, 14, 0, "market"),
+        (2, "sell", 1, 14, 0, "market"),
+        (3, "buy", 1, 16, 0, "market"),
+    ]
     assert [(t.side, t.pnl) for t in r.report.trades] == [("long", 2), ("short", -2)]
 
 
@@ -108,16 +123,19 @@ def test_open_position_at_the_end_is_marked_not_closed() -> None:
     assert stats["win_rate"] is None  # over closed trades only
 
 
-@pytest.mark.parametrize(("side", "kind", "level", "price"), [
-    ("buy", "limit", 11.5, 11.5),   # bar 1 (12, 13, 11, 12) trades down to the level
-    ("buy", "limit", 12.5, 12),     # opens below the level: gap through, filled at the open
-    ("buy", "stop", 12.5, 12.5),    # trades up to the level
-    ("buy", "stop", 11.5, 12),      # opens above the level: at the open
-    ("sell", "limit", 12.5, 12.5),
-    ("sell", "limit", 11.5, 12),
-    ("sell", "stop", 11.5, 11.5),
-    ("sell", "stop", 12.5, 12),
-])
+@pytest.mark.parametrize(
+    ("side", "kind", "level", "price"),
+    [
+        ("buy", "limit", 11.5, 11.5),  # bar 1 (12, 13, 11, 12) trades down to the level
+        ("buy", "limit", 12.5, 12),  # opens below the level: gap through, filled at the open
+        ("buy", "stop", 12.5, 12.5),  # trades up to the level
+        ("buy", "stop", 11.5, 12),  # opens above the level: at the open
+        ("sell", "limit", 12.5, 12.5),
+        ("sell", "limit", 11.5, 12),
+        ("sell", "stop", 11.5, 11.5),
+        ("sell", "stop", 12.5, 12),
+    ],
+)
 def test_limit_and_stop_fill_at_the_level_or_at_a_gapped_open(side, kind, level, price) -> None:
     r = run(orders(Order(side=side, type=kind, price=level, bar=0)))
     assert fills(r) == [(1, side, 1, price, 0, kind)]
@@ -129,8 +147,9 @@ def test_limit_works_until_filled_and_a_newer_one_replaces_it() -> None:
     # placed at bar 0, untouched by bars 1-2 (highs 13, 15), filled on bar 3 whose high reaches 17
     r = run(orders(Order(side="sell", type="limit", price=16.5, bar=0)))
     assert fills(r) == [(3, "sell", 1, 16.5, 0, "limit")]
-    r = run(orders(Order(side="sell", type="limit", price=16.5, bar=0), Order(side="buy", type="stop", price=14.5,
-                                                                              bar=1)))
+    r = run(
+        orders(Order(side="sell", type="limit", price=16.5, bar=0), Order(side="buy", type="stop", price=14.5, bar=1))
+    )
     assert fills(r) == [(2, "buy", 1, 14.5, 0, "stop")]
 
 
@@ -220,8 +239,12 @@ def test_target_positions_in_units() -> None:
         ctx.target([0, 2, 1, -1, 0])
 
     r = run(spec(fn))
-    assert fills(r) == [(2, "buy", 2, 14, 0, "market"), (3, "sell", 1, 16, 0, "market"),
-                        (4, "sell", 1, 18, 0, "market"), (4, "sell", 1, 18, 0, "market")]
+    assert fills(r) == [
+        (2, "buy", 2, 14, 0, "market"),
+        (3, "sell", 1, 16, 0, "market"),
+        (4, "sell", 1, 18, 0, "market"),
+        (4, "sell", 1, 18, 0, "market"),
+    ]
     assert r.report.equity.tolist() == [10_000, 10_000, 10_000, 10_004, 10_006]
     long, short = r.report.trades
     assert (long.qty, long.entry_price, long.exit_price, long.pnl) == (2, 14, 17, 6)
@@ -242,8 +265,13 @@ def test_target_fractions_with_size_pct() -> None:
 
 def test_sizing_from_no_equity_is_rejected_on_the_orders_side() -> None:
     c = bars([(10, 10, 10, 10), (12, 12, 12, 12), (10, 10, 10, 10), (10, 10, 10, 10)])
-    r = run(orders(Order(side="buy", qty=100, bar=0), Order(side="sell", bar=1), Order(side="sell", bar=2)),
-            candles=c, cash=10, margin=True, size_pct=0.5)
+    r = run(
+        orders(Order(side="buy", qty=100, bar=0), Order(side="sell", bar=1), Order(side="sell", bar=2)),
+        candles=c,
+        cash=10,
+        margin=True,
+        size_pct=0.5,
+    )
     assert fills(r) == [(1, "buy", 100, 12, 0, "market"), (2, "sell", 100, 10, 0, "market")]
     (rej,) = r.report.rejected
     assert (rej.bar, rej.side, rej.qty, rej.order) == (3, "sell", 0, 2)

@@ -20,15 +20,21 @@ def market(draw):
     open_ = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0, 0.02, n))
     high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.03, n))
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.03, n))
-    candles = Candles.from_arrays(timestamp=1_000 * np.arange(n), open=open_, high=high, low=low, close=close,
-                                  timeframe="1m")
+    candles = Candles.from_arrays(
+        timestamp=1_000 * np.arange(n), open=open_, high=high, low=low, close=close, timeframe="1m"
+    )
     return candles, rng.random((4, n)) < 0.3, rng
 
 
 def options():
-    return st.builds(Options, cash=st.sampled_from([50.0, 1_000.0]), fee=st.sampled_from([0.0, 0.002]),
-                     slippage_bps=st.sampled_from([0.0, 5.0]), fill=st.sampled_from(["next_open", "close"]),
-                     size_pct=st.sampled_from([None, 0.5, 1.0]))
+    return st.builds(
+        Options,
+        cash=st.sampled_from([50.0, 1_000.0]),
+        fee=st.sampled_from([0.0, 0.002]),
+        slippage_bps=st.sampled_from([0.0, 5.0]),
+        fill=st.sampled_from(["next_open", "close"]),
+        size_pct=st.sampled_from([None, 0.5, 1.0]),
+    )
 
 
 def assert_prefix_invariant(candles: Candles, strategy, opts: Options, k: int) -> None:
@@ -69,10 +75,16 @@ def test_orders_and_targets(m, opts, data) -> None:
         for t in range(len(ctx.candles)):
             if wanted[t]:
                 c = float(ctx.candles.close[t])
-                ctx.emit(Order(side=sides[t], type=kinds[t], bar=t,
-                               price=None if kinds[t] == "market" else float(levels[t]),
-                               stop_loss=c * 0.97 if sides[t] == "buy" else c * 1.03,
-                               take_profit=c * 1.04 if sides[t] == "buy" else c * 0.96))
+                ctx.emit(
+                    Order(
+                        side=sides[t],
+                        type=kinds[t],
+                        bar=t,
+                        price=None if kinds[t] == "market" else float(levels[t]),
+                        stop_loss=c * 0.97 if sides[t] == "buy" else c * 1.03,
+                        take_profit=c * 1.04 if sides[t] == "buy" else c * 0.96,
+                    )
+                )
 
     def aim(params, ctx):
         ctx.target(target[: len(ctx.candles)])

@@ -30,8 +30,15 @@ def stats_for(equity, trades=None, fills=None, timeframe="1d", **options):
     candles = bars([(10, 10, 10, 10)] * (n - 1) + [(12, 12, 12, 12)], timeframe=timeframe)
     trades = trade_rows() if trades is None else trades
     fills = np.zeros((0, 8)) if fills is None else fills
-    return compute_stats(equity=np.array(equity, dtype=float), trades=trades, fills=fills, rejected=2,
-                         exposed_bars=3, candles=candles, options=Options(cash=100, **options))
+    return compute_stats(
+        equity=np.array(equity, dtype=float),
+        trades=trades,
+        fills=fills,
+        rejected=2,
+        exposed_bars=3,
+        candles=candles,
+        options=Options(cash=100, **options),
+    )
 
 
 def test_equity_figures() -> None:

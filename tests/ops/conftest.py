@@ -26,8 +26,15 @@ def spark(home: Path) -> Runner:
     """Run ``python -m spark.cli ARGS`` in ``home``; returns the completed process (text mode)."""
 
     def run(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "spark.cli", *args], cwd=home, env=clean_env(home, **env),
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "spark.cli", *args],
+            cwd=home,
+            env=clean_env(home, **env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     return run
 
@@ -64,4 +71,3 @@ def spark_here(home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
         return subprocess.CompletedProcess(["spark", *args], code, out, err)
 
     return run
-

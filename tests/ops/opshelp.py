@@ -13,8 +13,7 @@ OPS = REPO / "ops"
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment minus Spark's own settings, with evidence and logs inside ``home``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SPARK_", "BACKTEST_", "ADMIN_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "BACKTEST_", "ADMIN_"))}
     env.update(SPARK_EVIDENCE_DIR=str(home / "evidence"), SPARK_LOG_DIR=str(home / "logs"), PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
@@ -22,10 +21,30 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 # -- PromQL helpers for the dashboard checks -------------------------------------------------------------------
 
-GRAFANA_MACROS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h", "$__range_s": "3600",
-                  "$__interval_ms": "15000", "$__range_ms": "3600000", "$__scrape_interval": "15s"}
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
-             "offset", "inf", "nan"}
+GRAFANA_MACROS = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "1h",
+    "$__range_s": "3600",
+    "$__interval_ms": "15000",
+    "$__range_ms": "3600000",
+    "$__scrape_interval": "15s",
+}
+_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
+}
 
 
 def substitute_macros(expr: str) -> str:
@@ -40,13 +59,13 @@ def metric_names(expr: str) -> set[str]:
     """The metric names a PromQL expression selects (label matchers, grouping labels, functions dropped)."""
     import re
 
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)              # strings
-    text = re.sub(r"\{[^}]*\}", " ", text)                        # label matchers
-    text = re.sub(r"\[[^\]]*\]", " ", text)                       # range / subquery windows
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings
+    text = re.sub(r"\{[^}]*\}", " ", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", " ", text)  # range / subquery windows
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     names = set()
     for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        rest = text[m.end():].lstrip()
+        rest = text[m.end() :].lstrip()
         if rest.startswith("(") or m.group(0).lower() in _KEYWORDS:
             continue
         if m.start() > 0 and (text[m.start() - 1].isdigit() or text[m.start() - 1] == "."):
@@ -68,10 +87,17 @@ class SparkServer:
         import sys
 
         self.home = home
-        self.env = clean_env(home, BACKTEST_IMPL="mock", ADMIN_TOKEN=ADMIN_TOKEN,
-                             SPARK_DATA_DIR=str(home / "data"), **env)
-        self.proc = subprocess.Popen([sys.executable, "-m", "spark.cli", "serve", "--port", "0"], cwd=home,
-                                     env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.env = clean_env(
+            home, BACKTEST_IMPL="mock", ADMIN_TOKEN=ADMIN_TOKEN, SPARK_DATA_DIR=str(home / "data"), **env
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "spark.cli", "serve", "--port", "0"],
+            cwd=home,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.url = self._read_url()
 
     def _read_url(self, timeout: float = 60) -> str:

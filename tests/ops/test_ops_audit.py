@@ -10,18 +10,56 @@ from conftest import Runner
 
 LINES = {
     "backtest_20261120.log": [
-        {"timestamp": "2026-11-20T09:00:00.000Z", "action": "start", "ip": "127.0.0.1", "user": "admin",
-         "id": "bt-1763629200000-00000001", "payload": {"pair": "ETHUSDT"}, "success": True},
-        {"timestamp": "2026-11-20T23:59:59.000Z", "action": "start", "ip": "10.0.0.5", "user": "anonymous",
-         "id": None, "payload": {}, "success": False, "error": "unauthorized"},
+        {
+            "timestamp": "2026-11-20T09:00:00.000Z",
+            "action": "start",
+            "ip": "127.0.0.1",
+            "user": "admin",
+            "id": "bt-1763629200000-00000001",
+            "payload": {"pair": "ETHUSDT"},
+            "success": True,
+        },
+        {
+            "timestamp": "2026-11-20T23:59:59.000Z",
+            "action": "start",
+            "ip": "10.0.0.5",
+            "user": "anonymous",
+            "id": None,
+            "payload": {},
+            "success": False,
+            "error": "unauthorized",
+        },
     ],
     "backtest_20261121.log": [
-        {"timestamp": "2026-11-21T08:00:00.000Z", "action": "cancel", "ip": "127.0.0.1", "user": "admin",
-         "id": "bt-1763629200000-00000001", "payload": {}, "success": True},
-        {"timestamp": "2026-11-21T08:00:01.000Z", "action": "start", "ip": "10.0.0.5", "user": "anonymous",
-         "id": None, "payload": {}, "success": False, "error": "rate_limited"},
-        {"timestamp": "2026-11-21T12:00:00.000Z", "action": "cancel", "ip": "::1", "user": "admin",
-         "id": "bt-1763629200000-00000002", "payload": {}, "success": False, "error": "conflict"},
+        {
+            "timestamp": "2026-11-21T08:00:00.000Z",
+            "action": "cancel",
+            "ip": "127.0.0.1",
+            "user": "admin",
+            "id": "bt-1763629200000-00000001",
+            "payload": {},
+            "success": True,
+        },
+        {
+            "timestamp": "2026-11-21T08:00:01.000Z",
+            "action": "start",
+            "ip": "10.0.0.5",
+            "user": "anonymous",
+            "id": None,
+            "payload": {},
+            "success": False,
+            "error": "rate_limited",
+        },
+        {
+            "timestamp": "2026-11-21T12:00:00.000Z",
+            "action": "cancel",
+            "ip": "::1",
+            "user": "admin",
+            "id": "bt-1763629200000-00000002",
+            "payload": {},
+            "success": False,
+            "error": "conflict",
+        },
     ],
 }
 
@@ -52,22 +90,32 @@ def test_all_lines_in_time_order(logs: Path, spark_here: Runner) -> None:
     assert "5 audit line(s), 3 failed, in 2 file(s)" in done.stderr
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--failed"], ["2026-11-20T23:59:59.000Z", "2026-11-21T08:00:01.000Z", "2026-11-21T12:00:00.000Z"]),
-    (["--success"], ["2026-11-20T09:00:00.000Z", "2026-11-21T08:00:00.000Z"]),
-    (["--action", "cancel"], ["2026-11-21T08:00:00.000Z", "2026-11-21T12:00:00.000Z"]),
-    (["--ip", "10.0.0.5"], ["2026-11-20T23:59:59.000Z", "2026-11-21T08:00:01.000Z"]),
-    (["--ip", "0:0::1"], ["2026-11-21T12:00:00.000Z"]),
-    (["--day", "20261120"], ["2026-11-20T09:00:00.000Z", "2026-11-20T23:59:59.000Z"]),
-    (["--since", "2026-11-21"], ["2026-11-21T08:00:00.000Z", "2026-11-21T08:00:01.000Z", "2026-11-21T12:00:00.000Z"]),
-    (["--until", "2026-11-20"], ["2026-11-20T09:00:00.000Z", "2026-11-20T23:59:59.000Z"]),
-    (["--since", "2026-11-20T23:00:00Z", "--until", "2026-11-21T08:00:01Z"],
-     ["2026-11-20T23:59:59.000Z", "2026-11-21T08:00:00.000Z"]),
-    (["--since", "2026-11-21T09:00:00+01:00"], ["2026-11-21T08:00:00.000Z", "2026-11-21T08:00:01.000Z",
-                                                 "2026-11-21T12:00:00.000Z"]),
-    (["--failed", "--action", "start", "--day", "20261121"], ["2026-11-21T08:00:01.000Z"]),
-    (["--day", "20261119"], []),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--failed"], ["2026-11-20T23:59:59.000Z", "2026-11-21T08:00:01.000Z", "2026-11-21T12:00:00.000Z"]),
+        (["--success"], ["2026-11-20T09:00:00.000Z", "2026-11-21T08:00:00.000Z"]),
+        (["--action", "cancel"], ["2026-11-21T08:00:00.000Z", "2026-11-21T12:00:00.000Z"]),
+        (["--ip", "10.0.0.5"], ["2026-11-20T23:59:59.000Z", "2026-11-21T08:00:01.000Z"]),
+        (["--ip", "0:0::1"], ["2026-11-21T12:00:00.000Z"]),
+        (["--day", "20261120"], ["2026-11-20T09:00:00.000Z", "2026-11-20T23:59:59.000Z"]),
+        (
+            ["--since", "2026-11-21"],
+            ["2026-11-21T08:00:00.000Z", "2026-11-21T08:00:01.000Z", "2026-11-21T12:00:00.000Z"],
+        ),
+        (["--until", "2026-11-20"], ["2026-11-20T09:00:00.000Z", "2026-11-20T23:59:59.000Z"]),
+        (
+            ["--since", "2026-11-20T23:00:00Z", "--until", "2026-11-21T08:00:01Z"],
+            ["2026-11-20T23:59:59.000Z", "2026-11-21T08:00:00.000Z"],
+        ),
+        (
+            ["--since", "2026-11-21T09:00:00+01:00"],
+            ["2026-11-21T08:00:00.000Z", "2026-11-21T08:00:01.000Z", "2026-11-21T12:00:00.000Z"],
+        ),
+        (["--failed", "--action", "start", "--day", "20261121"], ["2026-11-21T08:00:01.000Z"]),
+        (["--day", "20261119"], []),
+    ],
+)
 def test_filters(logs: Path, spark_here: Runner, args: list[str], expected: list[str]) -> None:
     assert _times(spark_here("audit", "--json", *args)) == expected
 
@@ -99,15 +147,18 @@ def test_a_bad_line_in_the_middle_is_reported_and_the_rest_read(logs: Path, spar
     assert f"{path}:2: not JSON" in done.stderr and f"{path}:3: not a JSON object" in done.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["--day", "2026-13-01"],
-    ["--day", "yesterday"],
-    ["--since", "last week"],
-    ["--until", "2026-02-30"],
-    ["--ip", "10.0.0.300"],
-    ["--day", "20261120", "--since", "2026-11-20"],
-    ["--since", "2026-11-22", "--until", "2026-11-21"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--day", "2026-13-01"],
+        ["--day", "yesterday"],
+        ["--since", "last week"],
+        ["--until", "2026-02-30"],
+        ["--ip", "10.0.0.300"],
+        ["--day", "20261120", "--since", "2026-11-20"],
+        ["--since", "2026-11-22", "--until", "2026-11-21"],
+    ],
+)
 def test_bad_input_is_one_line_and_non_zero(logs: Path, spark_here: Runner, args: list[str]) -> None:
     done = spark_here("audit", *args)
     assert done.returncode != 0

@@ -178,9 +178,11 @@ def test_a_tampered_archive_is_refused(home: Path, case: str) -> None:
 
 def _hostile(home: Path, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
     path = home / "hostile.tar.gz"
-    manifest = {"format": "spark-backup", "version": 1, "files": [
-        {"path": member.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-         "mtime": 0}]}
+    manifest = {
+        "format": "spark-backup",
+        "version": 1,
+        "files": [{"path": member.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "mtime": 0}],
+    }
     with tarfile.open(path, "w:gz") as tar:
         member.size = len(data) if member.isreg() else 0
         tar.addfile(member, io.BytesIO(data) if member.isreg() else None)
@@ -197,12 +199,15 @@ def _symlink_member() -> tarfile.TarInfo:
     return info
 
 
-@pytest.mark.parametrize("member", [
-    tarfile.TarInfo("evidence/../../escape.json"),
-    tarfile.TarInfo("/tmp/spark-absolute.json"),
-    tarfile.TarInfo("elsewhere/file.json"),
-    _symlink_member(),
-])
+@pytest.mark.parametrize(
+    "member",
+    [
+        tarfile.TarInfo("evidence/../../escape.json"),
+        tarfile.TarInfo("/tmp/spark-absolute.json"),
+        tarfile.TarInfo("elsewhere/file.json"),
+        _symlink_member(),
+    ],
+)
 def test_unsafe_members_are_refused(home: Path, spark_here: Runner, member: tarfile.TarInfo) -> None:
     archive = _hostile(home, member)
     done = spark_here("restore", str(archive))

@@ -17,11 +17,24 @@ from opshelp import OPS, metric_names, substitute_macros
 
 GRAFANA = OPS / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "spark-backtest.json"
-TITLES = ["Active Runs", "Runs by Status", "P95 Duration", "Artifacts Generated", "Recent Runs",
-          "Live Stream Clients"]
+TITLES = ["Active Runs", "Runs by Status", "P95 Duration", "Artifacts Generated", "Recent Runs", "Live Stream Clients"]
 PANEL_TYPES = {"gauge", "barchart", "timeseries", "table", "stat"}
-RUN_FIELDS = {"id", "status", "pair", "timeframe", "notes", "strategy", "params", "feed", "impl", "startedAt",
-              "finishedAt", "progress", "error", "stats"}
+RUN_FIELDS = {
+    "id",
+    "status",
+    "pair",
+    "timeframe",
+    "notes",
+    "strategy",
+    "params",
+    "feed",
+    "impl",
+    "startedAt",
+    "finishedAt",
+    "progress",
+    "error",
+    "stats",
+}
 INFINITY = "yesoreyeram-infinity-datasource"
 
 
@@ -111,12 +124,16 @@ def test_recording_rules_used_by_the_dashboard_exist() -> None:
 
 
 def _parse_with_promtool(promtool: str, tmp_path: Path, exprs: list[str]) -> subprocess.CompletedProcess[str]:
-    rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:query:{i}", "expr": e}
-                                                        for i, e in enumerate(exprs)]}]}
+    rules = {
+        "groups": [
+            {"name": "dashboard", "rules": [{"record": f"dashboard:query:{i}", "expr": e} for i, e in enumerate(exprs)]}
+        ]
+    }
     path = tmp_path / "queries.yml"
     path.write_text(yaml.safe_dump(rules))
-    return subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_every_query_parses_as_promql(promtool: str, tmp_path: Path) -> None:

@@ -23,8 +23,14 @@ from spark.ops.loadtest import Progress, percentile, run_loadtest, stream_url
 
 
 async def _cli(tmp_path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return await trio.run_process([sys.executable, "-m", "spark.cli", "loadtest", "sse", *args], cwd=tmp_path,
-                                  env=clean_env(tmp_path), capture_stdout=True, capture_stderr=True, check=False)
+    return await trio.run_process(
+        [sys.executable, "-m", "spark.cli", "loadtest", "sse", *args],
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
 
 
 async def test_a_prompt_server_meets_the_slo_with_figures() -> None:
@@ -71,9 +77,25 @@ async def test_on_a_terminal_the_progress_line_is_refreshed_in_place(tmp_path) -
     try:
         async with serve_script(prompt) as url:
             done = await trio.run_process(
-                [sys.executable, "-m", "spark.cli", "loadtest", "sse", "--clients", "3", "--duration", "1",
-                 "--url", url], cwd=tmp_path, env=clean_env(tmp_path), capture_stdout=True, stderr=child,
-                check=False)
+                [
+                    sys.executable,
+                    "-m",
+                    "spark.cli",
+                    "loadtest",
+                    "sse",
+                    "--clients",
+                    "3",
+                    "--duration",
+                    "1",
+                    "--url",
+                    url,
+                ],
+                cwd=tmp_path,
+                env=clean_env(tmp_path),
+                capture_stdout=True,
+                stderr=child,
+                check=False,
+            )
         os.close(child)
         child = -1
         shown = b""
@@ -111,17 +133,20 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("args", [
-    ["--url", "ftp://127.0.0.1/x"],
-    ["--url", "not a url"],
-    ["--url", "http://127.0.0.1:99999"],
-    ["--clients", "0"],
-    ["--clients", "many"],
-    ["--duration", "-1"],
-    ["--starts", "2"],
-    ["--starts", "-1", "--token", "t"],
-    ["--url", "http://127.0.0.1:{closed}"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--url", "ftp://127.0.0.1/x"],
+        ["--url", "not a url"],
+        ["--url", "http://127.0.0.1:99999"],
+        ["--clients", "0"],
+        ["--clients", "many"],
+        ["--duration", "-1"],
+        ["--starts", "2"],
+        ["--starts", "-1", "--token", "t"],
+        ["--url", "http://127.0.0.1:{closed}"],
+    ],
+)
 def test_bad_input_and_unreachable_servers_are_one_line_errors(spark_here, args: list[str]) -> None:
     args = [a.replace("{closed}", str(_closed_port())) for a in args]
     done = spark_here("loadtest", "sse", "--duration", "1", *args)

@@ -29,7 +29,7 @@ AUTH = {"x-admin-token": ADMIN_TOKEN}
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Block:
     heading: str
-    index: int      # position under its heading
+    index: int  # position under its heading
     code: str
 
 
@@ -58,8 +58,10 @@ def runbook_blocks(text: str) -> list[Block]:
 
 def test_runbook_parser_keeps_only_sh_blocks() -> None:
     text = "# A\n```sh\necho a\n```\n```text\n# not a heading\nrm -rf /\n```\n## B\n```sh\necho b\n```\n"
-    assert runbook_blocks(text) == [Block(heading="A", index=0, code="echo a\n"),
-                                    Block(heading="B", index=0, code="echo b\n")]
+    assert runbook_blocks(text) == [
+        Block(heading="A", index=0, code="echo a\n"),
+        Block(heading="B", index=0, code="echo b\n"),
+    ]
 
 
 @pytest.fixture
@@ -96,8 +98,14 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
     http = httpx.Client(base_url=server.url, timeout=10)
     backup = tmp_path / "backups" / "spark-backup.tar.gz"
     backup.parent.mkdir()
-    env = clean_env(server.home, SPARK_URL=server.url, SPARK_PID=str(server.pid), SPARK_HOME=str(server.home),
-                    ADMIN_TOKEN=ADMIN_TOKEN, BACKUP=str(backup))
+    env = clean_env(
+        server.home,
+        SPARK_URL=server.url,
+        SPARK_PID=str(server.pid),
+        SPARK_HOME=str(server.home),
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        BACKUP=str(backup),
+    )
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
 
     # The incident's past: one finished run, one start with a wrong token (audited as failed).
@@ -164,8 +172,15 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
         key = (block.heading, block.index)
         if key in before:
             before[key]()
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=operator, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", block.code],
+            cwd=operator,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, f"{block.heading} #{block.index} failed:\n{block.code}\n{done.stdout}{done.stderr}"
         if key in after:
             after[key](done.stdout)

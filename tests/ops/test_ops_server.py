@@ -22,8 +22,14 @@ from opshelp import ADMIN_TOKEN, OPS, SparkServer, clean_env, metric_names, subs
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
-CONTRACT = {"backtest_active_runs", "backtest_runs_total", "backtest_duration_seconds_bucket",
-            "backtest_artifacts_generated_total", "backtest_stream_clients", "backtest_enqueue_latency_seconds_bucket"}
+CONTRACT = {
+    "backtest_active_runs",
+    "backtest_runs_total",
+    "backtest_duration_seconds_bucket",
+    "backtest_artifacts_generated_total",
+    "backtest_stream_clients",
+    "backtest_enqueue_latency_seconds_bucket",
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +67,9 @@ def _resolve(names: set[str], recorded: dict[str, str]) -> set[str]:
 
 def test_metrics_pass_promtool_and_cover_rules_and_dashboard(server: SparkServer, promtool: str) -> None:
     text = httpx.get(server.url + "/metrics", timeout=10).text
-    lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60,
-                          check=False)
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60, check=False
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     exported, buckets = _exported(text)
     assert exported >= CONTRACT
@@ -83,8 +90,13 @@ def test_metrics_pass_promtool_and_cover_rules_and_dashboard(server: SparkServer
     assert "1800.0" in les, "p95 > 30 min must fall on a bucket edge"
     assert any(le != "+Inf" and float(le) > 1800 for le in les), "a bucket above 30 min lets p95 exceed it"
     tests = yaml.safe_load((OPS / "prometheus" / "rules.test.yml").read_text())
-    used = {m.group(1) for case in tests["tests"] for s in case["input_series"]
-            for m in [re.search(r'le="([^"]+)"', s["series"])] if m}
+    used = {
+        m.group(1)
+        for case in tests["tests"]
+        for s in case["input_series"]
+        for m in [re.search(r'le="([^"]+)"', s["series"])]
+        if m
+    }
     assert {_le(x) for x in used} <= {_le(x) for x in les}, "rules.test.yml uses buckets Spark does not export"
 
 
@@ -94,10 +106,30 @@ def _le(text: str) -> float:
 
 def test_loadtest_with_20_clients_meets_the_slo(server: SparkServer) -> None:
     """Two runs started during the test make change events flow to every client: none lost, lag measured."""
-    done = subprocess.run([sys.executable, "-m", "spark.cli", "loadtest", "sse", "--clients", "20", "--duration", "4",
-                           "--url", server.url, "--starts", "2", "--json"], cwd=server.home,
-                          env=clean_env(server.home, ADMIN_TOKEN=ADMIN_TOKEN), capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spark.cli",
+            "loadtest",
+            "sse",
+            "--clients",
+            "20",
+            "--duration",
+            "4",
+            "--url",
+            server.url,
+            "--starts",
+            "2",
+            "--json",
+        ],
+        cwd=server.home,
+        env=clean_env(server.home, ADMIN_TOKEN=ADMIN_TOKEN),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["passed"] and report["connected"] == 20 and report["errors"] == 0

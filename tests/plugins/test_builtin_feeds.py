@@ -20,8 +20,9 @@ PLUGINS = build_plugins()
 
 def load(feed: str, args: dict, data_dir: Path = Path("."), restricted: bool = False):
     spec = PLUGINS.feed(feed)
-    return spec.load(validate_params(spec.params, args, prefix="feed.args"),
-                     FeedEnv(data_dir=data_dir, restricted=restricted))
+    return spec.load(
+        validate_params(spec.params, args, prefix="feed.args"), FeedEnv(data_dir=data_dir, restricted=restricted)
+    )
 
 
 def test_feeds_declare_their_params() -> None:
@@ -50,8 +51,21 @@ def test_csv_feed_restricted_reads_a_named_file_in_the_data_dir(data_dir: Path) 
     assert (len(c), c.timeframe) == (156, "1M")
 
 
-@pytest.mark.parametrize("path", ["../GOOG.csv", "..", "sub/GOOG.csv", "/etc/passwd", str(Path.cwd() / "x.csv"),
-                                  "..\\GOOG.csv", ".hidden.csv", "GOOG.csv\0", "notes.txt", "C:GOOG.csv"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../GOOG.csv",
+        "..",
+        "sub/GOOG.csv",
+        "/etc/passwd",
+        str(Path.cwd() / "x.csv"),
+        "..\\GOOG.csv",
+        ".hidden.csv",
+        "GOOG.csv\0",
+        "notes.txt",
+        "C:GOOG.csv",
+    ],
+)
 def test_restricted_csv_refuses_paths(tmp_path: Path, path: str) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "GOOG.csv").write_text("x")
@@ -84,28 +98,48 @@ def test_synthetic_is_a_valid_seeded_walk() -> None:
     assert (c.low > 0).all() and (c.volume > 0).all()
     assert load("synthetic", {"symbol": "ETHUSDT", "timeframe": "4h", "bars": 500}).fingerprint == c.fingerprint
     assert load("synthetic", {"symbol": "BTCUSDT", "timeframe": "4h", "bars": 500}).fingerprint != c.fingerprint
-    assert load("synthetic", {"symbol": "ETHUSDT", "timeframe": "4h", "bars": 500,
-                              "seed": 1}).fingerprint != c.fingerprint
+    assert (
+        load("synthetic", {"symbol": "ETHUSDT", "timeframe": "4h", "bars": 500, "seed": 1}).fingerprint != c.fingerprint
+    )
     assert load("synthetic", {"timeframe": "1M", "bars": 3}).timestamp.tolist() == [
-        SYNTHETIC_EPOCH_MS + i * 30 * 86_400_000 for i in range(3)]
+        SYNTHETIC_EPOCH_MS + i * 30 * 86_400_000 for i in range(3)
+    ]
 
 
 def test_synthetic_default_seed_is_stable_across_processes() -> None:
-    code = ("from pathlib import Path; from spark.plugins import build_plugins; from spark.feeds import FeedEnv;"
-            "print(build_plugins().feed('synthetic').load({'symbol': 'ETHUSDT', 'timeframe': '4h', 'bars': 50}, "
-            "FeedEnv(data_dir=Path('.'))).fingerprint)")
-    prints = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    code = (
+        "from pathlib import Path; from spark.plugins import build_plugins; from spark.feeds import FeedEnv;"
+        "print(build_plugins().feed('synthetic').load({'symbol': 'ETHUSDT', 'timeframe': '4h', 'bars': 50}, "
+        "FeedEnv(data_dir=Path('.'))).fingerprint)"
+    )
+    prints = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
     assert len(prints) == 1
     assert prints.pop().strip() == load("synthetic", {"symbol": "ETHUSDT", "timeframe": "4h", "bars": 50}).fingerprint
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    ({"bars": 0}, "feed.args.bars"), ({"bars": 5_000_001}, "feed.args.bars"), ({"bars": "many"}, "feed.args.bars"),
-    ({"timeframe": "4x"}, "feed.args.timeframe"), ({"timeframe": "0h"}, "feed.args.timeframe"),
-    ({"seed": -2}, "feed.args.seed"), ({"seed": None}, "feed.args.seed"), ({"price": 0}, "feed.args.price"),
-    ({"colour": "red"}, "feed.args.colour"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"bars": 0}, "feed.args.bars"),
+        ({"bars": 5_000_001}, "feed.args.bars"),
+        ({"bars": "many"}, "feed.args.bars"),
+        ({"timeframe": "4x"}, "feed.args.timeframe"),
+        ({"timeframe": "0h"}, "feed.args.timeframe"),
+        ({"seed": -2}, "feed.args.seed"),
+        ({"seed": None}, "feed.args.seed"),
+        ({"price": 0}, "feed.args.price"),
+        ({"colour": "red"}, "feed.args.colour"),
+    ],
+)
 def test_synthetic_refuses_bad_args(args: dict, field: str) -> None:
     with pytest.raises(ParamError) as err:
         load("synthetic", args)

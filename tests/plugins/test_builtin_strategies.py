@@ -34,8 +34,9 @@ def closes(values: list[float]) -> Candles:
 
 @pytest.fixture(scope="module")
 def synthetic() -> Candles:
-    return PLUGINS.feed("synthetic").load({"symbol": "LOOK", "timeframe": "1h", "bars": 3000, "seed": 7},
-                                        FeedEnv(data_dir=Path(".")))
+    return PLUGINS.feed("synthetic").load(
+        {"symbol": "LOOK", "timeframe": "1h", "bars": 3000, "seed": 7}, FeedEnv(data_dir=Path("."))
+    )
 
 
 def test_every_builtin_is_registered_with_declared_params() -> None:
@@ -55,17 +56,20 @@ def test_sma_cross_alias_and_defaults() -> None:
     assert validate_params(spec.params, {}, check=spec.check) == {"fast": 10, "slow": 30}
 
 
-@pytest.mark.parametrize(("name", "given", "field"), [
-    ("sma_cross", {"fast": 30, "slow": 30}, "params.fast"),
-    ("sma_cross", {"fast": 40}, "params.fast"),
-    ("sma_cross", {"fast": 0}, "params.fast"),
-    ("sma_cross", {"slow": 1.5}, "params.slow"),
-    ("sma_cross", {"slow": 5001}, "params.slow"),
-    ("rsi_reversion", {"lower": 70, "upper": 30}, "params.lower"),
-    ("rsi_reversion", {"period": 1}, "params.period"),
-    ("bollinger_breakout", {"k": 0}, "params.k"),
-    ("buy_and_hold", {"fast": 1}, "params.fast"),
-])
+@pytest.mark.parametrize(
+    ("name", "given", "field"),
+    [
+        ("sma_cross", {"fast": 30, "slow": 30}, "params.fast"),
+        ("sma_cross", {"fast": 40}, "params.fast"),
+        ("sma_cross", {"fast": 0}, "params.fast"),
+        ("sma_cross", {"slow": 1.5}, "params.slow"),
+        ("sma_cross", {"slow": 5001}, "params.slow"),
+        ("rsi_reversion", {"lower": 70, "upper": 30}, "params.lower"),
+        ("rsi_reversion", {"period": 1}, "params.period"),
+        ("bollinger_breakout", {"k": 0}, "params.k"),
+        ("buy_and_hold", {"fast": 1}, "params.fast"),
+    ],
+)
 def test_bad_params_are_refused_naming_the_field(name: str, given: dict, field: str) -> None:
     spec = PLUGINS.strategy(name)
     with pytest.raises(ParamError) as err:
@@ -91,8 +95,9 @@ def test_sma_cross_a_touch_is_not_a_cross() -> None:
 
 def test_rsi_reversion_by_hand() -> None:
     # RSI(2) = [nan nan 100 50 25 62.5]: below 30 at t=4, above 60 at t=2 and t=5
-    intent = intent_of(PLUGINS.strategy("rsi_reversion"), closes([10, 11, 12, 11, 10, 11]),
-                       {"period": 2, "lower": 30, "upper": 60})
+    intent = intent_of(
+        PLUGINS.strategy("rsi_reversion"), closes([10, 11, 12, 11, 10, 11]), {"period": 2, "lower": 30, "upper": 60}
+    )
     assert np.flatnonzero(intent.entries).tolist() == [4]
     assert np.flatnonzero(intent.exits).tolist() == [2, 5]
 
@@ -127,8 +132,9 @@ def _same_prefix(full: Intent, part: Intent, k: int) -> None:
 
 @pytest.mark.parametrize("series", ["goog", "synthetic"])
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_no_lookahead_prefix_output_equals_output_prefix(request: pytest.FixtureRequest, series: str,
-                                                         name: str) -> None:
+def test_no_lookahead_prefix_output_equals_output_prefix(
+    request: pytest.FixtureRequest, series: str, name: str
+) -> None:
     candles: Candles = request.getfixturevalue(series)
     spec = PLUGINS.strategy(name)
     n = len(candles)

@@ -40,5 +40,5 @@ def test_rolling_std_matches_numpy(goog_close: np.ndarray, n: int) -> None:
     expected = np.lib.stride_tricks.sliding_window_view(goog_close, n).std(axis=1)
     out = rolling_std(goog_close, n)
     assert np.isnan(out[: n - 1]).all()
-    np.testing.assert_allclose(out[n - 1:], expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out[n - 1 :], expected, rtol=1e-9, atol=1e-12)
     assert rolling_std(np.array([1.0, 2, 3, 4]), 2)[1:].tolist() == [0.5, 0.5, 0.5]
