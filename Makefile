@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	@# compile the numba kernels once (~20 s of CPU), so no run or test pays for it later
-	$(BIN)/python -m spark.warmup
+	$(BIN)/python -m spark.service.warmup
 	touch $(STAMP)
 
 ## Serves the API and dashboard on http://127.0.0.1:4001 with mutations on. Without ADMIN_TOKEN in the environment,

@@ -21,6 +21,7 @@ import tracemalloc
 import numpy as np
 
 FAST, SLOW, CASH, FEE = 10, 30, 10_000.0, 0.001
+RUN = {"run_id": "bt-1700000000000-00000000", "started_at": 1_700_000_000_000}  # the engine takes both from its caller
 
 
 def synthetic(bars: int, seed: int = 7):
@@ -112,7 +113,7 @@ def spark_runner(candles):
     )
     options = Options(cash=CASH, fee=FEE, size=1, fill="next_open")
     return (
-        lambda: backtest(candles, spec, {"fast": FAST, "slow": SLOW}, options),
+        lambda: backtest(candles, spec, {"fast": FAST, "slow": SLOW}, options, **RUN),
         "spark.engine.backtest (local sma_cross spec; spark.run_backtest not on this branch)",
     )
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from spark import Candles, FeedEnv, FeedSpec, Param, hookimpl
-from spark.datafiles import load_candles
 from spark.errors import DataError, ParamError
+from spark.service.datafiles import load_candles
 
 __all__ = [
     "SYNTHETIC_EPOCH_MS",

@@ -22,11 +22,11 @@ from spark.api.auth import authenticate
 from spark.api.ratelimit import RateLimiter
 from spark.api.wire import body_bytes, client_ip, json_response, parse_json
 from spark.errors import NotFound, SparkError
-from spark.feeds import FeedEnv
-from spark.hookspecs import hookimpl
 from spark.ids import check_run_id
-from spark.requests import RunRequest
-from spark.services import Caller, Services
+from spark.plugin.feeds import FeedEnv
+from spark.plugin.hookspecs import hookimpl
+from spark.plugin.request import RunRequest
+from spark.plugin.services import Caller, Services
 
 __all__ = ["register_routes"]
 

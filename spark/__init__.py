@@ -8,12 +8,12 @@ The Python API::
     result.report.stats["final_equity"], result.report.trades, result.report.equity, result.metadata
 """
 
-from spark.datafiles import load_candles
 from spark.engine import BacktestResult, Candles, Order, Param, StrategyContext, StrategySpec
 from spark.errors import SparkError
-from spark.feeds import FeedEnv, FeedSpec
-from spark.hookspecs import hookimpl
-from spark.runner import run_backtest
+from spark.plugin.feeds import FeedEnv, FeedSpec
+from spark.plugin.hookspecs import hookimpl
+from spark.service.datafiles import load_candles
+from spark.service.runner import run_backtest
 
 __all__ = [
     "BacktestResult",

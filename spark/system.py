@@ -1,5 +1,5 @@
 """The running system: builds what settings imply (plugins, metrics, the run store, every channel), starts every
-actor in one nursery and implements `spark.services.Services`, the only door the HTTP layer has to them.
+actor in one nursery and implements `spark.plugin.services.Services`, the only door the HTTP layer has to them.
 
     System ──Reserve/Submit/Cancel──> scheduler ──Launch/CancelRun──> simulator ──worker processes
       │  ▲                               │  ▲──────Progress/Finished──────┘
@@ -53,10 +53,10 @@ from spark.config import Settings, load_settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
 from spark.ids import is_run_id, new_run_id
 from spark.metrics import Metrics
-from spark.plugins import Plugins, build_plugins
-from spark.requests import RunRequest
-from spark.runs import RunStore, wall_ms
-from spark.services import Caller, Subscription
+from spark.plugin.manager import Plugins, build_plugins
+from spark.plugin.request import RunRequest
+from spark.plugin.services import Caller, Subscription
+from spark.service.store import RunStore, wall_ms
 
 __all__ = ["SHUTDOWN_GRACE_S", "System", "open_system", "run_server"]
 
@@ -76,7 +76,7 @@ UNAVAILABLE_RETRY_S = 5
 
 
 class System:
-    """Implements `spark.services.Services`. Built and started by `open_system`."""
+    """Implements `spark.plugin.services.Services`. Built and started by `open_system`."""
 
     def __init__(
         self, *, settings: Settings, plugins: Plugins, metrics: Metrics, store: RunStore, now_ms: Callable[[], int]

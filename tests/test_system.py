@@ -11,8 +11,8 @@ import trio
 
 from spark.config import Settings
 from spark.errors import Conflict, NotFound, Unavailable
-from spark.requests import RunRequest
-from spark.services import Caller
+from spark.plugin.request import RunRequest
+from spark.plugin.services import Caller
 from spark.system import open_system
 
 ADMIN = Caller(ip="127.0.0.1", user="admin")

@@ -20,8 +20,8 @@ import trio
 from spark.actors.messages import RunChanged, Subscribe, Unsubscribe
 from spark.errors import Unavailable
 from spark.metrics import Metrics
-from spark.runs import wall_ms
-from spark.services import StreamEvent
+from spark.plugin.services import StreamEvent
+from spark.service.store import wall_ms
 
 __all__ = ["CLIENTS_FULL_RETRY_S", "CLIENT_BUFFER", "MAX_OVERFLOWS", "OVERFLOW_WINDOW_S", "ClientStream", "run"]
 
@@ -67,7 +67,7 @@ class _Hub:
 
 
 class ClientStream:
-    """One client's view (a `spark.services.Subscription`): replayed events, then live ones in id order; after an
+    """One client's view (a `spark.plugin.services.Subscription`): replayed events, then live ones in id order; after an
     overflow, the buffered backlog is dropped and a fresh snapshot comes instead. Ends when the client is dropped or
     the broadcaster closes."""
 

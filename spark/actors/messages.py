@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
-from spark.requests import RunRequest
+from spark.plugin.request import RunRequest
 
 __all__ = [
     "AuditLine",

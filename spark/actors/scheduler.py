@@ -35,7 +35,7 @@ from spark.actors.messages import (
 from spark.config import Settings
 from spark.errors import Conflict, NotFound, Unavailable
 from spark.metrics import Metrics
-from spark.runs import RunStore, new_record, wall_ms
+from spark.service.store import RunStore, new_record, wall_ms
 
 __all__ = ["PROGRESS_EVERY_S", "QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
 

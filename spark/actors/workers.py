@@ -4,11 +4,11 @@ A cancel kills the worker (``kill_on_cancel``), so it takes effect at once, howe
 A worker that dies (a crashing strategy, ``os._exit``, a segfault) fails its run with the error recorded; the
 service goes on and later runs get a fresh worker.
 
-The worker writes the result document and the CSV artifacts itself (`spark.evidence`, atomic), so the big result
+The worker writes the result document and the CSV artifacts itself (`spark.service.evidence`, atomic), so the big result
 never crosses back to the event loop: only the summary does. Errors come back as values (a message), because
 exceptions with custom constructors do not survive pickling. Progress goes through a small file per run, which the
-worker replaces atomically at each phase (`spark.runner.PHASES`) and the runner polls: cheap, and it needs nothing
-shared between the processes.
+worker replaces atomically at each phase (`spark.service.runner.PHASES`) and the runner polls: cheap, and it needs
+nothing shared between the processes.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def work(
     """In the worker process: execute the job, write its result and artifacts; ("ok", Outcome) or
     ("error", message)."""
     from spark.actors.simulator import describe_error
-    from spark.evidence import write_artifacts, write_result
-    from spark.runner import execute
+    from spark.service.evidence import write_artifacts, write_result
+    from spark.service.runner import execute
 
     report = None if progress_path is None else functools.partial(_write_progress, progress_path)
     try:
@@ -70,7 +70,7 @@ def work(
 
 def warm_up(disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...]) -> None:
     """In a fresh worker: import the engine and build the plugins, so the first run does not pay for them."""
-    from spark.runner import plugins_for
+    from spark.service.runner import plugins_for
 
     plugins_for(disabled, extra)
 

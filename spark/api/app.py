@@ -21,7 +21,7 @@ from spark.api.routes import read_routes
 from spark.api.sse import stream_routes
 from spark.api.wire import body_bytes, json_response, read_body
 from spark.errors import PluginError
-from spark.services import Services
+from spark.plugin.services import Services
 
 __all__ = ["create_app"]
 

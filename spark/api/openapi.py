@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spark.requests import OPTION_FIELDS
-from spark.services import Services
+from spark.plugin.request import OPTION_FIELDS
+from spark.plugin.services import Services
 
 __all__ = ["openapi_document"]
 

@@ -20,7 +20,7 @@ from spark.api.equity import MAX_POINTS, MIN_POINTS, downsample
 from spark.api.wire import json_response
 from spark.errors import InputError, NotFound
 from spark.ids import check_run_id
-from spark.services import Services
+from spark.plugin.services import Services
 
 __all__ = ["read_routes"]
 

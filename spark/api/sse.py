@@ -24,7 +24,7 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, request
 
-from spark.services import Services, StreamEvent, Subscription
+from spark.plugin.services import Services, StreamEvent, Subscription
 
 __all__ = ["HEARTBEAT", "FrameCache", "frame", "parse_last_event_id", "stream_routes"]
 

@@ -18,10 +18,10 @@ from spark.config import load_settings
 from spark.engine import BacktestResult, Options, validate_params
 from spark.engine.options import FILL_MODES
 from spark.errors import ParamError, SparkError
-from spark.evidence import write_artifacts, write_result, write_run_record
-from spark.feeds import FeedEnv
-from spark.plugins import Plugins, build_plugins
-from spark.runner import run_backtest
+from spark.plugin.feeds import FeedEnv
+from spark.plugin.manager import Plugins, build_plugins
+from spark.service.evidence import write_artifacts, write_result, write_run_record
+from spark.service.runner import run_backtest
 
 __all__ = ["add_parser", "run"]
 

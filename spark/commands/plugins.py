@@ -9,7 +9,7 @@ from typing import Any
 
 from spark.config import load_settings
 from spark.engine import Param
-from spark.plugins import build_plugins
+from spark.plugin.manager import build_plugins
 
 __all__ = ["add_parser", "run"]
 

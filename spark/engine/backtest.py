@@ -1,14 +1,13 @@
 """The engine's entry points: `collect` a strategy's intent, and `backtest` it into a BacktestResult.
 
 Pure and deterministic: the same candles, strategy, params and options give the same result, byte for byte,
-apart from the run id and ``started_at`` (both injectable, so tests can compare everything).
+apart from the run id and ``started_at``, which the caller supplies (the engine has no clock and makes no ids).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,7 +22,6 @@ from spark.engine.simulate import intent_kind, simulate
 from spark.engine.stats import compute_stats
 from spark.engine.strategy import Intent, StrategyContext, StrategySpec
 from spark.errors import ParamError, StrategyError
-from spark.ids import new_run_id
 
 __all__ = ["ENGINE_VERSION", "backtest", "collect"]
 
@@ -51,13 +49,13 @@ def backtest(
     params: Mapping[str, Any] | None = None,
     options: Options | None = None,
     *,
-    run_id: str | None = None,
-    started_at: int | None = None,
+    run_id: str,
+    started_at: int,
     progress: Callable[[str], None] | None = None,
 ) -> BacktestResult:
     """Run ``spec`` on ``candles`` with ``params`` (checked against the spec) and ``options``.
 
-    ``run_id`` and ``started_at`` (epoch ms) are the only wall-clock inputs; by default they are taken now.
+    ``run_id`` and ``started_at`` (epoch ms) come from the caller: the engine has no clock and makes no ids.
     ``progress``, if given, is called with the name of each phase as it ends: "strategy", "simulated", "stats".
     Raises ParamError (bad params/options/orders), StrategyError (the strategy failed).
     """
@@ -67,9 +65,6 @@ def backtest(
     if not isinstance(options, Options):
         raise ParamError(f"options must be an Options object, got {type(options).__name__}", field="options")
     checked = validate_params(spec.params, params, check=spec.check)
-    if started_at is None:
-        started_at = int(time.time() * 1000)
-    run_id = new_run_id(started_at) if run_id is None else run_id
 
     phase_done = progress if progress is not None else _quiet
     intent = collect(candles, spec, checked)

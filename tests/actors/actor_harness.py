@@ -15,8 +15,8 @@ from spark.actors import scheduler, simulator
 from spark.actors.messages import Cancel, Job, Outcome, ProgressFn, Reply, Reserve, Submit
 from spark.config import Settings
 from spark.metrics import Metrics
-from spark.requests import RunRequest
-from spark.runs import RunStore
+from spark.plugin.request import RunRequest
+from spark.service.store import RunStore
 
 
 def run_id(n: int) -> str:

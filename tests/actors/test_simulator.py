@@ -10,7 +10,7 @@ from spark.actors.messages import Job
 from spark.actors.simulator import describe_error, mock_runner
 from spark.config import Settings
 from spark.errors import ParamError
-from spark.requests import RunRequest
+from spark.plugin.request import RunRequest
 
 
 def test_the_recorded_error_names_the_cause():

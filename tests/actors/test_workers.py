@@ -16,9 +16,9 @@ import trio
 from spark.config import Settings
 from spark.engine.params import Param
 from spark.engine.strategy import StrategySpec
-from spark.hookspecs import hookimpl
-from spark.requests import RunRequest
-from spark.services import Caller
+from spark.plugin.hookspecs import hookimpl
+from spark.plugin.request import RunRequest
+from spark.plugin.services import Caller
 from spark.system import open_system
 
 ADMIN = Caller(ip="127.0.0.1", user="admin")

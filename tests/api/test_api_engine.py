@@ -17,7 +17,7 @@ from apikit import admin, served, wait_until
 from spark.api import create_app
 from spark.engine.params import Param
 from spark.engine.strategy import StrategySpec
-from spark.hookspecs import hookimpl
+from spark.plugin.hookspecs import hookimpl
 from spark.system import open_system
 
 GOOG_BODY = {

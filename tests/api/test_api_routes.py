@@ -11,8 +11,8 @@ from quart import Blueprint, Response
 
 from spark.api import create_app
 from spark.errors import PluginError
-from spark.hookspecs import hookimpl
 from spark.ids import new_run_id
+from spark.plugin.hookspecs import hookimpl
 from spark.system import open_system
 
 

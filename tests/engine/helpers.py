@@ -11,6 +11,8 @@ import numpy as np
 from spark.engine import Candles, Param, StrategyContext, StrategySpec
 
 DATA = Path(__file__).parent.parent / "data"
+# the engine makes no ids and reads no clock: callers hand it both
+RUN = {"run_id": "bt-1700000000000-00000000", "started_at": 1_700_000_000_000}
 
 
 def load_csv(name: str, timeframe: str = "") -> Candles:

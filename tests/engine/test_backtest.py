@@ -11,7 +11,7 @@ import pytest
 from spark.engine import Options, Order, backtest, collect
 from spark.errors import ParamError, StrategyError
 
-from .helpers import SMA_CROSS, bars, load_csv, spec
+from .helpers import RUN, SMA_CROSS, bars, load_csv, spec
 
 GOOG = load_csv("GOOG.csv", timeframe="1d")
 OPTS = Options(cash=10_000, fee=0.001, size=1)
@@ -23,13 +23,13 @@ def test_two_runs_are_identical_byte_for_byte() -> None:
     assert a.to_json() == b.to_json()
     assert a.metadata["fingerprint"] == b.metadata["fingerprint"]
     assert a.metadata["orders_hash"] == b.metadata["orders_hash"]
-    c = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 31}, OPTS)
+    c = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 31}, OPTS, **RUN)
     assert c.metadata["fingerprint"] != a.metadata["fingerprint"]
     assert c.metadata["orders_hash"] != a.metadata["orders_hash"]
 
 
 def test_id_and_wire_shape() -> None:
-    result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS)
+    result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS, **RUN)
     assert re.fullmatch(r"bt-[0-9]{13}-[0-9a-f]{8}", result.id)
     wire = json.loads(result.to_json())
     assert set(wire) == {"id", "report", "metadata"}
@@ -59,7 +59,7 @@ def test_wrong_array_lengths_fail_the_strategy() -> None:
         ctx.signals(np.zeros(3, bool), np.zeros(3, bool))
 
     with pytest.raises(StrategyError, match="one value per bar"):
-        backtest(GOOG, spec(short), {}, OPTS)
+        backtest(GOOG, spec(short), {}, OPTS, **RUN)
 
 
 def test_mixed_intents_are_refused() -> None:
@@ -69,7 +69,7 @@ def test_mixed_intents_are_refused() -> None:
         ctx.emit(Order(side="buy", bar=0))
 
     with pytest.raises(StrategyError, match="one kind of intent"):
-        backtest(GOOG, spec(mixed), {}, OPTS)
+        backtest(GOOG, spec(mixed), {}, OPTS, **RUN)
 
 
 def test_emit_with_an_unknown_timestamp_names_the_order() -> None:
@@ -80,7 +80,7 @@ def test_emit_with_an_unknown_timestamp_names_the_order() -> None:
         ctx.emit(Order(side="sell", ts=int(ctx.candles.timestamp[2]) + 1))
 
     with pytest.raises(ParamError, match="order 1: ts .* matches no bar") as info:
-        backtest(c, spec(fn), {}, OPTS)
+        backtest(c, spec(fn), {}, OPTS, **RUN)
     assert info.value.field == "orders[1]"
 
 
@@ -101,7 +101,7 @@ def test_emit_with_an_unknown_timestamp_names_the_order() -> None:
 def test_bad_orders_are_refused(order: Order, message: str) -> None:
     c = bars([(10, 11, 9, 10)] * 4)
     with pytest.raises(ParamError, match=message):
-        backtest(c, spec(lambda p, ctx: ctx.emit(order)), {}, OPTS)
+        backtest(c, spec(lambda p, ctx: ctx.emit(order)), {}, OPTS, **RUN)
 
 
 @pytest.mark.parametrize(
@@ -123,15 +123,15 @@ def test_bad_options_name_the_field(kwargs: dict, field: str) -> None:
 
 def test_bad_params_and_arguments() -> None:
     with pytest.raises(ParamError, match="params.fast"):
-        backtest(GOOG, SMA_CROSS, {"fast": 0, "slow": 30}, OPTS)
+        backtest(GOOG, SMA_CROSS, {"fast": 0, "slow": 30}, OPTS, **RUN)
     with pytest.raises(ParamError, match="unknown parameter"):
-        backtest(GOOG, SMA_CROSS, {"fats": 3}, OPTS)
+        backtest(GOOG, SMA_CROSS, {"fats": 3}, OPTS, **RUN)
     with pytest.raises(ParamError, match="Options"):
-        backtest(GOOG, SMA_CROSS, {}, {"cash": 1})  # type: ignore[arg-type]
+        backtest(GOOG, SMA_CROSS, {}, {"cash": 1}, **RUN)  # type: ignore[arg-type]
 
 
 def test_a_strategy_that_does_nothing_trades_nothing() -> None:
-    result = backtest(GOOG, spec(lambda p, ctx: None), {}, OPTS)
+    result = backtest(GOOG, spec(lambda p, ctx: None), {}, OPTS, **RUN)
     stats = result.report.stats
     assert stats["total_trades"] == 0 and stats["final_equity"] == 10_000
     assert stats["win_rate"] is None and stats["profit_factor"] is None and stats["max_drawdown_pct"] == 0
@@ -141,7 +141,7 @@ def test_a_strategy_that_does_nothing_trades_nothing() -> None:
 def test_csv_helpers() -> None:
     from spark.engine import equity_csv, trades_csv
 
-    result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS)
+    result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS, **RUN)
     lines = trades_csv(result).splitlines()
     assert lines[0] == "id,side,qty,entry_bar,entry_ts,entry_price,exit_bar,exit_ts,exit_price,pnl,fees,open"
     assert len(lines) == 34
@@ -159,7 +159,7 @@ def test_csv_helpers() -> None:
 
 
 def test_result_arrays_are_read_only() -> None:
-    result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS)
+    result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS, **RUN)
     with pytest.raises(ValueError):
         result.report.equity[0] = 0.0
     assert len(result.report.fills) == 65 and result.report.fills[-1].side == "buy"

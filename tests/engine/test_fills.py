@@ -7,7 +7,7 @@ import pytest
 
 from spark.engine import Options, Order, backtest
 
-from .helpers import bars, spec
+from .helpers import RUN, bars, spec
 
 # open, high, low, close: a steady climb with 1-wide ranges around each open
 UP = bars([(10, 11, 9, 10), (12, 13, 11, 12), (14, 15, 13, 14), (16, 17, 15, 16), (18, 19, 17, 18)])
@@ -39,7 +39,7 @@ def orders(*items: Order):
 
 
 def run(strategy, candles=UP, **options):
-    return backtest(candles, strategy, {}, Options(**options))
+    return backtest(candles, strategy, {}, Options(**options), **RUN)
 
 
 def fills(result):

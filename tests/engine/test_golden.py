@@ -6,13 +6,13 @@ import pytest
 
 from spark.engine import Options, backtest
 
-from .helpers import SMA_CROSS, load_csv
+from .helpers import RUN, SMA_CROSS, load_csv
 
 
 def test_goog_sma_cross_matches_the_reference_figures() -> None:
     candles = load_csv("GOOG.csv", timeframe="1d")
     result = backtest(
-        candles, SMA_CROSS, {"fast": 10, "slow": 30}, Options(cash=10_000, fee=0.001, size=1, fill="next_open")
+        candles, SMA_CROSS, {"fast": 10, "slow": 30}, Options(cash=10_000, fee=0.001, size=1, fill="next_open"), **RUN
     )
     stats = result.report.stats
     assert stats["total_trades"] == 33

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from spark.engine import Candles, Options, Order, backtest
 
-from .helpers import spec
+from .helpers import RUN, spec
 
 
 @st.composite
@@ -38,10 +38,10 @@ def options():
 
 
 def assert_prefix_invariant(candles: Candles, strategy, opts: Options, k: int) -> None:
-    result = backtest(candles, strategy, {}, opts)
+    result = backtest(candles, strategy, {}, opts, **RUN)
     result.to_json()  # never NaN or infinity on the wire (to_json refuses them)
     full = result.report
-    head = backtest(candles.head(k), strategy, {}, opts).report
+    head = backtest(candles.head(k), strategy, {}, opts, **RUN).report
     assert head.equity.tolist() == full.equity[:k].tolist()
     assert head.fills.array.tolist() == full.fills.array[full.fills.array[:, 0] < k].tolist()
 

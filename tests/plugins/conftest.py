@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark.datafiles import load_candles
 from spark.engine import Candles
+from spark.service.datafiles import load_candles
 
 DATA = Path(__file__).parents[1] / "data"
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from spark_plugins.feeds import SYNTHETIC_EPOCH_MS
 
-from spark.datafiles import load_candles
 from spark.engine import validate_params
 from spark.errors import DataError, InputError, ParamError
-from spark.feeds import FeedEnv
-from spark.plugins import build_plugins
+from spark.plugin.feeds import FeedEnv
+from spark.plugin.manager import build_plugins
+from spark.service.datafiles import load_candles
 
 PLUGINS = build_plugins()
 
@@ -108,7 +108,8 @@ def test_synthetic_is_a_valid_seeded_walk() -> None:
 
 def test_synthetic_default_seed_is_stable_across_processes() -> None:
     code = (
-        "from pathlib import Path; from spark.plugins import build_plugins; from spark.feeds import FeedEnv;"
+        "from pathlib import Path; from spark.plugin.manager import build_plugins; "
+        "from spark.plugin.feeds import FeedEnv;"
         "print(build_plugins().feed('synthetic').load({'symbol': 'ETHUSDT', 'timeframe': '4h', 'bars': 50}, "
         "FeedEnv(data_dir=Path('.'))).fingerprint)"
     )

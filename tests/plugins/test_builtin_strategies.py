@@ -8,8 +8,8 @@ import pytest
 
 from spark.engine import Candles, Intent, StrategySpec, collect, validate_params
 from spark.errors import ParamError
-from spark.feeds import FeedEnv
-from spark.plugins import build_plugins
+from spark.plugin.feeds import FeedEnv
+from spark.plugin.manager import build_plugins
 
 PLUGINS = build_plugins()
 BUILTINS = ("sma_cross", "rsi_reversion", "bollinger_breakout", "buy_and_hold")

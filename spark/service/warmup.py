@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from spark.engine import Order, StrategySpec
-from spark.feeds import FeedEnv
-from spark.plugins import Plugins
-from spark.runner import plugins_for, run_backtest
+from spark.plugin.feeds import FeedEnv
+from spark.plugin.manager import Plugins
+from spark.service.runner import plugins_for, run_backtest
 
 __all__ = ["warm_up"]
 

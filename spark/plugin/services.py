@@ -17,8 +17,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from spark.config import Settings
-from spark.plugins import Plugins
-from spark.requests import RunRequest
+from spark.plugin.manager import Plugins
+from spark.plugin.request import RunRequest
 
 __all__ = ["Caller", "Services", "StreamEvent", "Subscription"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from spark.engine import BacktestResult, Candles, Options, StrategySpec, backtest, validate_params
 from spark.errors import ParamError
-from spark.feeds import FeedEnv
 from spark.ids import check_run_id, new_run_id
-from spark.plugins import Plugins, build_plugins
-from spark.requests import RunRequest
+from spark.plugin.feeds import FeedEnv
+from spark.plugin.manager import Plugins, build_plugins
+from spark.plugin.request import RunRequest
 
 __all__ = ["PHASES", "execute", "plugins_for", "run_backtest"]
 

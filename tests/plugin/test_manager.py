@@ -4,7 +4,7 @@ import pytest
 
 from spark import StrategySpec, hookimpl
 from spark.errors import PluginError, UnknownPlugin
-from spark.plugins import build_plugins
+from spark.plugin.manager import build_plugins
 
 
 class Thrower:
@@ -56,7 +56,7 @@ def test_a_later_plugin_overrides_a_builtin_and_adds_aliases() -> None:
 
 
 def test_every_hook_is_documented() -> None:
-    from spark import hookspecs
+    from spark.plugin import hookspecs
 
     for name in ("register_strategies", "register_feeds", "register_routes"):
         doc = getattr(hookspecs, name).__doc__

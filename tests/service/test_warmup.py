@@ -1,7 +1,7 @@
 """The install-time warm-up runs every built-in strategy and every intent kind without error."""
 
-from spark.runner import plugins_for
-from spark.warmup import warm_up
+from spark.service.runner import plugins_for
+from spark.service.warmup import warm_up
 
 
 def test_warm_up_exercises_every_strategy_and_intent_kind() -> None:

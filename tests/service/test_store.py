@@ -7,8 +7,8 @@ import logging
 
 import trio
 
-from spark.requests import RunRequest
-from spark.runs import RunStore, new_record
+from spark.plugin.request import RunRequest
+from spark.service.store import RunStore, new_record
 
 
 def runs_dir(tmp_path):
@@ -92,7 +92,7 @@ def test_load_skips_foreign_and_broken_files(tmp_path, caplog):
     (runs_dir(tmp_path) / f"run_{rid(9)}.json").symlink_to(runs_dir(tmp_path) / f"run_{rid(1)}.json")
     (runs_dir(tmp_path) / "notes.txt").write_text("hello")
     (runs_dir(tmp_path) / f"run_{rid(10)}.json").mkdir()
-    with caplog.at_level(logging.WARNING, logger="spark.runs"):
+    with caplog.at_level(logging.WARNING, logger="spark.service.store"):
         store, interrupted = RunStore.load(tmp_path)
     assert [r["id"] for r in store.list(None)] == [rid(1)] and interrupted == []
     assert store.get(rid(1)) == good

@@ -7,9 +7,9 @@ import pytest
 
 from spark.engine import Options
 from spark.errors import InputError, ParamError, UnknownPlugin
-from spark.feeds import FeedEnv
-from spark.plugins import build_plugins
-from spark.requests import DEFAULT_BARS, RunRequest
+from spark.plugin.feeds import FeedEnv
+from spark.plugin.manager import build_plugins
+from spark.plugin.request import DEFAULT_BARS, RunRequest
 
 PLUGINS = build_plugins()
 

@@ -14,7 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from spark.engine.strategy import StrategySpec
-    from spark.feeds import FeedSpec
+    from spark.plugin.feeds import FeedSpec
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 

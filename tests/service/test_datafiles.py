@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark.datafiles import infer_timeframe, load_candles
 from spark.errors import DataError
+from spark.service.datafiles import infer_timeframe, load_candles
 
 DATED = ",Open,High,Low,Close,Volume\n"
 EPOCH = "timestamp,open,high,low,close,volume\n"

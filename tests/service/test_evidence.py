@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from spark.errors import InputError
-from spark.evidence import write_json_atomic, write_result, write_run_record, write_text_atomic
+from spark.service.evidence import write_json_atomic, write_result, write_run_record, write_text_atomic
 
 RUN = "bt-1763700000000-0123abcd"
 
@@ -78,7 +78,7 @@ def test_rewrites_replace_the_file_as_a_whole(tmp_path: Path) -> None:
 def test_write_result_also_writes_its_compact_forms(tmp_path: Path) -> None:
     import numpy as np
 
-    from spark.evidence import read_equity, summary_path
+    from spark.service.evidence import read_equity, summary_path
 
     doc = {
         "id": RUN,
@@ -104,7 +104,7 @@ def test_write_result_also_writes_its_compact_forms(tmp_path: Path) -> None:
 
 
 def test_a_damaged_equity_file_reads_as_none(tmp_path: Path) -> None:
-    from spark.evidence import read_equity, series_path
+    from spark.service.evidence import read_equity, series_path
 
     assert read_equity(tmp_path, RUN) is None
     series_path(tmp_path, RUN).parent.mkdir(parents=True)

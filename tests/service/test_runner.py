@@ -12,16 +12,16 @@ import pytest
 import spark
 from spark.errors import DataError, ParamError, UnknownPlugin
 from spark.ids import is_run_id
-from spark.plugins import build_plugins
-from spark.requests import RunRequest
-from spark.runner import execute, plugins_for, run_backtest
+from spark.plugin.manager import build_plugins
+from spark.plugin.request import RunRequest
+from spark.service.runner import execute, plugins_for, run_backtest
 
 RUN = "bt-1763700000000-0123abcd"
 
 
 @pytest.fixture(scope="module")
 def goog() -> spark.Candles:
-    return spark.load_candles(Path(__file__).parent / "data" / "GOOG.csv")
+    return spark.load_candles(Path(__file__).parent.parent / "data" / "GOOG.csv")
 
 
 def test_goog_reference_figures_through_the_python_api(goog: spark.Candles) -> None:

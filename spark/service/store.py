@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import trio
 
-from spark.evidence import read_equity, result_summary, series_path, summary_path, write_run_record
 from spark.ids import is_run_id
-from spark.requests import RunRequest
+from spark.plugin.request import RunRequest
+from spark.service.evidence import read_equity, result_summary, series_path, summary_path, write_run_record
 
 __all__ = ["STATUSES", "TERMINAL", "RunStore", "artifact_names", "new_record", "wall_ms"]
 
@@ -78,7 +78,7 @@ def new_record(run_id: str, request: RunRequest, *, impl: str, started_at: int) 
 
 
 def artifact_names(run_id: str) -> dict[str, str]:
-    """Artifact type -> file name inside ``evidence/backtest`` (the layout of `spark.evidence`)."""
+    """Artifact type -> file name inside ``evidence/backtest`` (the layout of `spark.service.evidence`)."""
     return {
         "run": f"run_{run_id}.json",
         "result": f"{run_id}.json",

@@ -11,8 +11,8 @@ from typing import Any
 from spark.engine.options import Options
 from spark.engine.params import validate_params
 from spark.errors import InputError, ParamError
-from spark.feeds import FeedEnv
-from spark.plugins import Plugins
+from spark.plugin.feeds import FeedEnv
+from spark.plugin.manager import Plugins
 
 __all__ = ["OPTION_FIELDS", "RunRequest"]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pluggy
 
-from spark import hookspecs
 from spark.engine.strategy import StrategySpec
 from spark.errors import PluginError, UnknownPlugin
-from spark.feeds import FeedSpec
+from spark.plugin import hookspecs
+from spark.plugin.feeds import FeedSpec
 
 __all__ = ["BUILTIN_PLUGINS", "Plugins", "build_plugins"]
 
