@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 
 from spark.errors import InputError
 
-__all__ = ["RUN_ID", "check_run_id", "is_run_id", "new_run_id"]
+__all__ = ["RUN_ID", "check_run_id", "id_time_ms", "is_run_id", "new_run_id", "wall_ms"]
 
 RUN_ID = re.compile(r"^bt-[0-9]{13}-[0-9a-f]{8}$")
+
+
+def wall_ms() -> int:
+    """Wall-clock epoch milliseconds: the clock of ids and recorded timestamps, nothing else."""
+    return time.time_ns() // 1_000_000
 
 
 def new_run_id(now_ms: int) -> str:
@@ -32,3 +38,8 @@ def check_run_id(value: object) -> str:
     if not is_run_id(value):
         raise InputError(f"not a run id: {str(value)[:40]!r} (expected bt-<13 digits>-<8 hex>)", field="id")
     return value  # type: ignore[return-value]
+
+
+def id_time_ms(run_id: str) -> int:
+    """The start time (epoch ms) a well-formed run id carries."""
+    return int(check_run_id(run_id)[3:16])

@@ -1,14 +1,20 @@
 """The running system: builds what settings imply (plugins, metrics, the run store, every channel), starts every
 actor in one nursery and implements `spark.plugin.services.Services`, the only door the HTTP layer has to them.
 
-    System ──Reserve/Submit/Cancel──> scheduler ──Launch/CancelRun──> simulator ──worker processes
-      │  ▲                               │  ▲──────Progress/Finished──────┘
-      │  └─ replies                      └──RunChanged──> broadcaster ──per-client channels──> subscribers
-      └──AuditLine──> auditor ──> logs/audit/backtest_YYYYMMDD.log
+    System ──Start/Cancel/Stop──> scheduler ──Launch/CancelRun──> simulator ──worker processes
+      │  ▲                        │ ▲ ▲ └──Progress/Finished (into the scheduler's inbox)──┘
+      │  └─ verdicts (replies)    │ │ └──Committed (its own writes, into its inbox)
+      │                           │ └──AuditLine (every start/cancel verdict, before it is answered)──┐
+      │                           └──RunChanged──> broadcaster ──per-client channels──> subscribers   │
+      └──AuditLine (refusals the HTTP layer decides)──> auditor ──> logs/audit/backtest_YYYYMMDD.log <┘
 
 Actors never start each other and nothing long-lived runs on the web framework's nursery. Closing the system stops
 it in order: the scheduler records every queued or running run as failed, "interrupted" (the simulator kills their
 workers), then the broadcaster ends every stream, then the auditor closes its file. Nothing in flight is lost.
+
+An actor that dies (a bug) is not survived quietly: it is logged, `healthy()` turns false at once, the system
+stops what it can, and `open_system` re-raises the error as ActorDied, so `spark serve` exits non-zero and a
+supervisor restarts it. A process alive but deaf is the one outcome ruled out.
 
 `run_server` adds the HTTP server (Hypercorn) beside the system and turns signals into actions: SIGHUP reloads the
 settings, SIGINT and SIGTERM stop everything gracefully.
@@ -22,50 +28,37 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import trio
 import trio_parallel
 from prometheus_client import CollectorRegistry
 
 from spark.actors import auditor, broadcaster, scheduler, simulator, workers
-from spark.actors.messages import (
-    AuditLine,
-    Cancel,
-    Job,
-    Release,
-    Reply,
-    Reserve,
-    Runner,
-    Submit,
-    Subscribe,
-    Unsubscribe,
-    Wake,
-)
+from spark.actors.messages import AuditLine, Cancel, Reply, Runner, Start, Stop, Subscribe, Unsubscribe, Wake
 from spark.api import create_app
 from spark.api.server import serve_app
 from spark.config import Settings, load_settings
-from spark.errors import Conflict, NotFound, SparkError, Unavailable
-from spark.ids import is_run_id, new_run_id
+from spark.errors import SparkError, Unavailable
+from spark.ids import wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, build_plugins
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller, Subscription
-from spark.service.store import RunStore, wall_ms
+from spark.service.curves import downsample
+from spark.service.record import PluginsUsed
+from spark.service.store import RunStore
 
-__all__ = ["SHUTDOWN_GRACE_S", "System", "open_system", "run_server"]
+__all__ = ["SHUTDOWN_GRACE_S", "SNAPSHOT_RUNS", "ActorDied", "System", "open_system", "run_server"]
 
 log = logging.getLogger(__name__)
 
 # Channel buffers, chosen on purpose: requests wait briefly for the scheduler rather than pile up; reports and
 # changes get a little slack so a burst never stalls the actor sending them; launches hand over directly.
 SCHEDULER_INBOX = 16
-REPORTS_BUFFER = 16
 LAUNCH_BUFFER = 0
 BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
@@ -73,6 +66,12 @@ SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what
 WORKER_IDLE_S = 600.0  # an idle worker process lives this long, ready for the next run
 WORKER_GRACE_S = 5.0  # at shutdown, idle workers get this long to exit before they are killed
 UNAVAILABLE_RETRY_S = 5
+PROGRESS_FOLDER = ".progress"  # inside the evidence folder: per-run progress files of engine workers
+SNAPSHOT_RUNS = 200  # runs in an SSE snapshot (the newest); older ones are paged with GET /api/backtest?before=
+
+
+class ActorDied(SparkError):
+    """An actor of the system raised: a bug. The system stopped; the process should exit non-zero."""
 
 
 class System:
@@ -83,6 +82,7 @@ class System:
     ) -> None:
         self._settings = settings
         self._plugins = plugins
+        self._generation = 1
         self.metrics = metrics
         self.store = store
         self.now_ms = now_ms
@@ -93,6 +93,8 @@ class System:
         self._to_auditor: trio.MemorySendChannel | None = None
         self._scheduler_done = trio.Event()
         self._closed = trio.Event()
+        self.died = trio.Event()  # set when an actor raised; `failure` holds what
+        self.failure: BaseException | None = None
         self._scheduler_stats = scheduler.SchedulerStatistics()
 
     # --- configuration -----------------------------------------------------------------------------------------
@@ -109,6 +111,10 @@ class System:
     def registry(self) -> CollectorRegistry:
         return self.metrics.registry
 
+    def plugins_used(self) -> PluginsUsed:
+        """The plugin generation a run started now runs with (recorded in its record)."""
+        return PluginsUsed(generation=self._generation, names=tuple(self._plugins.names))
+
     def plugin_enabled(self, name: str) -> bool:
         """Loaded, and not switched off by the settings in force now. The write plugin is always loaded, so that a
         SIGHUP can switch its routes back on."""
@@ -124,11 +130,16 @@ class System:
                 self._to_scheduler.send_nowait(Wake())
 
     def statistics(self) -> dict[str, int]:
-        """Runs waiting (``queued``), starts being audited (``reserved``), worker slots in use (``executing``)."""
+        """Runs waiting (``queued``), starts being written and audited (``reserved``), worker slots in use
+        (``executing``)."""
         return self._scheduler_stats.as_dict()
 
     def healthy(self) -> bool:
-        return not self._closing and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler"}
+        return (
+            not self._closing
+            and not self.died.is_set()
+            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler"}
+        )
 
     # --- reads -------------------------------------------------------------------------------------------------
 
@@ -136,32 +147,39 @@ class System:
     def folder(self) -> Path:
         return self.store.folder
 
-    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
-        return self.store.list(limit)
+    def list_runs(self, limit: int = 100, before: str | None = None) -> dict[str, Any]:
+        return {"runs": [r.to_wire() for r in self.store.page(limit, before)], "total": len(self.store)}
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        return self.store.get(run_id)
+        record = self.store.get(run_id)
+        return None if record is None else record.to_wire()
 
-    def get_result(self, run_id: str) -> dict[str, Any] | None:
-        return self.store.result(run_id)
+    async def run_summary(self, run_id: str) -> dict[str, Any] | None:
+        return await trio.to_thread.run_sync(self.store.summary, run_id)
 
-    def get_summary(self, run_id: str) -> dict[str, Any] | None:
-        return self.store.summary(run_id)
+    async def equity(self, run_id: str, points: int) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            series = self.store.series(run_id)
+            return None if series is None else downsample(series, points)
 
-    def get_equity(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-        return self.store.equity(run_id)
+        return await trio.to_thread.run_sync(read)
 
-    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
-        return self.store.artifacts(run_id)
+    async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        return await trio.to_thread.run_sync(self.store.artifacts, run_id)
 
-    def artifact_path(self, run_id: str, name: str) -> Path | None:
-        return self.store.artifact_path(run_id, name)
+    async def artifact_path(self, run_id: str, name: str) -> Path | None:
+        return await trio.to_thread.run_sync(self.store.artifact_path, run_id, name)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What an SSE snapshot holds: the newest SNAPSHOT_RUNS runs and the total (older ones are paged)."""
+        return {"runs": [r.to_wire() for r in self.store.page(SNAPSHOT_RUNS)], "total": len(self.store)}
 
     # --- mutations ---------------------------------------------------------------------------------------------
 
     async def audit(
         self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool, error: str | None = None
     ) -> None:
+        """One line for an attempt the HTTP layer refused itself (auth, rate limit, bad input)."""
         entry: dict[str, Any] = {
             "action": action,
             "ip": caller.ip,
@@ -177,60 +195,23 @@ class System:
         await reply.wait()
 
     async def start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
-        """Reserve a queue slot, audit, queue (module docstring of the scheduler). Shielded from cancellation (a
-        client hanging up): once begun, a start ends audited and queued, or refused and released, never halfway.
-        Each step waits only for the actors, which answer promptly or fail."""
+        """Ask the scheduler to start a run and wait for its written verdict (`spark.actors.scheduler`). Shielded
+        from cancellation (a client hanging up): a start once asked ends decided, written and answered, never
+        halfway. The scheduler answers every request it takes, also while it stops."""
         with trio.CancelScope(shield=True):
-            return await self._start(request, caller, payload)
-
-    async def _start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
-        accepted = trio.current_time()
-        reserved: Reply[None] = Reply()
-        await self._send(self._to_scheduler, Reserve(reply=reserved))
-        try:
-            await reserved.wait()
-        except Unavailable as exc:
-            await self.audit(
-                action="start", caller=caller, run_id=None, payload=payload, success=False, error=exc.message
+            reply: Reply[dict[str, Any]] = Reply()
+            message = Start(
+                request=request, caller=caller, payload=payload, accepted_at=trio.current_time(), reply=reply
             )
-            raise
-        started_at = self.now_ms()
-        run_id = new_run_id(started_at)
-        try:
-            await self.audit(action="start", caller=caller, run_id=run_id, payload=payload, success=True)
-        except BaseException:
-            await self._send_quietly(Release())
-            raise
-        queued: Reply[dict[str, Any]] = Reply()
-        job = Job(run_id=run_id, request=request, impl=self._settings.impl, started_at=started_at)
-        await self._send(self._to_scheduler, Submit(job=job, accepted_at=accepted, reply=queued))
-        return await queued.wait()
+            await self._send(self._to_scheduler, message)
+            return await reply.wait()
 
     async def cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
-        """Audit, then cancel; shielded like `start`, so an audited cancel is always carried out."""
+        """Ask the scheduler to cancel a run and wait for its written verdict; shielded like `start`."""
         with trio.CancelScope(shield=True):
-            return await self._cancel(run_id, caller)
-
-    async def _cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
-        status = self.store.status(run_id) if is_run_id(run_id) else None
-        error: SparkError | None = None
-        if status is None:
-            error = NotFound(f"no run {run_id}")
-        elif status == "done":
-            error = Conflict(f"run {run_id} is done; only queued or running runs can be cancelled")
-        await self.audit(
-            action="cancel",
-            caller=caller,
-            run_id=run_id,
-            payload=None,
-            success=error is None,
-            error=None if error is None else error.message,
-        )
-        if error is not None:
-            raise error
-        answer: Reply[dict[str, Any]] = Reply()
-        await self._send(self._to_scheduler, Cancel(run_id=run_id, reply=answer))
-        return await answer.wait()
+            reply: Reply[dict[str, Any]] = Reply()
+            await self._send(self._to_scheduler, Cancel(run_id=run_id, caller=caller, reply=reply))
+            return await reply.wait()
 
     @asynccontextmanager
     async def subscribe(self, last_event_id: int | None) -> AsyncIterator[Subscription]:
@@ -254,8 +235,7 @@ class System:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise Unavailable("the service is shutting down", retry_after=UNAVAILABLE_RETRY_S) from None
 
-    async def _send_quietly(self, message: Any, channel: trio.MemorySendChannel | None = None) -> None:
-        channel = self._to_scheduler if channel is None else channel
+    async def _send_quietly(self, message: Any, channel: trio.MemorySendChannel | None) -> None:
         if channel is None:
             return
         with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
@@ -268,9 +248,16 @@ class System:
         kwargs: Mapping[str, Any],
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Run one actor; if it raises, record the failure and stop the system (never a process alive but deaf)."""
         self._alive.add(name)
         try:
             await fn(**kwargs, task_status=task_status)
+        except Exception as exc:
+            log.critical("actor %s died, stopping the service: %s", name, exc, exc_info=exc)
+            if self.failure is None:
+                self.failure = ActorDied(f"actor {name} died: {type(exc).__name__}: {exc}")
+                self.failure.__cause__ = exc
+            self.died.set()
         finally:
             self._alive.discard(name)
             if name == "scheduler":
@@ -280,7 +267,6 @@ class System:
         """Create every channel and start the actors, each ready before the next that talks to it."""
         to_scheduler, scheduler_inbox = trio.open_memory_channel[Any](SCHEDULER_INBOX)
         to_simulator, simulator_inbox = trio.open_memory_channel[Any](LAUNCH_BUFFER)
-        reports, reports_inbox = trio.open_memory_channel[Any](REPORTS_BUFFER)
         to_broadcaster, broadcaster_inbox = trio.open_memory_channel[Any](BROADCAST_INBOX)
         to_auditor, auditor_inbox = trio.open_memory_channel[Any](AUDIT_INBOX)
         await nursery.start(
@@ -295,7 +281,7 @@ class System:
             broadcaster.run,
             {
                 "inbox": broadcaster_inbox,
-                "snapshot_runs": lambda: self.store.list(None),
+                "snapshot": self.snapshot,
                 "ring_size": self._settings.sse_ring_size,
                 "max_clients": lambda: self._settings.sse_max_clients,
                 "metrics": self.metrics,
@@ -304,7 +290,10 @@ class System:
             },
         )
         await nursery.start(
-            self._actor, "simulator", simulator.run, {"inbox": simulator_inbox, "reports": reports, "runners": runners}
+            self._actor,
+            "simulator",
+            simulator.run,
+            {"inbox": simulator_inbox, "reports": to_scheduler.clone(), "runners": runners},
         )
         await nursery.start(
             self._actor,
@@ -312,12 +301,14 @@ class System:
             scheduler.run,
             {
                 "inbox": scheduler_inbox,
-                "reports": reports_inbox,
+                "to_self": to_scheduler.clone(),
                 "launch": to_simulator,
                 "publish": to_broadcaster.clone(),
+                "audit": to_auditor.clone(),
                 "store": self.store,
                 "metrics": self.metrics,
                 "settings": lambda: self._settings,
+                "plugins_used": self.plugins_used,
                 "now_ms": self.now_ms,
                 "statistics": self._scheduler_stats,
             },
@@ -332,6 +323,8 @@ class System:
         self._closing = True
         try:
             if self._to_scheduler is not None:
+                with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                    await self._to_scheduler.send(Stop())
                 await self._to_scheduler.aclose()
                 await self._scheduler_done.wait()
             for channel in (self._to_broadcaster, self._to_auditor):
@@ -375,7 +368,7 @@ async def open_system(
                     idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=_yield_cpu
                 )
             )
-            progress_dir = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="spark-progress-")))
+            progress_dir = await trio.to_thread.run_sync(_fresh_progress_dir, settings.evidence_dir)
             stack.push_async_callback(trio.to_thread.run_sync, shutil.rmtree, progress_dir, True)
             runners = {
                 "mock": simulator.mock_runner(lambda: system.settings),
@@ -398,6 +391,17 @@ async def open_system(
                 scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
                 await system.aclose()
             nursery.cancel_scope.cancel()
+    if system.failure is not None:
+        raise system.failure
+
+
+def _fresh_progress_dir(evidence_dir: Path) -> Path:
+    """The folder of the engine runs' progress files (``evidence/.progress``), emptied: files left by a process
+    that died are stale."""
+    folder = Path(evidence_dir) / PROGRESS_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 async def _warm_up(
@@ -440,19 +444,32 @@ async def run_server(
                 functools.partial(serve_app, app, host=settings.host, port=settings.port, shutdown_trigger=stop.wait)
             )
             task_status.started(urls)
-            async for signum in signals:
-                if signum != signal.SIGHUP:
-                    log.info("signal %s: stopping", signal.Signals(signum).name)
-                    break
-                try:
-                    fresh = reload_settings()
-                except SparkError as exc:
-                    log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
-                    continue
-                system.reload(fresh)
-                log.info(
-                    "SIGHUP: configuration reloaded (disabled plugins: %s)", ", ".join(fresh.disabled_plugins) or "none"
-                )
+            with trio.CancelScope() as serving:
+                watcher = trio.CancelScope()
+                nursery.start_soon(_stop_when_dead, system, serving, watcher)
+                async for signum in signals:
+                    if signum != signal.SIGHUP:
+                        log.info("signal %s: stopping", signal.Signals(signum).name)
+                        break
+                    try:
+                        fresh = reload_settings()
+                    except SparkError as exc:
+                        log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
+                        continue
+                    system.reload(fresh)
+                    log.info(
+                        "SIGHUP: configuration reloaded (disabled plugins: %s)",
+                        ", ".join(fresh.disabled_plugins) or "none",
+                    )
+            watcher.cancel()
             stop.set()
             with trio.move_on_after(SHUTDOWN_GRACE_S):
                 await system.aclose()
+
+
+async def _stop_when_dead(system: System, serving: trio.CancelScope, watcher: trio.CancelScope) -> None:
+    """An actor died: stop serving as for SIGTERM; `open_system` then raises the failure."""
+    with watcher:
+        await system.died.wait()
+        log.critical("stopping: %s", system.failure)
+        serving.cancel()

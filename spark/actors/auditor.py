@@ -7,7 +7,8 @@ the folder too. At start-up a torn last line (a crash in the middle of a write) 
 written, its caller gets Unavailable (503): the mutation must then not happen. The admin token is never written:
 should it appear anywhere in a line, it is replaced.
 
-All blocking file work runs in a worker thread (``trio.to_thread``), one batch at a time.
+All blocking file work runs in a worker thread (``trio.to_thread``), one batch at a time (``threads=False`` writes
+inline: deterministic under a mock clock in tests).
 """
 
 from __future__ import annotations
@@ -50,13 +51,14 @@ async def run(
     folder: Path,
     secret: Callable[[], str] = lambda: "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    threads: bool = True,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``inbox`` (AuditLine) until it closes. ``secret`` returns the admin token to keep out of the log;
     ``clock`` gives the wall-clock timestamp of each line. Repairs torn lines in ``folder`` before it is ready."""
     writer = _Writer(folder)
     try:
-        await trio.to_thread.run_sync(repair, folder)
+        await _blocking(threads, repair, folder)
     except OSError as exc:  # the folder is unusable now; each line will fail with Unavailable until it is fixed
         log.error("cannot check the audit folder %s: %s", folder, exc)
     async with inbox:
@@ -69,19 +71,27 @@ async def run(
                         batch.append(inbox.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                await _write_batch(writer, batch, secret(), clock)
+                await _write_batch(writer, batch, secret(), clock, threads)
         finally:
             writer.close()
 
 
-async def _write_batch(writer: _Writer, batch: list[AuditLine], secret: str, clock: Callable[[], datetime]) -> None:
+async def _blocking(threads: bool, fn: Callable[..., Any], *args: Any) -> Any:
+    if threads:
+        return await trio.to_thread.run_sync(fn, *args)
+    return fn(*args)
+
+
+async def _write_batch(
+    writer: _Writer, batch: list[AuditLine], secret: str, clock: Callable[[], datetime], threads: bool
+) -> None:
     lines: list[tuple[Path, bytes]] = []
     for message in batch:
         ts = clock()
         text = audit_line({"timestamp": iso_utc(ts), **message.entry}, secret)
         lines.append((audit_path(writer.folder, ts), text.encode() + b"\n"))
     try:
-        await trio.to_thread.run_sync(writer.write, lines)
+        await _blocking(threads, writer.write, lines)
     except OSError as exc:
         log.error("cannot write the audit log: %s", exc)
         writer.close()

@@ -1,11 +1,12 @@
 """The broadcaster: fans run changes out to SSE clients, each through its own small bounded channel.
 
 Every change becomes a ``run`` event with a global, increasing id, kept in a ring of the last ``ring_size`` events
-for ``Last-Event-ID`` replay; a client whose id is unknown or older than the ring starts with a ``snapshot`` of all
-runs instead. Delivery never waits: a client whose channel is full has its backlog dropped and gets one fresh
-snapshot (coalesced) when it reads again; a client that overflows again and again (``MAX_OVERFLOWS`` within
-``OVERFLOW_WINDOW_S``) is dropped and counted. So a slow client slows neither the scheduler nor other clients.
-Over ``sse_max_clients`` a subscription fails with Unavailable. When its inbox closes, every client stream ends.
+for ``Last-Event-ID`` replay; a client whose id is unknown or older than the ring starts with a ``snapshot`` (the
+newest runs and the total; older ones are paged over HTTP) instead. Delivery never waits: a client whose channel
+is full has its backlog dropped and gets one fresh snapshot (coalesced) when it reads again; a client that
+overflows again and again (``MAX_OVERFLOWS`` within ``OVERFLOW_WINDOW_S``) is dropped and counted. So a slow
+client slows neither the scheduler nor other clients. Over ``sse_max_clients`` a subscription fails with
+Unavailable. When its inbox closes, every client stream ends.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import trio
 
 from spark.actors.messages import RunChanged, Subscribe, Unsubscribe
 from spark.errors import Unavailable
+from spark.ids import wall_ms
 from spark.metrics import Metrics
 from spark.plugin.services import StreamEvent
-from spark.service.store import wall_ms
 
 __all__ = ["CLIENTS_FULL_RETRY_S", "CLIENT_BUFFER", "MAX_OVERFLOWS", "OVERFLOW_WINDOW_S", "ClientStream", "run"]
 
@@ -37,21 +38,22 @@ class _Hub:
     def __init__(
         self,
         *,
-        snapshot_runs: Callable[[], list[dict[str, Any]]],
+        snapshot: Callable[[], dict[str, Any]],
         ring_size: int,
         first_id: int,
         now_ms: Callable[[], int],
     ) -> None:
-        self.snapshot_runs, self.now_ms = snapshot_runs, now_ms
+        self.snapshot_data, self.now_ms = snapshot, now_ms
         self.last_id = first_id - 1
         self.ring: deque[StreamEvent] = deque(maxlen=ring_size)
         self._snapshot: StreamEvent | None = None
 
     def snapshot(self) -> StreamEvent:
-        """All runs as of the last event id; built once per id and shared by every client that needs it."""
+        """The newest runs and the total as of the last event id; built once per id and shared by every client
+        that needs it."""
         if self._snapshot is None or self._snapshot.id != self.last_id:
             self._snapshot = StreamEvent(
-                id=self.last_id, kind="snapshot", data={"runs": self.snapshot_runs(), "serverTime": self.now_ms()}
+                id=self.last_id, kind="snapshot", data={**self.snapshot_data(), "serverTime": self.now_ms()}
             )
         return self._snapshot
 
@@ -108,7 +110,7 @@ class ClientStream:
 async def run(
     *,
     inbox: trio.MemoryReceiveChannel,
-    snapshot_runs: Callable[[], list[dict[str, Any]]],
+    snapshot: Callable[[], dict[str, Any]],
     ring_size: int,
     max_clients: Callable[[], int],
     metrics: Metrics,
@@ -116,10 +118,11 @@ async def run(
     now_ms: Callable[[], int] = wall_ms,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``inbox`` (RunChanged, Subscribe, Unsubscribe) until it closes. ``snapshot_runs`` lists every run,
-    newest first; ``first_id`` is the id of the first event (the system uses start-up wall-clock ms, so ids keep
-    increasing across restarts and an old ``Last-Event-ID`` is never mistaken for a new one)."""
-    hub = _Hub(snapshot_runs=snapshot_runs, ring_size=ring_size, first_id=first_id, now_ms=now_ms)
+    """Serve ``inbox`` (RunChanged, Subscribe, Unsubscribe) until it closes. ``snapshot`` gives the snapshot's
+    data (``{"runs": [newest...], "total"}``); ``first_id`` is the id of the first event (the system uses start-up
+    wall-clock ms, so ids keep increasing across restarts and an old ``Last-Event-ID`` is never mistaken for a new
+    one)."""
+    hub = _Hub(snapshot=snapshot, ring_size=ring_size, first_id=first_id, now_ms=now_ms)
     clients: dict[int, tuple[ClientStream, trio.MemorySendChannel]] = {}
     ids = itertools.count(1)
 
@@ -135,7 +138,9 @@ async def run(
             async for message in inbox:
                 if isinstance(message, RunChanged):
                     hub.last_id += 1
-                    event = StreamEvent(id=hub.last_id, kind="run", data={**message.record, "serverTime": now_ms()})
+                    event = StreamEvent(
+                        id=hub.last_id, kind="run", data={**message.record.to_wire(), "serverTime": now_ms()}
+                    )
                     hub.ring.append(event)
                     for client_id, (stream, send) in list(clients.items()):
                         verdict = _deliver(stream, send, event)

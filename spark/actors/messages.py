@@ -8,28 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import trio
 
+from spark.errors import SparkError
 from spark.plugin.request import RunRequest
+from spark.plugin.services import Caller
+from spark.service.record import RunRecord
 
 __all__ = [
     "AuditLine",
     "Cancel",
     "CancelRun",
+    "Committed",
     "Finished",
     "Job",
     "Launch",
     "Outcome",
     "Progress",
     "ProgressFn",
-    "Release",
     "Reply",
-    "Reserve",
     "RunChanged",
     "Runner",
-    "Submit",
+    "Start",
+    "Stop",
     "Subscribe",
     "Unsubscribe",
     "Wake",
@@ -85,46 +88,49 @@ class Job:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
-    """What a finished run produced: the report summary (None in mock mode) and the artifact types written."""
+    """What a run's execution produced: the report summary (snake_case; None in mock mode), the artifact types
+    written, and the market of the candles it ran on (None when it loaded none, as in mock mode)."""
 
     stats: dict[str, Any] | None = None
     artifacts: tuple[str, ...] = ()
+    pair: str | None = None
+    timeframe: str | None = None
 
 
-ProgressFn = Callable[[float], Awaitable[None]]
-# A runner executes one job and returns its Outcome, or raises: the error becomes the run's recorded error.
+class ProgressFn(Protocol):
+    """How a runner reports: a fraction 0..1, and the market once its candles are loaded."""
+
+    async def __call__(self, value: float, *, pair: str | None = None, timeframe: str | None = None) -> None: ...
+
+
+# A runner executes one job and returns its Outcome, or raises: the error becomes the run's recorded error (a
+# RunFailed carrying an Outcome keeps the market it found).
 Runner = Callable[[Job, ProgressFn], Awaitable[Outcome]]
 
 
-# --- scheduler inbox (from the system) ------------------------------------------------------------------------
+# --- scheduler inbox: requests (from the system), reports (from the simulator), its own commits ------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Reserve:
-    """Hold one queue slot while the start is audited; fails with Unavailable when the queue is full."""
+class Start:
+    """Start a run: decided by the scheduler, its verdict written (record, then audit) before ``reply`` is
+    answered: ``{"id", "status": "queued", "startedAt"}`` or the refusal (Unavailable when the queue is full, the
+    evidence or the audit cannot be written)."""
 
-    reply: Reply[None]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Release:
-    """Give back a reserved slot (the audit failed)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Submit:
-    """Queue a job in a reserved slot; answered once the queued record is on disk."""
-
-    job: Job
+    request: RunRequest
+    caller: Caller
+    payload: Any  # the body as the client sent it, for the audit line
     accepted_at: float  # trio time the request was accepted: enqueue latency is measured from here
     reply: Reply[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cancel:
-    """Cancel a queued or running run; answered with the wire answer once the record is on disk."""
+    """Cancel a queued or running run: decided by the scheduler, audited, then carried out and answered with
+    ``{"ok": true, "id", "status": "failed"}``; NotFound, Conflict (done) or Unavailable (audit) otherwise."""
 
     run_id: str
+    caller: Caller
     reply: Reply[dict[str, Any]]
 
 
@@ -133,23 +139,29 @@ class Wake:
     """Settings changed (SIGHUP): look again whether more runs may start."""
 
 
-# --- scheduler <-> simulator ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stop:
+    """Shut down: every queued or running run ends failed, "interrupted"; the scheduler ends once nothing it
+    started is still going."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Launch:
-    job: Job
+class Committed:
+    """The scheduler's own report: the verdict on ``run_id`` (a start or a cancel) is written (``error`` None) or
+    could not be (``error`` is what the client is answered)."""
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelRun:
+    kind: Literal["start", "cancel"]
     run_id: str
+    reply: Reply[dict[str, Any]]
+    error: SparkError | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Progress:
     run_id: str
     progress: float
+    pair: str | None = None
+    timeframe: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,12 +174,25 @@ class Finished:
     error: str | None = None
 
 
+# --- scheduler -> simulator -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Launch:
+    job: Job
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelRun:
+    run_id: str
+
+
 # --- broadcaster inbox ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunChanged:
-    record: dict[str, Any]
+    record: RunRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,52 +1,70 @@
-"""The scheduler: the one owner of run state. A bounded queue of runs, at most ``max_concurrent`` of them executing.
+"""The scheduler: one loop, the single owner of run state and the one decider of starts and cancels.
 
-It takes requests from the system (reserve a slot, submit, cancel), launches jobs on the simulator and follows its
-reports (progress, finished). Every status change goes, in order, to the run store (memory at once, disk in the
-background with per-run ordering), to the metrics and to the broadcaster. Statuses: queued -> running -> done |
-failed; a cancel ends a run failed, "cancelled" (a second cancel changes nothing; a done run is a Conflict).
+Everything reaches it through one inbox, in order: requests from the system (Start, Cancel, Wake, Stop), the
+simulator's reports (Progress, Finished) and the outcome of its own writes (Committed). Nothing else changes a run,
+so no two decisions ever interleave.
 
-When its inbox closes (shutdown) every queued or running run is recorded failed, "interrupted"; then it closes the
-simulator's inbox, follows the simulator's last reports until that closes, waits for the pending disk writes and
-closes the broadcaster's inbox.
+**Decide, write, then answer.** A start is decided here (refused when the queue is full or the service is
+stopping; else accepted with a new id and a slot held). The accepted run's record is written to disk, then the
+verdict is audited (fsync); only then is the run queued, published and the client answered. If the record cannot
+be written the verdict becomes a refusal (audited as one, answered 503); if the audit cannot be written nothing
+happens (the record is taken back) and the client gets 503. A refusal is audited before it is answered. A cancel is
+decided the same way: the verdict is audited first, and only then carried out, so an audit line never claims what
+did not happen. While a cancel is being audited its run is not launched, and a report that it finished is held
+until the cancel's fate is known: a run cancelled before its launch never starts; one cancelled while running is
+killed; either way it leaves no result files (a run that ends failed never does).
+
+Every status change goes, in order, to the run store (memory at once, disk in the background with per-run
+ordering), to the metrics and to the broadcaster. Statuses: queued -> running -> done | failed. On Stop every queued
+or running run ends failed, "interrupted", the simulator is told to stop (its inbox closes), and the scheduler
+returns once its pending writes and the simulator's last reports are in.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from spark.actors.messages import (
+    AuditLine,
     Cancel,
     CancelRun,
+    Committed,
     Finished,
     Job,
     Launch,
     Progress,
-    Release,
-    Reserve,
+    Reply,
     RunChanged,
-    Submit,
+    Start,
+    Stop,
     Wake,
 )
 from spark.config import Settings
-from spark.errors import Conflict, NotFound, Unavailable
+from spark.errors import Conflict, NotFound, SparkError, Unavailable
+from spark.ids import new_run_id, wall_ms
 from spark.metrics import Metrics
-from spark.service.store import RunStore, new_record, wall_ms
+from spark.plugin.services import Caller
+from spark.service.evidence import remove_result_files, run_record_path, write_run_record
+from spark.service.record import PluginsUsed, RunRecord
+from spark.service.store import RunStore, new_record
 
-__all__ = ["PROGRESS_EVERY_S", "QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
+__all__ = ["EVIDENCE_RETRY_S", "PROGRESS_EVERY_S", "QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
 
 log = logging.getLogger(__name__)
 
 QUEUE_FULL_RETRY_S = 5  # Retry-After when the queue is full
+EVIDENCE_RETRY_S = 30  # Retry-After when a run record cannot be written
 PROGRESS_EVERY_S = 0.25  # a run's progress is published at most this often
 
 
 class SchedulerStatistics:
-    """What is worth inspecting, kept current by the scheduler: runs waiting, slots held for starts being audited,
+    """What is worth inspecting, kept current by the scheduler: runs waiting, starts being written and audited,
     runs whose worker is still going (a cancelled run counts until its worker is gone)."""
 
     __slots__ = ("executing", "queued", "reserved")
@@ -58,38 +76,53 @@ class SchedulerStatistics:
         return {"queued": self.queued, "reserved": self.reserved, "executing": self.executing}
 
 
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """A start decided but not yet written and audited: it holds a queue slot."""
+
+    job: Job
+    record: RunRecord
+    request: Start
+
+
 async def run(
     *,
     inbox: trio.MemoryReceiveChannel,
-    reports: trio.MemoryReceiveChannel,
+    to_self: trio.MemorySendChannel,
     launch: trio.MemorySendChannel,
     publish: trio.MemorySendChannel,
+    audit: trio.MemorySendChannel,
     store: RunStore,
     metrics: Metrics,
     settings: Callable[[], Settings],
+    plugins_used: Callable[[], PluginsUsed | None] = lambda: None,
     now_ms: Callable[[], int] = wall_ms,
     statistics: SchedulerStatistics | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``inbox`` (Reserve, Release, Submit, Cancel, Wake) and ``reports`` (Progress, Finished) until the inbox
-    closes; see the module docstring for the shutdown order. ``settings`` is read at each decision (SIGHUP)."""
-    async with publish, reports, launch, inbox, trio.open_nursery() as nursery:
+    """Serve ``inbox`` until Stop (or until every sender is gone); see the module docstring. ``to_self`` is a send
+    side of ``inbox`` the scheduler's write tasks report through; ``audit`` the auditor's inbox. ``settings`` is
+    read at each decision (SIGHUP)."""
+    async with publish, launch, inbox, to_self, audit, trio.open_nursery() as nursery:
         state = _Scheduler(
             store=store,
             metrics=metrics,
             settings=settings,
+            plugins_used=plugins_used,
             now_ms=now_ms,
             launch=launch,
             publish=publish,
+            audit=audit,
+            to_self=to_self,
             nursery=nursery,
             statistics=statistics or SchedulerStatistics(),
         )
-        nursery.start_soon(state.follow, reports)
         task_status.started()
         async for message in inbox:
             await state.handle(message)
-        await state.interrupt_all()
-        await launch.aclose()
+            if state.finished():
+                break
+        await state.stop()  # if every sender went away without a Stop
 
 
 class _Scheduler:
@@ -99,136 +132,313 @@ class _Scheduler:
         store: RunStore,
         metrics: Metrics,
         settings: Callable[[], Settings],
+        plugins_used: Callable[[], PluginsUsed | None],
         now_ms: Callable[[], int],
         launch: trio.MemorySendChannel,
         publish: trio.MemorySendChannel,
+        audit: trio.MemorySendChannel,
+        to_self: trio.MemorySendChannel,
         nursery: trio.Nursery,
         statistics: SchedulerStatistics,
     ) -> None:
         self.store, self.metrics, self.settings, self.now_ms = store, metrics, settings, now_ms
-        self.statistics = statistics
-        self.launch, self.publish, self.nursery = launch, publish, nursery
+        self.plugins_used = plugins_used
+        self.launch, self.publish, self.audit_channel, self.to_self = launch, publish, audit, to_self
+        self.nursery, self.statistics = nursery, statistics
         self.queue: deque[Job] = deque()
-        self.reserved = 0
+        self.accepted: dict[str, _Accepted] = {}  # starts being written and audited
+        self.cancelling: Counter[str] = Counter()  # run id -> cancel verdicts being audited
+        self.held: dict[str, Finished] = {}  # finished while a cancel of it was being audited
         self.executing: dict[str, float] = {}  # run id -> trio time it started; until its worker is gone
         self.progress_sent: dict[str, float] = {}  # run id -> trio time its progress was last published
         self.closing = False
+        self.launch_open = True
+
+    # --- the loop ----------------------------------------------------------------------------------------------
 
     async def handle(self, message: Any) -> None:
         try:
-            await self._handle(message)
+            if isinstance(message, Start):
+                self.decide_start(message)
+            elif isinstance(message, Cancel):
+                self.decide_cancel(message)
+            elif isinstance(message, Committed):
+                await (self.started(message) if message.kind == "start" else self.cancelled(message))
+            elif isinstance(message, Progress):
+                await self.progress(message)
+            elif isinstance(message, Finished):
+                await self.finished_report(message)
+            elif isinstance(message, Wake):
+                await self.dispatch()
+            elif isinstance(message, Stop):
+                await self.stop()
+            else:  # a programming error: loud on purpose (the system goes down, see spark.system)
+                raise TypeError(f"scheduler: unexpected message {message!r}")
         finally:
-            self.count()
+            self.statistics.queued, self.statistics.reserved = len(self.queue), len(self.accepted)
+            self.statistics.executing = len(self.executing)
 
-    def count(self) -> None:
-        self.statistics.queued, self.statistics.reserved = len(self.queue), self.reserved
-        self.statistics.executing = len(self.executing)
+    def finished(self) -> bool:
+        """Stopping, and nothing this actor started is still going: no write pending, no worker alive."""
+        return self.closing and not self.accepted and not self.cancelling and not self.executing
 
-    async def _handle(self, message: Any) -> None:
-        if isinstance(message, Reserve):
-            if self.closing or len(self.queue) + self.reserved >= self.settings().queue_size:
-                message.reply.fail(
-                    Unavailable("the run queue is full, try again later", retry_after=QUEUE_FULL_RETRY_S)
-                )
-            else:
-                self.reserved += 1
-                message.reply.set(None)
-        elif isinstance(message, Release):
-            self.reserved = max(0, self.reserved - 1)
-        elif isinstance(message, Submit):
-            self.reserved = max(0, self.reserved - 1)
-            job = message.job
-            record = new_record(job.run_id, job.request, impl=job.impl, started_at=job.started_at)
-            version = self.store.put(record)
-            self.metrics.runs_total.labels(status="queued").inc()
-            self.queue.append(job)
-            self.nursery.start_soon(self._persist, job.run_id, version, message)
-            await self.publish.send(RunChanged(record=record))
-            await self.dispatch()
-        elif isinstance(message, Cancel):
-            await self.cancel(message)
-        elif isinstance(message, Wake):
-            await self.dispatch()
-        else:  # pragma: no cover - a programming error, loud on purpose
-            raise TypeError(f"scheduler: unexpected message {message!r}")
+    # --- starts ------------------------------------------------------------------------------------------------
 
-    async def cancel(self, message: Cancel) -> None:
-        run_id = message.run_id
-        status = self.store.status(run_id)
-        answer = {"ok": True, "id": run_id, "status": "failed"}
-        if status is None:
-            message.reply.fail(NotFound(f"no run {run_id}"))
-        elif status == "done":
-            message.reply.fail(Conflict(f"run {run_id} is done; only queued or running runs can be cancelled"))
-        elif status == "failed":
-            message.reply.set(answer)  # idempotent: nothing changes
+    def decide_start(self, message: Start) -> None:
+        settings = self.settings()
+        if self.closing:
+            self.refuse(
+                "start",
+                message.caller,
+                None,
+                message.payload,
+                message.reply,
+                Unavailable("the service is shutting down", retry_after=QUEUE_FULL_RETRY_S),
+            )
+            return
+        if len(self.queue) + len(self.accepted) >= settings.queue_size:
+            self.refuse(
+                "start",
+                message.caller,
+                None,
+                message.payload,
+                message.reply,
+                Unavailable("the run queue is full, try again later", retry_after=QUEUE_FULL_RETRY_S),
+            )
+            return
+        started_at = self.now_ms()
+        run_id = new_run_id(started_at)
+        while run_id in self.store or run_id in self.accepted:  # pragma: no cover - 2**-32 a millisecond
+            run_id = new_run_id(started_at)
+        job = Job(run_id=run_id, request=message.request, impl=settings.impl, started_at=started_at)
+        record = new_record(
+            run_id, message.request, impl=settings.impl, started_at=started_at, plugins=self.plugins_used()
+        )
+        self.accepted[run_id] = _Accepted(job=job, record=record, request=message)
+        self.nursery.start_soon(self._commit_start, record, message)
+
+    async def _commit_start(self, record: RunRecord, message: Start) -> None:
+        """Write the record, then audit the acceptance; report the outcome to the loop."""
+        error: SparkError | None = None
+        entry = _entry("start", message.caller, record.id, message.payload)
+        try:
+            await self.store.blocking(write_run_record, self.store.evidence_dir, record.to_wire())
+        except (OSError, ValueError, TypeError) as exc:  # a full disk, a value the file cannot hold
+            log.error("cannot write the record of run %s: %s", record.id, exc)
+            error = Unavailable(
+                f"cannot write evidence ({_reason(exc)}); nothing was started", retry_after=EVIDENCE_RETRY_S
+            )
+            entry = _entry("start", message.caller, None, message.payload, error)
+            await self.store.blocking(_forget_record, self.store.evidence_dir, record.id)
+        try:
+            await self.write_audit(entry)
+        except Unavailable as exc:
+            if error is None:
+                await self.store.blocking(_forget_record, self.store.evidence_dir, record.id)
+            error = exc
+        await self.to_self.send(Committed(kind="start", run_id=record.id, reply=message.reply, error=error))
+
+    async def started(self, message: Committed) -> None:
+        accepted = self.accepted.pop(message.run_id)
+        if message.error is not None:
+            message.reply.fail(message.error)
+            return
+        record = accepted.record
+        self.store.put(record, written=True)
+        self.metrics.runs_total.labels(status="queued").inc()
+        self.metrics.artifacts.labels(type="run").inc()
+        await self.publish.send(RunChanged(record=record))
+        self.metrics.enqueue_latency.observe(trio.current_time() - accepted.request.accepted_at)
+        message.reply.set({"id": record.id, "status": "queued", "startedAt": record.started_at})
+        if self.closing:
+            await self.end(record.id, error="interrupted")
         else:
-            if status == "queued":
-                self.queue = deque(job for job in self.queue if job.run_id != run_id)
-            else:
-                await self.launch.send(CancelRun(run_id=run_id))
-            version = await self.end(run_id, error="cancelled")
-            self.nursery.start_soon(self._persist_then_answer, run_id, version, message.reply, answer)
+            self.queue.append(accepted.job)
+            await self.dispatch()
+
+    # --- cancels -----------------------------------------------------------------------------------------------
+
+    def decide_cancel(self, message: Cancel) -> None:
+        run_id, status = message.run_id, self.store.status(message.run_id)
+        if status is None:
+            self.refuse("cancel", message.caller, run_id, None, message.reply, NotFound(f"no run {run_id}"))
+        elif status == "done":
+            error = Conflict(f"run {run_id} is done; only queued or running runs can be cancelled")
+            self.refuse("cancel", message.caller, run_id, None, message.reply, error)
+        elif status == "failed" and not self.cancelling[run_id]:
+            self.nursery.start_soon(self._answer_unchanged, message)  # idempotent: nothing changes
+        else:
+            self.cancelling[run_id] += 1
+            self.nursery.start_soon(self._commit_cancel, message)
+
+    async def _commit_cancel(self, message: Cancel) -> None:
+        error: Unavailable | None = None
+        try:
+            await self.write_audit(_entry("cancel", message.caller, message.run_id, None))
+        except Unavailable as exc:
+            error = exc
+        await self.to_self.send(Committed(kind="cancel", run_id=message.run_id, reply=message.reply, error=error))
+
+    async def _answer_unchanged(self, message: Cancel) -> None:
+        try:
+            await self.write_audit(_entry("cancel", message.caller, message.run_id, None, detail={"changed": False}))
+        except Unavailable as exc:
+            message.reply.fail(exc)
+            return
+        message.reply.set(_cancelled(message.run_id))
+
+    async def cancelled(self, message: Committed) -> None:
+        run_id = message.run_id
+        self.cancelling[run_id] -= 1
+        if self.cancelling[run_id] <= 0:
+            del self.cancelling[run_id]
+        if message.error is not None:
+            message.reply.fail(message.error)
+            if run_id not in self.cancelling and run_id in self.held:
+                await self.apply_finished(self.held.pop(run_id))
+            await self.dispatch()
+            return
+        status = self.store.status(run_id)
+        if status == "queued":
+            self.queue = deque(job for job in self.queue if job.run_id != run_id)
+        elif status == "running" and run_id not in self.held and self.launch_open:
+            await self.launch.send(CancelRun(run_id=run_id))
+        version = await self.end(run_id, error="cancelled") if status in ("queued", "running") else None
+        if run_id in self.held:  # it finished while the cancel was audited: the cancel wins
+            await self.apply_finished(self.held.pop(run_id))
+        if version is None:
+            message.reply.set(_cancelled(run_id))
+        else:
+            self.nursery.start_soon(self._flush_then_answer, run_id, version, message.reply)
+        await self.dispatch()
+
+    async def _flush_then_answer(self, run_id: str, version: int, reply: Reply[dict[str, Any]]) -> None:
+        try:
+            await self.store.flush(run_id, version)
+        except OSError as exc:  # the cancel happened and is audited; the record catches up on the next write
+            log.error("cannot write the record of run %s: %s", run_id, exc)
+        reply.set(_cancelled(run_id))
+
+    # --- refusals and the audit --------------------------------------------------------------------------------
+
+    def refuse(
+        self,
+        action: str,
+        caller: Caller,
+        run_id: str | None,
+        payload: Any,
+        reply: Reply[dict[str, Any]],
+        error: SparkError,
+    ) -> None:
+        """Audit a refusal, then answer it (with the audit's own error if the line cannot be written)."""
+
+        async def answer() -> None:
+            try:
+                await self.write_audit(_entry(action, caller, run_id, payload, error))
+            except Unavailable as exc:
+                reply.fail(exc)
+                return
+            reply.fail(error)
+
+        self.nursery.start_soon(answer)
+
+    async def write_audit(self, entry: dict[str, Any]) -> None:
+        """One audit line, durable when this returns; Unavailable when it cannot be written."""
+        reply: Reply[None] = Reply()
+        try:
+            await self.audit_channel.send(AuditLine(entry=entry, reply=reply))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise Unavailable("the audit log is closed: the service is shutting down", retry_after=5) from None
+        await reply.wait()
+
+    # --- running -----------------------------------------------------------------------------------------------
 
     async def dispatch(self) -> None:
-        """Start queued runs while slots are free."""
-        while self.queue and not self.closing and len(self.executing) < self.settings().max_concurrent:
-            job = self.queue.popleft()
+        """Launch queued runs while slots are free; a run whose cancel is being audited waits."""
+        while not self.closing and len(self.executing) < self.settings().max_concurrent:
+            job = next((job for job in self.queue if job.run_id not in self.cancelling), None)
+            if job is None:
+                return
+            self.queue.remove(job)
             self.executing[job.run_id] = trio.current_time()
             self.metrics.active_runs.inc()
             await self.change(job.run_id, status="running", progress=0.0)
             await self.launch.send(Launch(job=job))
 
-    async def follow(self, reports: trio.MemoryReceiveChannel) -> None:
-        """Apply the simulator's reports until it closes its side."""
-        async for report in reports:
-            status = self.store.status(report.run_id)
-            if isinstance(report, Progress):
-                if status == "running":
-                    await self.progress(report.run_id, report.progress)
-            elif isinstance(report, Finished):
-                if status == "running":
-                    if report.error is None:
-                        await self.end(report.run_id, stats=report.outcome.stats)
-                    else:
-                        await self.end(report.run_id, error=report.error)
-                self.progress_sent.pop(report.run_id, None)
-                for kind in report.outcome.artifacts:
-                    self.metrics.artifacts.labels(type=kind).inc()
-                self.executing.pop(report.run_id, None)
-                await self.dispatch()
-            self.count()
-
-    async def progress(self, run_id: str, value: float) -> None:
+    async def progress(self, report: Progress) -> None:
         """Progress is kept at once but published at most every PROGRESS_EVERY_S per run (each published event
-        goes to every stream client); status changes always go out, with the latest progress in them."""
-        now = trio.current_time()
-        last = self.progress_sent.get(run_id)
-        if last is not None and now - last < PROGRESS_EVERY_S:
-            self.store.update(run_id, progress=value)
+        goes to every stream client); status changes always go out, with the latest progress in them. The market
+        of the candles, once known, replaces the request's (and is written)."""
+        record = self.store.get(report.run_id)
+        if record is None or record.status != "running":
             return
-        self.progress_sent[run_id] = now
-        await self.change(run_id, persist=False, progress=value)
+        market = _market(record, report.pair, report.timeframe)
+        now = trio.current_time()
+        last = self.progress_sent.get(report.run_id)
+        if not market and last is not None and now - last < PROGRESS_EVERY_S:
+            self.store.update(report.run_id, progress=report.progress)
+            return
+        self.progress_sent[report.run_id] = now
+        await self.change(report.run_id, persist=bool(market), progress=report.progress, **market)
 
-    async def interrupt_all(self) -> None:
-        """Shutdown: every queued or running run ends failed, "interrupted"."""
-        self.closing = True
-        while self.queue:
-            await self.end(self.queue.popleft().run_id, error="interrupted")
-        for run_id in list(self.executing):
-            if self.store.status(run_id) == "running":
-                await self.end(run_id, error="interrupted")
+    async def finished_report(self, report: Finished) -> None:
+        if self.cancelling[report.run_id]:
+            self.held[report.run_id] = report  # decided after the cancel's audit
+            return
+        await self.apply_finished(report)
+        await self.dispatch()
 
-    async def end(self, run_id: str, *, error: str | None = None, stats: dict[str, Any] | None = None) -> int:
+    async def apply_finished(self, report: Finished) -> None:
+        run_id, outcome = report.run_id, report.outcome
+        self.progress_sent.pop(run_id, None)
+        record = self.store.get(run_id)
+        if record is not None and record.status == "running":
+            market = _market(record, outcome.pair, outcome.timeframe)
+            await self.end(run_id, error=report.error, stats=outcome.stats, **market)
+        self.executing.pop(run_id, None)
+        if report.error is None and self.store.status(run_id) == "done":
+            for kind in outcome.artifacts:
+                self.metrics.artifacts.labels(type=kind).inc()
+            return
+        # ended failed (cancelled, interrupted, an error): whatever its worker wrote is not a result
+        self.nursery.start_soon(self._remove_results, run_id)
+
+    async def _remove_results(self, run_id: str) -> None:
+        try:
+            removed = await self.store.blocking(remove_result_files, self.store.evidence_dir, run_id)
+        except OSError as exc:
+            log.error("cannot remove the result files of run %s: %s", run_id, exc)
+            return
+        if removed:
+            log.info("run %s did not end done: removed %s", run_id, ", ".join(removed))
+
+    async def stop(self) -> None:
+        """Every queued or running run ends failed, "interrupted"; the simulator is told to stop."""
+        if not self.closing:
+            self.closing = True
+            while self.queue:
+                await self.end(self.queue.popleft().run_id, error="interrupted")
+            for run_id in list(self.executing):
+                if self.store.status(run_id) == "running":
+                    await self.end(run_id, error="interrupted")
+        if self.launch_open:
+            self.launch_open = False
+            await self.launch.aclose()
+
+    # --- changes -----------------------------------------------------------------------------------------------
+
+    async def end(
+        self, run_id: str, *, error: str | None = None, stats: dict[str, Any] | None = None, **market: str
+    ) -> int:
         """Move a run to done (no error) or failed; returns the record version (persisted in the background)."""
         was = self.store.status(run_id)
         status = "failed" if error is not None else "done"
         if was == "running":
-            started = self.executing.get(run_id)
             self.metrics.active_runs.dec()
+            started = self.executing.get(run_id)
             if started is not None:
                 self.metrics.duration.observe(trio.current_time() - started)
-        changes: dict[str, Any] = {"status": status, "error": error, "finishedAt": self.now_ms()}
+        changes: dict[str, Any] = {"status": status, "error": error, "finished_at": self.now_ms(), **market}
         if status == "done":
             changes.update(progress=1.0, stats=stats)
         return await self.change(run_id, **changes)
@@ -238,27 +448,64 @@ class _Scheduler:
         if "status" in changes:
             self.metrics.runs_total.labels(status=changes["status"]).inc()
         if persist:
-            self.nursery.start_soon(self._persist, run_id, version, None)
+            self.nursery.start_soon(self._persist, run_id, version)
         await self.publish.send(RunChanged(record=record))
         return version
 
-    async def _persist(self, run_id: str, version: int, submit: Submit | None) -> None:
-        try:
-            if await self.store.flush(run_id, version):
-                self.metrics.artifacts.labels(type="run").inc()
-        except OSError as exc:
-            log.error("cannot write the record of run %s: %s", run_id, exc)
-            if submit is not None:
-                submit.reply.fail(Unavailable(f"cannot write evidence: {exc.strerror or exc}", retry_after=30))
-            return
-        if submit is not None:
-            self.metrics.enqueue_latency.observe(trio.current_time() - submit.accepted_at)
-            record = self.store.get(run_id) or {}
-            submit.reply.set({"id": run_id, "status": "queued", "startedAt": record.get("startedAt")})
-
-    async def _persist_then_answer(self, run_id: str, version: int, reply: Any, answer: dict[str, Any]) -> None:
+    async def _persist(self, run_id: str, version: int) -> None:
         try:
             await self.store.flush(run_id, version)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             log.error("cannot write the record of run %s: %s", run_id, exc)
-        reply.set(answer)
+
+
+def _entry(
+    action: str,
+    caller: Caller,
+    run_id: str | None,
+    payload: Any,
+    error: SparkError | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An audit entry (the auditor adds the timestamp): success unless ``error``."""
+    entry: dict[str, Any] = {
+        "action": action,
+        "ip": caller.ip,
+        "user": caller.user,
+        "id": run_id,
+        "payload": payload,
+        "success": error is None,
+    }
+    if error is not None:
+        entry["error"] = f"{error.code}: {error.message}"
+    if detail is not None:
+        entry["detail"] = detail
+    return entry
+
+
+def _cancelled(run_id: str) -> dict[str, Any]:
+    return {"ok": True, "id": run_id, "status": "failed"}
+
+
+def _market(record: RunRecord, pair: str | None, timeframe: str | None) -> dict[str, str]:
+    """The record changes that put the candles' market in place of the request's (empty when nothing changes)."""
+    changes = {}
+    if pair and pair != record.pair:
+        changes["pair"] = pair
+    if timeframe and timeframe != record.timeframe:
+        changes["timeframe"] = timeframe
+    return changes
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _forget_record(evidence_dir: Any, run_id: str) -> None:
+    """Take back the record of a start that did not happen (its audit failed)."""
+    try:
+        run_record_path(evidence_dir, run_id).unlink(missing_ok=True)
+    except OSError as exc:
+        log.error("cannot remove the record of run %s, which did not start: %s", run_id, exc)

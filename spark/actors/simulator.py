@@ -1,10 +1,12 @@
 """The simulator: executes launched jobs, each in its own task under its own cancel scope, with the runner of the
 job's ``impl`` ("engine": a killable worker process; "mock": a timed run that computes nothing).
 
-It reports to the scheduler: ``Progress`` while a run goes, then exactly one ``Finished`` per launched job (also for
-a cancelled one, once its worker is gone, so the scheduler knows the slot is free). A runner that raises fails its
-run with the error recorded; the simulator goes on. When its inbox closes it cancels every job still going, sends
-their last reports and closes its side of the report channel.
+It reports into the scheduler's inbox: ``Progress`` while a run goes (with the candles' market once loaded), then
+exactly one ``Finished`` per launched job (also for a cancelled one, once its worker is gone, so the scheduler
+knows the slot is free). The scheduler sends a job's CancelRun only after its Launch, on the same channel, so a
+cancel always finds the scope it is meant for (a scope cancelled before its task runs cancels it at once). A runner
+that raises fails its run with the error recorded; the simulator goes on. When its inbox closes it cancels every
+job still going, sends their last reports and closes its side of the report channel.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ async def run(
     runners: Mapping[str, Runner],
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``inbox`` (Launch, CancelRun) until it closes; see the module docstring."""
+    """Serve ``inbox`` (Launch, CancelRun) until it closes; see the module docstring. ``reports`` is the
+    scheduler's inbox."""
     scopes: dict[str, trio.CancelScope] = {}
     async with inbox, reports, trio.open_nursery() as nursery:
         task_status.started()
@@ -58,8 +61,9 @@ async def _execute(
     reports: trio.MemorySendChannel,
     scopes: dict[str, trio.CancelScope],
 ) -> None:
-    async def progress(value: float) -> None:
-        await reports.send(Progress(run_id=job.run_id, progress=min(1.0, max(0.0, float(value)))))
+    async def progress(value: float, *, pair: str | None = None, timeframe: str | None = None) -> None:
+        fraction = min(1.0, max(0.0, float(value)))
+        await reports.send(Progress(run_id=job.run_id, progress=fraction, pair=pair, timeframe=timeframe))
 
     finished = Finished(run_id=job.run_id, error="cancelled")
     with scope:
@@ -70,7 +74,12 @@ async def _execute(
             finished = Finished(run_id=job.run_id, outcome=outcome)
         except Exception as exc:
             log.warning("run %s failed: %s", job.run_id, describe_error(exc))
-            finished = Finished(run_id=job.run_id, error=describe_error(exc))
+            outcome = getattr(exc, "outcome", None)
+            finished = Finished(
+                run_id=job.run_id,
+                error=describe_error(exc),
+                outcome=outcome if isinstance(outcome, Outcome) else Outcome(),
+            )
     scopes.pop(job.run_id, None)
     await reports.send(finished)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,11 @@ PROGRESS_POLL_S = 0.2  # how often a running run's progress file is read
 
 
 class RunFailed(SparkError):
-    """The run failed in its worker; the message is the error to record."""
+    """The run failed in its worker; the message is the error to record, ``outcome`` what it found before."""
+
+    def __init__(self, message: str, outcome: Outcome | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome or Outcome()
 
 
 def work(
@@ -44,15 +49,23 @@ def work(
     evidence_dir: Path,
     progress_path: Path | None,
 ) -> tuple[str, Any]:
-    """In the worker process: execute the job, write its result and artifacts; ("ok", Outcome) or
-    ("error", message)."""
+    """In the worker process: execute the job, write its result and artifacts. Returns ("ok", Outcome) or
+    ("error", (message, Outcome with the market found before the failure))."""
     from spark.actors.simulator import describe_error
     from spark.service.evidence import write_artifacts, write_result
-    from spark.service.runner import execute
+    from spark.service.runner import PHASES, execute
 
-    report = None if progress_path is None else functools.partial(_write_progress, progress_path)
+    market: dict[str, str] = {}
+
+    def loaded(candles: Any) -> None:
+        market.update(pair=candles.symbol or "", timeframe=candles.timeframe or "")
+
+    def report(fraction: float, phase: str) -> None:
+        if progress_path is not None:
+            _write_progress(progress_path, fraction, phase, market)
+
     try:
-        doc = execute(
+        result = execute(
             job.request,
             data_dir=data_dir,
             disabled_plugins=disabled,
@@ -60,12 +73,15 @@ def work(
             started_at=job.started_at,
             extra_plugins=extra,
             progress=report,
+            loaded=loaded,
         )
-        write_result(evidence_dir, doc)
-        write_artifacts(evidence_dir, doc)
+        write_result(evidence_dir, result)
+        write_artifacts(evidence_dir, result)
+        report(PHASES["evidence"], "evidence")
     except Exception as exc:
-        return "error", describe_error(exc)
-    return "ok", Outcome(stats=doc["report"]["stats"], artifacts=("result", "trades_csv", "equity_csv"))
+        return "error", (describe_error(exc), Outcome(**market))
+    stats = dict(result.report.stats)
+    return "ok", Outcome(stats=stats, artifacts=("result", "trades_csv", "equity_csv"), **market)
 
 
 def warm_up(disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...]) -> None:
@@ -75,17 +91,18 @@ def warm_up(disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...]) ->
     plugins_for(disabled, extra)
 
 
-def _write_progress(path: Path, fraction: float, phase: str) -> None:
+def _write_progress(path: Path, fraction: float, phase: str, market: dict[str, str]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{fraction:.4f} {phase}\n")
+    tmp.write_text(json.dumps({"progress": round(fraction, 4), "phase": phase, **market}))
     os.replace(tmp, path)
 
 
-def _read_progress(path: Path) -> float | None:
+def _read_progress(path: Path) -> dict[str, Any] | None:
     try:
-        return float(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("progress"), int | float) else None
 
 
 def engine_runner(
@@ -113,7 +130,7 @@ def engine_runner(
                     run_sync = trio_parallel.run_sync if context is None else context.run_sync
                     verdict, value = await run_sync(fn, kill_on_cancel=True, limiter=limiter)
                 except trio_parallel.BrokenWorkerError as exc:
-                    verdict, value = "error", f"the worker process died ({_cause(exc)})"
+                    verdict, value = "error", (f"the worker process died ({_cause(exc)})", Outcome())
                 finally:
                     nursery.cancel_scope.cancel()
         finally:
@@ -121,20 +138,20 @@ def engine_runner(
                 with contextlib.suppress(OSError):
                     await trio.Path(path).unlink(missing_ok=True)
         if verdict != "ok":
-            raise RunFailed(value)
+            raise RunFailed(*value)
         return value
 
     return run_engine
 
 
 async def _follow_progress(path: Path, progress: ProgressFn) -> None:
-    last: float | None = None
+    last: dict[str, Any] | None = None
     while True:
         await trio.sleep(PROGRESS_POLL_S)
-        value = await trio.to_thread.run_sync(_read_progress, path)
-        if value is not None and value != last:
-            last = value
-            await progress(value)
+        doc = await trio.to_thread.run_sync(_read_progress, path)
+        if doc is not None and doc != last:
+            last = doc
+            await progress(float(doc["progress"]), pair=doc.get("pair") or None, timeframe=doc.get("timeframe") or None)
 
 
 def _cause(exc: BaseException) -> str:

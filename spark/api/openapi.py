@@ -10,6 +10,8 @@ from typing import Any
 
 from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
+from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
+from spark.service.record import RunRecord, wire_schema
 
 __all__ = ["openapi_document"]
 
@@ -60,26 +62,7 @@ def _components(services: Services) -> dict[str, Any]:
         {*services.plugins.strategies, *(a for s in services.plugins.strategies.values() for a in s.aliases)}
     )
     feeds = sorted(services.plugins.feeds)
-    run = {
-        "type": "object",
-        "required": ["id", "status"],
-        "properties": {
-            "id": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
-            "pair": {"type": "string"},
-            "timeframe": {"type": "string"},
-            "notes": {"type": "string"},
-            "strategy": {"type": "string"},
-            "params": params,
-            "feed": {"type": "object", "properties": {"name": {"type": "string"}, "args": params}},
-            "impl": {"type": "string"},
-            "startedAt": {"type": "integer"},
-            "finishedAt": {"type": "integer", "nullable": True},
-            "progress": {"type": "number"},
-            "error": nullable_str,
-            "stats": {"type": "object", "nullable": True, "additionalProperties": True},
-        },
-    }
+    run = wire_schema(RunRecord)  # generated from the record type: it cannot drift from what is served
     param = {
         "type": "object",
         "properties": {
@@ -165,15 +148,29 @@ def openapi_document(services: Services) -> dict[str, Any]:
         "name": "points",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 5, "maximum": 100000, "default": 1000},
+        "schema": {"type": "integer", "minimum": MIN_POINTS, "maximum": MAX_POINTS, "default": DEFAULT_POINTS},
+    }
+    before = {
+        "name": "before",
+        "in": "query",
+        "required": False,
+        "description": "a run id: only runs older than it (page with the last id of the previous page)",
+        "schema": {"type": "string", "pattern": _RUN_ID["schema"]["pattern"]},
     }
     series = {"type": "array", "items": {"type": "number"}}
     admin = [{"adminToken": []}, {"bearer": []}, {"adminCookie": []}]
     paths: dict[str, Any] = {
         "/api/backtest": _get(
             "Runs, newest first",
-            _ok("runs", {"type": "object", "properties": {"runs": {"type": "array", "items": run_ref}}}),
-            [limit],
+            _ok(
+                "runs",
+                {
+                    "type": "object",
+                    "required": ["runs", "total"],
+                    "properties": {"runs": {"type": "array", "items": run_ref}, "total": {"type": "integer"}},
+                },
+            ),
+            [limit, before],
         ),
         "/api/backtest/{run_id}": _get(
             "A run with its report summary (no per-bar arrays)",

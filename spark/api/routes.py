@@ -16,11 +16,11 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Blueprint, Response, request
 
-from spark.api.equity import MAX_POINTS, MIN_POINTS, downsample
 from spark.api.wire import json_response
 from spark.errors import InputError, NotFound
 from spark.ids import check_run_id
 from spark.plugin.services import Services
+from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 
 __all__ = ["read_routes"]
 
@@ -38,6 +38,14 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
+def _only_args(*known: str) -> None:
+    """Refuse query parameters the route does not take (a typo is a 400, never silently ignored)."""
+    for name in request.args:
+        if name not in known:
+            allowed = ", ".join(known) or "none"
+            raise InputError(f"unknown query parameter {name[:40]!r} (allowed: {allowed})", field=name[:40])
+
+
 def _run_id(run_id: str) -> str:
     return check_run_id(run_id)  # InputError (400, field "id") before anything touches a file
 
@@ -53,36 +61,41 @@ def read_routes(services: Services) -> Blueprint:
 
     @bp.get("/api/backtest")
     async def list_runs() -> Response:
+        _only_args("limit", "before")
         limit = _int_arg("limit", 100, 1, MAX_LIMIT)
-        return json_response({"runs": services.list_runs(limit)})
+        before = request.args.get("before")
+        if before is not None:
+            before = check_run_id(before)
+        return json_response(services.list_runs(limit, before))
 
     @bp.get("/api/backtest/<run:run_id>")
     async def run_detail(run_id: str) -> Response:
         record = known_run(run_id)
-        summary = services.get_summary(run_id) or {}
+        summary = await services.run_summary(run_id) or {}
         return json_response({**record, **{k: v for k, v in summary.items() if k in ("report", "metadata")}})
 
     @bp.get("/api/backtest/<run:run_id>/equity")
     async def run_equity(run_id: str) -> Response:
-        points = _int_arg("points", 1000, MIN_POINTS, MAX_POINTS)
+        _only_args("points")
+        points = _int_arg("points", DEFAULT_POINTS, MIN_POINTS, MAX_POINTS)
         known_run(run_id)
-        series = services.get_equity(run_id)
-        if series is None:
+        curve = await services.equity(run_id, points)
+        if curve is None:
             raise NotFound(f"run {run_id} has no equity curve (yet)", field="id")
-        return json_response({"id": run_id, "points": points, **downsample(*series, points)})
+        return json_response({"id": run_id, "points": points, **curve})
 
     @bp.get("/api/backtest/<run:run_id>/artifacts")
     async def run_artifacts(run_id: str) -> Response:
         known_run(run_id)
-        return json_response({"artifacts": services.artifacts(run_id)})
+        return json_response({"artifacts": await services.artifacts(run_id)})
 
     @bp.get("/api/backtest/<run:run_id>/artifacts/<name>")
     async def run_artifact(run_id: str, name: str) -> Response:
         known_run(run_id)
-        path = services.artifact_path(run_id, name)
+        path = await services.artifact_path(run_id, name)
         if path is None:
             raise NotFound(f"run {run_id} has no artifact {name[:64]!r}", field="name")
-        fd = _open_inside(path, services.settings.evidence_dir)
+        fd = await trio.to_thread.run_sync(_open_inside, path, services.settings.evidence_dir)
         size = os.fstat(fd).st_size
         content_type = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{path.name}"'}

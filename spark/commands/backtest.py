@@ -21,6 +21,7 @@ from spark.errors import ParamError, SparkError
 from spark.plugin.feeds import FeedEnv
 from spark.plugin.manager import Plugins, build_plugins
 from spark.service.evidence import write_artifacts, write_result, write_run_record
+from spark.service.record import FeedRef, PluginsUsed, RunRecord
 from spark.service.runner import run_backtest
 
 __all__ = ["add_parser", "run"]
@@ -107,26 +108,26 @@ def run(args: argparse.Namespace) -> int:
     )
     finished_at = int(time.time() * 1000)
     evidence_dir = args.evidence_dir or settings.evidence_dir
-    record = {
-        "id": result.id,
-        "status": "done",
-        "pair": candles.symbol,
-        "timeframe": candles.timeframe,
-        "notes": "",
-        "strategy": spec.name,
-        "params": params,
-        "feed": {"name": feed.name, "args": feed_args},
-        "impl": "engine",
-        "startedAt": result.metadata["started_at"],
-        "finishedAt": finished_at,
-        "progress": 1.0,
-        "error": None,
-        "stats": result.report.summary(),
-    }
+    record = RunRecord(
+        id=result.id,
+        status="done",
+        pair=candles.symbol,
+        timeframe=candles.timeframe,
+        strategy=spec.name,
+        params=params,
+        feed=FeedRef(name=feed.name, args=feed_args),
+        options=options.to_json(),
+        impl="engine",
+        started_at=result.metadata["started_at"],
+        finished_at=finished_at,
+        progress=1.0,
+        stats=dict(result.report.stats),
+        plugins=PluginsUsed(generation=1, names=tuple(plugins.names)),
+    )
     try:
-        path = write_result(evidence_dir, result.to_dict())
+        path = write_result(evidence_dir, result)
         write_artifacts(evidence_dir, result)
-        write_run_record(evidence_dir, record)
+        write_run_record(evidence_dir, record.to_wire())
     except OSError as exc:
         raise SparkError(f"cannot write evidence in {evidence_dir}: {exc.strerror or exc}") from None
     if args.json:

@@ -118,16 +118,35 @@ def _quiet(phase: str) -> None:
 
 
 def fingerprint(candles: Candles, spec: StrategySpec, params: Mapping[str, Any], options: Mapping[str, Any]) -> str:
-    """sha256 over the candle data's hash, strategy name and version, params, options and engine version."""
+    """sha256 over the candle data's hash, strategy name and version, params, options and engine version, in a
+    canonical form: numbers as floats (``size=1`` and ``1.0`` are one run), keys sorted, the default sizing made
+    explicit (neither ``size`` nor ``size_pct`` given is ``size=1``). The same run gives the same fingerprint from
+    the CLI, the Python API and the service."""
+    opts = dict(options)
+    if opts.get("size") is None and opts.get("size_pct") is None:
+        opts["size"] = 1.0
     doc = {
         "candles": candles.fingerprint,
         "strategy": spec.name,
         "version": spec.version,
-        "params": dict(params),
-        "options": dict(options),
+        "params": _canonical(dict(params)),
+        "options": _canonical(opts),
         "engine": ENGINE_VERSION,
     }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """Numbers as floats (bools stay bools), mappings with string keys, sequences as lists, anything else as text."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return str(value)
 
 
 def semantics(options: Options, basis: str) -> dict[str, str]:

@@ -219,8 +219,11 @@ class BacktestResult:
     def summary(self) -> dict[str, Any]:
         return self.report.summary()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "report": self.report.to_dict(), "metadata": _camel_meta(self.metadata)}
+    def to_dict(self, *, arrays: bool = True) -> dict[str, Any]:
+        """The wire document. ``arrays=False`` leaves out the per-bar and per-trade arrays: ``{id, report: {stats},
+        metadata}``, what a detail view shows at once (small whatever the run's length)."""
+        report = self.report.to_dict() if arrays else {"stats": self.report.summary()}
+        return {"id": self.id, "report": report, "metadata": _camel_meta(self.metadata)}
 
     def to_json(self, *, indent: int | None = None) -> str:
         """JSON text; refuses NaN/infinity (the engine never produces them)."""

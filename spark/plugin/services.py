@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import numpy as np
 from prometheus_client import CollectorRegistry
 
 from spark.config import Settings
@@ -38,7 +37,7 @@ class StreamEvent:
     ``serverTime``); ``id`` increases globally across the process."""
 
     id: int
-    kind: Literal["snapshot", "run"]
+    kind: Literal["snapshot", "run"]  # snapshot data: {"runs": [newest 200...], "total", "serverTime"}
     data: dict[str, Any]
 
 
@@ -66,27 +65,26 @@ class Services(Protocol):
     def healthy(self) -> bool:
         """True while every actor is alive."""
 
-    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Wire run records, newest first."""
+    def list_runs(self, limit: int = 100, before: str | None = None) -> dict[str, Any]:
+        """``{"runs": [wire record...], "total": n}``, newest first; ``before`` (a run id) pages to older runs."""
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The wire record, or None. ``run_id`` must already match the id format."""
 
-    def get_result(self, run_id: str) -> dict[str, Any] | None:
-        """The full result document of a done run (evidence ``<id>.json``), or None. It can be large (60 MB for
-        1,000,000 bars): routes use `get_summary` and `get_equity` instead."""
+    async def run_summary(self, run_id: str) -> dict[str, Any] | None:
+        """``{report, metadata}`` of a done run without per-bar or per-trade arrays, or None (read off the event
+        loop)."""
 
-    def get_summary(self, run_id: str) -> dict[str, Any] | None:
-        """The result of a done run without per-bar or per-trade arrays, or None; small and cheap to read."""
+    async def equity(self, run_id: str, points: int) -> dict[str, Any] | None:
+        """``{timestamp, equity, drawdownPct, total}`` of a done run, downsampled to at most ``points`` entries
+        keeping the extremes and the deepest drawdown (a positive percent), or None (read and cut down off the
+        event loop)."""
 
-    def get_equity(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(timestamps, equity) per bar of a done run, or None; read without parsing the full result."""
-
-    def artifact_path(self, run_id: str, name: str) -> Path | None:
-        """The file of one artifact, only if ``name`` is one of the run's listed artifacts."""
-
-    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+    async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the run's files that exist."""
+
+    async def artifact_path(self, run_id: str, name: str) -> Path | None:
+        """The file of one artifact, only if ``name`` is one of the run's listed artifacts."""
 
     async def audit(
         self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool, error: str | None = None
@@ -94,15 +92,16 @@ class Services(Protocol):
         """Write one audit line and fsync it; raises Unavailable (503) when it cannot be written."""
 
     async def start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
-        """Queue a run: audited (success) before it is acknowledged. Returns ``{"id", "status", "startedAt"}``.
-        Raises Unavailable when the queue is full or the audit cannot be written (nothing queued then).
-        start and cancel write the audit line of every outcome they decide (queue full, not found, conflict
-        included); the HTTP layer audits only the attempts it refuses before calling them (auth, rate limit,
-        invalid body or id)."""
+        """Queue a run. The scheduler decides; the verdict is written (record, audit) before it is returned:
+        ``{"id", "status": "queued", "startedAt"}``, or Unavailable when the queue is full, the service is stopping
+        or the evidence or the audit cannot be written (nothing queued then). start and cancel audit every
+        outcome they decide; the HTTP layer audits only the attempts it refuses before calling them (auth, rate
+        limit, invalid body or id)."""
 
     async def cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
-        """Cancel a queued or running run (it ends ``failed`` / ``cancelled``); audited. Returns
-        ``{"ok": true, "id", "status": "failed"}``; a second cancel changes nothing. Raises NotFound, Conflict."""
+        """Cancel a queued or running run (it ends ``failed`` / ``cancelled``, its worker killed, no result files
+        left); audited before it is carried out. Returns ``{"ok": true, "id", "status": "failed"}``; a second
+        cancel changes nothing. Raises NotFound, Conflict (done), Unavailable (audit)."""
 
     def subscribe(self, last_event_id: int | None) -> AbstractAsyncContextManager[Subscription]:
         """A stream for one SSE client, replaying after ``last_event_id`` from the ring when it can, else starting

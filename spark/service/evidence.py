@@ -8,12 +8,14 @@ Layout under ``evidence_dir`` (``SPARK_EVIDENCE_DIR``, default ``./evidence``)::
 
     backtest/<id>.json           the full result {id, report, metadata, ...}
     backtest/<id>.summary.json   the result without per-bar or per-trade arrays (what a detail view shows)
-    backtest/<id>.equity.npy     timestamps and equity per bar, float64 (2, n): read without parsing the result
+    backtest/<id>.equity.npy     timestamp, equity and drawdown (a positive percent) per bar, float64 (3, n)
     backtest/run_<id>.json       {"runs": [record]}, rewritten on every status change
     backtest/<id>_trades.csv     one line per trade
     backtest/<id>_equity.csv     equity and drawdown per bar
 
-Ids are checked against the run-id format before any path is built from them.
+Ids are checked against the run-id format before any path is built from them. Readers (`read_series`,
+`read_json`) open files without following symlinks and only regular files: a link planted in the folder is not
+evidence. `remove_result_files` takes back what a run that did not end done may have left.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import contextlib
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +37,14 @@ from spark.engine import BacktestResult, equity_csv, trades_csv
 from spark.ids import check_run_id
 
 __all__ = [
+    "RESULT_SUFFIXES",
+    "Series",
     "artifact_paths",
-    "read_equity",
+    "read_json",
+    "read_series",
+    "remove_result_files",
+    "remove_stale_temp_files",
     "result_path",
-    "result_summary",
     "run_record_path",
     "series_path",
     "summary_path",
@@ -99,58 +107,87 @@ def series_path(evidence_dir: Path, run_id: str) -> Path:
     return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.equity.npy"
 
 
-def result_summary(result: Mapping[str, Any]) -> dict[str, Any]:
-    """A result document without its per-bar and per-trade arrays: ``{id, report, metadata}`` with only the
-    scalar (and small-object) fields, which is what a detail view shows at once."""
-    out: dict[str, Any] = {"id": result.get("id")}
-    for key in ("report", "metadata"):
-        part = result.get(key)
-        if isinstance(part, Mapping):
-            out[key] = {
-                k: v
-                for k, v in part.items()
-                if not isinstance(v, list | tuple)
-                and not (isinstance(v, Mapping) and any(isinstance(x, list) for x in v.values()))
-            }
-    return out
+# What a run's result consists of, by file-name suffix after the id (the run record `run_<id>.json` is not part).
+RESULT_SUFFIXES = (".json", ".summary.json", ".equity.npy", "_trades.csv", "_equity.csv")
 
 
-def write_result(evidence_dir: Path, result: Mapping[str, Any]) -> Path:
-    """Write ``backtest/<id>.json`` (the full result document, ``result.to_dict()``) and, before it, its compact
-    forms: ``<id>.summary.json`` and ``<id>.equity.npy``, so the service answers a detail or an equity request
-    for a 1,000,000-bar run without parsing a 60 MB document on its event loop. Returns the full result's path.
-    """
-    missing = [key for key in ("id", "report", "metadata") if key not in result]
-    if missing:
-        raise ValueError(f"a result needs {', '.join(missing)}")
-    report = result["report"]
-    equity = np.asarray(report.get("equity", ()), dtype=np.float64)
-    timestamps = np.asarray(report.get("timestamp", np.arange(len(equity))), dtype=np.float64)
-    if timestamps.shape != equity.shape:
-        raise ValueError("a result's timestamp and equity columns differ in length")
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Per-bar timestamp (int64 epoch ms), equity and drawdown (a positive percent below the running peak)."""
+
+    timestamp: np.ndarray
+    equity: np.ndarray
+    drawdown_pct: np.ndarray
+
+
+def write_result(evidence_dir: Path, result: BacktestResult) -> Path:
+    """Write ``backtest/<id>.json`` (the full result document) and, before it, its compact forms:
+    ``<id>.equity.npy`` (timestamp, equity, drawdown) and ``<id>.summary.json`` (the result without per-bar or
+    per-trade arrays), so the service answers a detail or an equity request for a 1,000,000-bar run without
+    parsing a 60 MB document. Returns the full result's path."""
+    if not isinstance(result, BacktestResult):
+        raise TypeError(f"write_result takes a BacktestResult, got {type(result).__name__}")
+    run_id = check_run_id(result.id)
+    report = result.report
     buffer = io.BytesIO()
-    np.save(buffer, np.stack([timestamps, equity]), allow_pickle=False)
-    write_bytes_atomic(series_path(evidence_dir, result["id"]), buffer.getvalue())
-    write_json_atomic(summary_path(evidence_dir, result["id"]), result_summary(result))
-    path = result_path(evidence_dir, result["id"])
-    write_json_atomic(path, dict(result))
+    columns = (report.timestamp.astype(np.float64), report.equity, report.drawdown_pct)
+    np.save(buffer, np.stack(columns), allow_pickle=False)
+    write_bytes_atomic(series_path(evidence_dir, run_id), buffer.getvalue())
+    write_json_atomic(summary_path(evidence_dir, run_id), result.to_dict(arrays=False))
+    path = result_path(evidence_dir, run_id)
+    write_text_atomic(path, result.to_json() + "\n")
     return path
 
 
-def read_equity(evidence_dir: Path, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(timestamps as int64, equity) of a run from ``<id>.equity.npy``, memory-mapped; None when the file is
-    missing or not the shape written by `write_result`."""
+def read_series(evidence_dir: Path, run_id: str) -> Series | None:
+    """The per-bar series of a run from ``<id>.equity.npy`` (memory-mapped), or None when it is missing, a
+    symlink, not a regular file, or not the shape `write_result` writes. Files from before drawdown was stored
+    (two rows) get it computed from the equity (the running peak of the curve itself)."""
+    path = series_path(evidence_dir, run_id)
     try:
-        series = np.load(series_path(evidence_dir, run_id), mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
+        if not stat.S_ISREG(os.lstat(path).st_mode):  # a symlink or anything but a file: not evidence
+            return None
+        series = np.load(path, mmap_mode="r", allow_pickle=False)  # memory maps need a path, not a descriptor
+    except (OSError, ValueError, EOFError):
         return None
-    if series.ndim != 2 or series.shape[0] != 2 or series.dtype != np.float64:
+    if series.ndim != 2 or series.shape[0] not in (2, 3) or series.dtype != np.float64:
         return None
-    return series[0].astype(np.int64), np.asarray(series[1])
+    equity = np.asarray(series[1])
+    if series.shape[0] == 3:
+        drawdown = np.asarray(series[2])
+    else:
+        peak = np.maximum.accumulate(equity)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdown = np.where(peak > 0, (1.0 - equity / peak) * 100.0, 0.0)
+    return Series(timestamp=series[0].astype(np.int64), equity=equity, drawdown_pct=drawdown)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON document from a regular file reached without a symlink; None when there is none or it does not
+    parse (a torn or foreign file is not evidence)."""
+    try:
+        fd = _open_regular(path)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            return json.loads(fh.read())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file and not a symlink; OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path.name} is not a regular file")
+    return fd
 
 
 def write_run_record(evidence_dir: Path, record: Mapping[str, Any]) -> Path:
-    """Write ``backtest/run_<id>.json`` = ``{"runs": [record]}`` (the seed's shape); returns its path."""
+    """Write ``backtest/run_<id>.json`` = ``{"runs": [record]}`` (the seed's shape; ``record`` in its wire form);
+    returns its path."""
     path = run_record_path(evidence_dir, record.get("id"))
     write_json_atomic(path, {"runs": [dict(record)]}, indent=2)
     return path
@@ -163,59 +200,45 @@ def artifact_paths(evidence_dir: Path, run_id: str) -> dict[str, Path]:
     return {"trades_csv": folder / f"{run_id}_trades.csv", "equity_csv": folder / f"{run_id}_equity.csv"}
 
 
-def write_artifacts(evidence_dir: Path, result: BacktestResult | Mapping[str, Any]) -> dict[str, Path]:
-    """Write ``<id>_trades.csv`` and ``<id>_equity.csv``; returns ``{type: path}``.
-
-    Takes the BacktestResult (the CLI) or its ``to_dict()`` document (a service worker hands back the document);
-    both give the same bytes, in the engine's CSV format.
-    """
-    if isinstance(result, BacktestResult):
-        run_id, trades, equity = result.id, trades_csv(result), equity_csv(result)
-    else:
-        run_id, trades, equity = result["id"], _trades_csv(result["report"]), _equity_csv(result["report"])
-    paths = artifact_paths(evidence_dir, run_id)
-    write_text_atomic(paths["trades_csv"], trades)
-    write_text_atomic(paths["equity_csv"], equity)
+def write_artifacts(evidence_dir: Path, result: BacktestResult) -> dict[str, Path]:
+    """Write ``<id>_trades.csv`` and ``<id>_equity.csv`` in the engine's CSV format; returns ``{type: path}``."""
+    paths = artifact_paths(evidence_dir, result.id)
+    write_text_atomic(paths["trades_csv"], trades_csv(result))
+    write_text_atomic(paths["equity_csv"], equity_csv(result))
     return paths
 
 
-_TRADE_FIELDS = (
-    "id",
-    "side",
-    "qty",
-    "entryBar",
-    "entryTs",
-    "entryPrice",
-    "exitBar",
-    "exitTs",
-    "exitPrice",
-    "pnl",
-    "fees",
-    "open",
-)
+def remove_result_files(evidence_dir: Path, run_id: str) -> list[str]:
+    """Remove what a run's execution wrote (`RESULT_SUFFIXES`) and its temp files, never its run record: a run
+    that did not end done (cancelled, interrupted, failed) has no result. Returns the names removed."""
+    folder = Path(evidence_dir) / "backtest"
+    run_id = check_run_id(run_id)
+    names = [f"{run_id}{suffix}" for suffix in RESULT_SUFFIXES]
+    removed: list[str] = []
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+            removed.append(name)
+    with contextlib.suppress(FileNotFoundError):
+        for path in folder.glob(f".{run_id}*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path.name)
+    return removed
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _trades_csv(report: Mapping[str, Any]) -> str:
-    header = "id,side,qty,entry_bar,entry_ts,entry_price,exit_bar,exit_ts,exit_price,pnl,fees,open"
-    lines = [header] + [
-        ",".join(_cell(t[key] if key != "qty" else float(t[key])) for key in _TRADE_FIELDS) for t in report["trades"]
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _equity_csv(report: Mapping[str, Any]) -> str:
-    rows = zip(report["timestamp"], report["equity"], report["drawdownPct"], strict=True)
-    return "timestamp,equity,drawdown_pct\n" + "".join(f"{ts},{float(eq)!r},{float(dd)!r}\n" for ts, eq, dd in rows)
+def remove_stale_temp_files(evidence_dir: Path) -> list[str]:
+    """Remove every temp file an atomic write left behind (``.<name>.<random>.tmp``): call it only at start-up,
+    before anything writes. Returns the names removed."""
+    folder = Path(evidence_dir) / "backtest"
+    removed: list[str] = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in folder.glob(".*.tmp"):
+            if path.is_file() and not path.is_symlink():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path.name)
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -89,14 +89,16 @@ def execute(
     started_at: int,
     extra_plugins: tuple[tuple[object, str], ...] = (),
     progress: Callable[[float, str], None] | None = None,
-) -> dict[str, Any]:
-    """Run one queued request in a worker process and return the full result document (``to_dict()``).
+    loaded: Callable[[Candles], None] | None = None,
+) -> BacktestResult:
+    """Run one queued request in a worker process and return its result.
 
     The feed reads with ``FeedEnv(data_dir, restricted=True)``: a file feed only opens named files inside
     ``data_dir``. Picklable (module level, plain arguments). Raises the same errors as `run_backtest`, plus
     DataError from the feed; a strategy bug comes back as StrategyError naming the strategy. ``progress``, if
     given, is called with (fraction, phase) as phases end: "feed" (candles loaded), then the engine's phases
-    (`PHASES`), then "document".
+    (`PHASES`); ``loaded``, if given, with the candles as soon as the feed has read them (the service records their
+    market even if the run fails later).
     """
     report = progress if progress is not None else _no_progress
     plugins = plugins_for(disabled_plugins, extra_plugins)
@@ -104,6 +106,8 @@ def execute(
     feed = plugins.feed(request.feed_name)
     args = validate_params(feed.params, request.feed_args, prefix="feed.args")
     candles = feed.load(args, FeedEnv(data_dir=Path(data_dir), restricted=True))
+    if loaded is not None:
+        loaded(candles)
     report(PHASES["feed"], "feed")
     result = backtest(
         candles,
@@ -114,13 +118,12 @@ def execute(
         started_at=started_at,
         progress=lambda phase: report(PHASES[phase], phase),
     )
-    doc = result.to_dict()
-    report(PHASES["document"], "document")
-    return doc
+    return result
 
 
-# Progress of a run when each phase ends (a rough share of a typical run's time).
-PHASES = {"feed": 0.2, "strategy": 0.4, "simulated": 0.7, "stats": 0.85, "document": 0.95}
+# Progress of a run when each phase ends (a rough share of a typical run's time); the worker writing the result
+# files reports "evidence" once they are written.
+PHASES = {"feed": 0.2, "strategy": 0.4, "simulated": 0.7, "stats": 0.85, "evidence": 0.95}
 
 
 def _no_progress(fraction: float, phase: str) -> None:

@@ -1,19 +1,21 @@
-"""Run records: the in-memory list every reader sees, kept in step with ``evidence/backtest/run_<id>.json``.
+"""Run records in memory, kept in step with ``evidence/backtest/run_<id>.json``, and the run's evidence read back.
 
-A record is the wire shape of DESIGN.md (camelCase). Records are never mutated in place: a change builds a new dict
-and bumps the run's version, so a reader holding a record holds a consistent one. Listing newest first costs
-O(limit), whatever the history size. Writes to disk go through `RunStore.flush`, which serialises the writes of one
-run and never lets an older version overwrite a newer one. `RunStore.load` rebuilds the list at start-up: files that
-do not parse or are not ours are skipped and logged; runs cut off by a crash come back failed, "interrupted".
+Records are frozen `RunRecord` values: a change makes a new one and bumps the run's version, so a reader holding a
+record holds a consistent one. Listing newest first costs O(limit), whatever the history size, and pages with
+``before=<id>``. Writes to disk go through `RunStore.flush`, which serialises the writes of one run and never lets
+an older version overwrite a newer one. `RunStore.load` rebuilds the list at start-up: files that do not parse or
+are not ours are skipped and logged; runs cut off by a crash come back failed, "interrupted"; a run that did not end
+done keeps no result files; temp files of interrupted writes are removed.
+
+The evidence readers (`summary`, `series`, `artifacts`, `result`) block on the disk: the service calls them in a
+worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,60 +23,45 @@ from typing import Any
 import numpy as np
 import trio
 
-from spark.ids import is_run_id
+from spark.ids import id_time_ms, is_run_id, wall_ms
 from spark.plugin.request import RunRequest
-from spark.service.evidence import read_equity, result_summary, series_path, summary_path, write_run_record
+from spark.service.evidence import (
+    Series,
+    read_json,
+    read_series,
+    remove_result_files,
+    remove_stale_temp_files,
+    result_path,
+    summary_path,
+    write_run_record,
+)
+from spark.service.record import TERMINAL, FeedRef, PluginsUsed, RunRecord, Status
 
-__all__ = ["STATUSES", "TERMINAL", "RunStore", "artifact_names", "new_record", "wall_ms"]
+__all__ = ["RunStore", "artifact_names", "new_record"]
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("queued", "running", "done", "failed")
-TERMINAL = ("done", "failed")
 _FILE = re.compile(r"^run_(.+)\.json$")
-_KEYS = (
-    "id",
-    "status",
-    "pair",
-    "timeframe",
-    "notes",
-    "strategy",
-    "params",
-    "feed",
-    "options",
-    "impl",
-    "startedAt",
-    "finishedAt",
-    "progress",
-    "error",
-    "stats",
-)
 
 
-def wall_ms() -> int:
-    """Wall-clock epoch milliseconds: only for timestamps that are recorded."""
-    return time.time_ns() // 1_000_000
-
-
-def new_record(run_id: str, request: RunRequest, *, impl: str, started_at: int) -> dict[str, Any]:
-    """The record of a run just queued."""
-    return {
-        "id": run_id,
-        "status": "queued",
-        "pair": request.pair,
-        "timeframe": request.timeframe,
-        "notes": request.notes,
-        "strategy": request.strategy,
-        "params": dict(request.params),
-        "feed": request.feed_json(),
-        "options": request.options_json(),
-        "impl": impl,
-        "startedAt": started_at,
-        "finishedAt": None,
-        "progress": 0.0,
-        "error": None,
-        "stats": None,
-    }
+def new_record(
+    run_id: str, request: RunRequest, *, impl: str, started_at: int, plugins: PluginsUsed | None = None
+) -> RunRecord:
+    """The record of a run just accepted (status queued)."""
+    return RunRecord(
+        id=run_id,
+        status="queued",
+        pair=request.pair,
+        timeframe=request.timeframe,
+        notes=request.notes,
+        strategy=request.strategy,
+        params=dict(request.params),
+        feed=FeedRef(name=request.feed_name, args=dict(request.feed_args)),
+        options=request.options.to_json(),
+        impl=impl,
+        started_at=started_at,
+        plugins=plugins,
+    )
 
 
 def artifact_names(run_id: str) -> dict[str, str]:
@@ -92,11 +79,11 @@ class RunStore:
     ``evidence_dir/backtest`` (``folder``)."""
 
     def __init__(self, evidence_dir: Path, *, threads: bool = True) -> None:
-        self.evidence_dir = evidence_dir
-        self.folder = evidence_dir / "backtest"
+        self.evidence_dir = Path(evidence_dir)
+        self.folder = self.evidence_dir / "backtest"
         self.threads = threads  # False: write inline (deterministic under a mock clock in tests)
-        self._records: dict[str, dict[str, Any]] = {}
-        self._index: list[tuple[int, str]] = []  # (startedAt, id), ascending
+        self._records: dict[str, RunRecord] = {}
+        self._index: list[tuple[int, str]] = []  # (started_at, id), ascending
         self._version: dict[str, int] = {}
         self._written: dict[str, int] = {}
         self._locks: dict[str, trio.Lock] = {}
@@ -107,38 +94,47 @@ class RunStore:
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._records
 
-    def get(self, run_id: str) -> dict[str, Any] | None:
-        """A copy of the record, or None."""
+    def get(self, run_id: str) -> RunRecord | None:
+        return self._records.get(run_id)
+
+    def status(self, run_id: str) -> Status | None:
         record = self._records.get(run_id)
-        return None if record is None else dict(record)
+        return None if record is None else record.status
 
-    def status(self, run_id: str) -> str | None:
-        record = self._records.get(run_id)
-        return None if record is None else record["status"]
+    def page(self, limit: int | None = 100, before: str | None = None) -> list[RunRecord]:
+        """The newest ``limit`` records (all with None), newest first; with ``before`` (a run id, known or not),
+        only runs older than it, so a client pages with the last id it got."""
+        end = len(self._index) if before is None else bisect.bisect_left(self._index, (id_time_ms(before), before))
+        start = 0 if limit is None else max(0, end - max(0, limit))
+        return [self._records[run_id] for _, run_id in reversed(self._index[start:end])]
 
-    def list(self, limit: int | None = 100) -> list[dict[str, Any]]:
-        """Copies of the newest ``limit`` records (all with None), newest first."""
-        keys = self._index if limit is None else self._index[len(self._index) - max(0, limit) :]
-        return [dict(self._records[run_id]) for _, run_id in reversed(keys)]
-
-    def put(self, record: dict[str, Any]) -> int:
-        """Insert or replace a whole record; returns its new version."""
-        run_id = record["id"]
+    def put(self, record: RunRecord, *, written: bool = False) -> int:
+        """Insert or replace a whole record; returns its new version. ``written``: this version is on disk
+        already (a start writes its record before the run enters the store)."""
+        run_id = record.id
         old = self._records.get(run_id)
-        if old is not None and old["startedAt"] != record["startedAt"]:
-            self._index.remove((old["startedAt"], run_id))
+        if old is not None and old.started_at != record.started_at:
+            self._index.remove((old.started_at, run_id))
             old = None
         if old is None:
-            bisect.insort(self._index, (record["startedAt"], run_id))
+            bisect.insort(self._index, (record.started_at, run_id))
         self._records[run_id] = record
         version = self._version.get(run_id, 0) + 1
         self._version[run_id] = version
+        if written:
+            self._written[run_id] = version
         return version
 
-    def update(self, run_id: str, **changes: Any) -> tuple[dict[str, Any], int]:
+    def update(self, run_id: str, **changes: Any) -> tuple[RunRecord, int]:
         """Replace the record by a copy with ``changes``; returns (new record, version)."""
-        record = {**self._records[run_id], **changes}
+        record = self._records[run_id].replace(**changes)
         return record, self.put(record)
+
+    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the evidence folder: in a worker thread, or inline with ``threads=False``."""
+        if self.threads:
+            return await trio.to_thread.run_sync(fn, *args)
+        return fn(*args)
 
     async def flush(self, run_id: str, version: int) -> bool:
         """Make sure version ``version`` of the run (or a newer one) is on disk; True if this call created the file.
@@ -152,11 +148,8 @@ class RunStore:
                 if self._written.get(run_id, 0) >= version:
                     return False
                 current = self._version[run_id]
-                record = self._records[run_id]
-                if self.threads:
-                    await trio.to_thread.run_sync(write_run_record, self.evidence_dir, record)
-                else:
-                    write_run_record(self.evidence_dir, record)
+                wire = self._records[run_id].to_wire()
+                await self.blocking(write_run_record, self.evidence_dir, wire)
                 created = run_id not in self._written
                 self._written[run_id] = current
                 return created
@@ -164,37 +157,29 @@ class RunStore:
             if not lock.locked() and not lock.statistics().tasks_waiting:
                 self._locks.pop(run_id, None)  # nobody holds or waits for it: no lock per run kept forever
 
-    def result(self, run_id: str) -> dict[str, Any] | None:
-        """The result document of a known run (``<id>.json``), or None (no file yet, unreadable, unknown id)."""
-        if not is_run_id(run_id) or run_id not in self._records:
-            return None
-        try:
-            doc = json.loads((self.folder / f"{run_id}.json").read_bytes())
-        except (OSError, ValueError, RecursionError):
-            return None
-        return doc if isinstance(doc, dict) else None
+    # --- evidence, read back (blocking: call these in a worker thread) -----------------------------------------
 
     def summary(self, run_id: str) -> dict[str, Any] | None:
         """The result without per-bar or per-trade arrays (``<id>.summary.json``, small), or None. Evidence
         written before the compact forms existed falls back to the full result."""
-        if not is_run_id(run_id) or run_id not in self._records:
+        if run_id not in self._records:
             return None
-        try:
-            doc = json.loads(summary_path(self.evidence_dir, run_id).read_bytes())
-        except FileNotFoundError:
+        doc = read_json(summary_path(self.evidence_dir, run_id))
+        if doc is None and not summary_path(self.evidence_dir, run_id).exists():
             full = self.result(run_id)
-            return None if full is None else result_summary(full)
-        except (OSError, ValueError, RecursionError):
-            return None
+            if full is not None:
+                report = full.get("report")
+                stats = report.get("stats") if isinstance(report, dict) else None
+                doc = {"id": full.get("id"), "report": {"stats": stats}, "metadata": full.get("metadata")}
         return doc if isinstance(doc, dict) else None
 
-    def equity(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(timestamps, equity) per bar of a done run, memory-mapped from ``<id>.equity.npy``; or None. Evidence
-        written before the compact forms existed falls back to the full result."""
-        if not is_run_id(run_id) or run_id not in self._records:
+    def series(self, run_id: str) -> Series | None:
+        """Timestamp, equity and drawdown per bar of a done run (``<id>.equity.npy``); or None. Evidence written
+        before the compact forms existed falls back to the full result."""
+        if run_id not in self._records:
             return None
-        series = read_equity(self.evidence_dir, run_id)
-        if series is not None or series_path(self.evidence_dir, run_id).exists():
+        series = read_series(self.evidence_dir, run_id)
+        if series is not None:
             return series
         report = (self.result(run_id) or {}).get("report")
         if not isinstance(report, dict) or not isinstance(report.get("equity"), list):
@@ -202,9 +187,20 @@ class RunStore:
         try:
             equity = np.asarray(report["equity"], dtype=np.float64)
             timestamps = np.asarray(report.get("timestamp", range(len(equity))), dtype=np.int64)
+            drawdown = np.abs(np.asarray(report.get("drawdownPct", np.zeros(len(equity))), dtype=np.float64))
         except (TypeError, ValueError):
             return None
-        return (timestamps, equity) if timestamps.shape == equity.shape and equity.ndim == 1 else None
+        if not (timestamps.shape == equity.shape == drawdown.shape and equity.ndim == 1):
+            return None
+        return Series(timestamp=timestamps, equity=equity, drawdown_pct=drawdown)
+
+    def result(self, run_id: str) -> dict[str, Any] | None:
+        """The full result document of a known run (``<id>.json``), or None. It can be large (60 MB for 1,000,000
+        bars): only legacy fallbacks read it."""
+        if run_id not in self._records:
+            return None
+        doc = read_json(result_path(self.evidence_dir, run_id))
+        return doc if isinstance(doc, dict) else None
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the known run's files that exist (regular files, no symlinks)."""
@@ -228,17 +224,22 @@ class RunStore:
             return self.folder / name
         return None
 
+    # --- start-up ----------------------------------------------------------------------------------------------
+
     @classmethod
     def load(cls, evidence_dir: Path, now_ms: Callable[[], int] = wall_ms) -> tuple[RunStore, list[str]]:
         """Rebuild from ``evidence_dir/backtest/run_*.json`` (blocking: call it in a thread). Returns the store and
         the ids of runs that were queued or running when the previous process died: they are now failed,
-        "interrupted", and rewritten to disk. Unreadable, foreign or mismatched files are skipped with a warning,
-        never fatal."""
+        "interrupted", and rewritten to disk. Every failed run's result files are removed (it has no result), and
+        so are temp files of writes a crash cut off. Unreadable, foreign or mismatched files are skipped with a
+        warning, never fatal."""
         store = cls(evidence_dir)
         folder = store.folder
         interrupted: list[str] = []
         if not folder.is_dir():
             return store, interrupted
+        for name in remove_stale_temp_files(store.evidence_dir):
+            log.warning("removed %s: a write cut off by the last shutdown", name)
         for path in sorted(folder.iterdir()):
             match = _FILE.match(path.name)
             if match is None or not is_run_id(match.group(1)):
@@ -246,43 +247,35 @@ class RunStore:
             record = _read_record(path, match.group(1))
             if record is None:
                 continue
-            if record["status"] not in TERMINAL:
-                record = {
-                    **record,
-                    "status": "failed",
-                    "error": "interrupted",
-                    "finishedAt": record["finishedAt"] or now_ms(),
-                }
+            if record.status not in TERMINAL:
+                record = record.replace(
+                    status="failed", error="interrupted", finished_at=record.finished_at or now_ms()
+                )
                 try:
-                    write_run_record(evidence_dir, record)
+                    write_run_record(evidence_dir, record.to_wire())
                 except OSError as exc:
                     log.warning("cannot rewrite interrupted run %s: %s", path, exc)
-                interrupted.append(record["id"])
-            store.put(record)
-            store._written[record["id"]] = store._version[record["id"]]
+                interrupted.append(record.id)
+            if record.status == "failed":
+                removed = remove_result_files(store.evidence_dir, record.id)
+                if removed:
+                    log.warning("run %s (failed, %s): removed its partial result %s", record.id, record.error, removed)
+            store.put(record, written=True)
         return store, interrupted
 
 
-def _read_record(path: Path, run_id: str) -> dict[str, Any] | None:
+def _read_record(path: Path, run_id: str) -> RunRecord | None:
     """The record in one run file, or None (logged) if the file is not a run file we wrote."""
     try:
         if path.is_symlink() or not path.is_file():
             raise ValueError("not a regular file")
-        doc = json.loads(path.read_bytes())
-        runs = doc["runs"]
-        if not isinstance(runs, list) or len(runs) != 1 or not isinstance(runs[0], dict):
-            raise ValueError("'runs' is not a list of one record")
-        record = runs[0]
-        if record.get("id") != run_id:
-            raise ValueError(f"record id {record.get('id')!r} does not match the file name")
-        if record.get("status") not in STATUSES:
-            raise ValueError(f"unknown status {record.get('status')!r}")
-        started = record.get("startedAt")
-        if isinstance(started, bool) or not isinstance(started, int):
-            raise ValueError("startedAt is not an integer")
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        doc = read_json(path)
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list) or len(doc["runs"]) != 1:
+            raise ValueError("not {'runs': [one record]}")
+        record = RunRecord.from_wire(doc["runs"][0])
+        if record.id != run_id:
+            raise ValueError(f"record id {record.id!r} does not match the file name")
+    except (OSError, ValueError) as exc:
         log.warning("skipping evidence file %s: %s", path, exc)
         return None
-    return {key: record.get(key) for key in _KEYS} | {
-        "progress": record.get("progress") if isinstance(record.get("progress"), (int, float)) else 0.0
-    }
+    return record

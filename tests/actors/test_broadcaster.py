@@ -15,6 +15,13 @@ from spark.errors import Unavailable
 from spark.metrics import Metrics
 
 
+class Record(dict):
+    """Stands in for a RunRecord: the broadcaster only asks a record for its wire form."""
+
+    def to_wire(self) -> dict:
+        return dict(self)
+
+
 class Hub:
     def __init__(self, send: trio.MemorySendChannel, runs: dict[str, dict], metrics: Metrics) -> None:
         self.send, self.runs, self.metrics = send, runs, metrics
@@ -22,7 +29,7 @@ class Hub:
     async def change(self, run_id: str, status: str) -> None:
         record = {"id": run_id, "status": status}
         self.runs[run_id] = record
-        await self.send.send(RunChanged(record=record))
+        await self.send.send(RunChanged(record=Record(record)))
 
     @asynccontextmanager
     async def subscribe(self, last_event_id: int | None = None) -> AsyncIterator[broadcaster.ClientStream]:
@@ -45,7 +52,7 @@ async def running(ring_size: int = 1000, max_clients: int = 10) -> AsyncIterator
         await nursery.start(
             lambda task_status: broadcaster.run(
                 inbox=inbox,
-                snapshot_runs=lambda: list(reversed(runs.values())),
+                snapshot=lambda: {"runs": list(reversed(runs.values())), "total": len(runs)},
                 ring_size=ring_size,
                 max_clients=lambda: max_clients,
                 metrics=metrics,
@@ -184,7 +191,7 @@ async def test_streams_end_when_the_broadcaster_closes(autojump_clock):
         await nursery.start(
             lambda task_status: broadcaster.run(
                 inbox=inbox,
-                snapshot_runs=list,
+                snapshot=lambda: {"runs": [], "total": 0},
                 ring_size=10,
                 max_clients=lambda: 5,
                 metrics=Metrics(),

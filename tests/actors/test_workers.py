@@ -119,13 +119,14 @@ async def test_goog_through_the_service_gives_the_reference_figures(settings):
         run_id = (await system.start(request(system, **body), ADMIN, body))["id"]
         record = await wait_status(system, run_id, "done", "failed")
         assert record["status"] == "done", record["error"]
-        result = system.get_result(run_id)
-        stats = result["report"]["stats"]
+        stats = (await system.run_summary(run_id))["report"]["stats"]
         assert stats["finalEquity"] == pytest.approx(10743.008410, abs=1e-6)
         assert stats["maxDrawdownPct"] == pytest.approx(1.932090, abs=1e-6)
         assert stats["totalTrades"] == 33
         assert record["stats"] == stats and record["progress"] == 1.0
-        assert sorted(a["type"] for a in system.artifacts(run_id)) == ["equity_csv", "result", "run", "trades_csv"]
+        assert (record["pair"], record["timeframe"]) == ("GOOG", "1d")  # the candles run, not the request's ETHUSDT
+        artifacts = await system.artifacts(run_id)
+        assert sorted(a["type"] for a in artifacts) == ["equity_csv", "result", "run", "trades_csv"]
         m = system.metrics
         for kind in ("result", "trades_csv", "equity_csv", "run"):
             assert m.value("backtest_artifacts_generated_total", {"type": kind}) == 1
@@ -165,6 +166,8 @@ async def test_cancel_kills_a_long_run_within_a_second_and_the_loop_stays_free(s
         assert latency < 1.0
         record = system.get_run(run_id)
         assert (record["status"], record["error"]) == ("failed", "cancelled")
+        leftovers = [p.name for p in (settings.evidence_dir / "backtest").iterdir() if not p.name.startswith("run_")]
+        assert leftovers == []  # a cancelled run leaves no result files, not even temp files
         # the service goes on: a real run after the kill completes
         after = (await system.start(request(system), ADMIN, {}))["id"]
         assert (await wait_status(system, after, "done", "failed"))["status"] == "done"

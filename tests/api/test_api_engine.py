@@ -62,10 +62,13 @@ async def test_goog_sma_cross_through_the_service(make_settings: Any, data_dir: 
         assert 2 < len(curve["equity"]) <= 50 and len(curve["timestamp"]) == len(curve["equity"])
         assert curve["timestamp"] == sorted(curve["timestamp"])
         assert min(curve["equity"]) == pytest.approx(min(full)) and max(curve["equity"]) == pytest.approx(max(full))
-        assert min(curve["drawdownPct"]) == pytest.approx(-1.932090, abs=1e-6)  # the worst drawdown survives
-        whole = await (await client.get(f"/api/backtest/{run_id}/equity?points=100000")).get_json()
+        # the worst drawdown survives, as the positive percent the stats give (defect 4: it was negative here)
+        assert max(curve["drawdownPct"]) == pytest.approx(stats["maxDrawdownPct"], abs=1e-9)
+        assert min(curve["drawdownPct"]) >= 0
+        whole = await (await client.get(f"/api/backtest/{run_id}/equity?points=4000")).get_json()
         assert whole["equity"] == pytest.approx(full)
-        for bad in ("0", "4", "x", "100001"):
+        assert whole["drawdownPct"] == pytest.approx(result["report"]["drawdownPct"])
+        for bad in ("0", "4", "x", "4001", "100000"):
             assert (await client.get(f"/api/backtest/{run_id}/equity?points={bad}")).status_code == 400
 
         listed = await (await client.get(f"/api/backtest/{run_id}/artifacts")).get_json()
@@ -79,6 +82,31 @@ async def test_goog_sma_cross_through_the_service(make_settings: Any, data_dir: 
             assert body == (settings.evidence_dir / "backtest" / item["name"]).read_bytes()
         trades_csv = await (await client.get(kinds["trades_csv"]["url"])).get_data(as_text=True)
         assert len(trades_csv.strip().splitlines()) == 1 + 33
+
+
+async def test_the_record_names_the_market_of_the_candles_run(make_settings: Any) -> None:
+    """Defect 3: the README's own example, the embedded GOOG daily series, was recorded and listed as the
+    request's default market, ETHUSDT 4h."""
+    async with open_system(make_settings(impl="engine")) as system:
+        client = create_app(system).test_client()
+        response = await client.post("/api/backtest/start", json={"feed": {"name": "default"}}, headers=admin())
+        assert response.status_code == 201, await response.get_data(as_text=True)
+        run_id = (await response.get_json())["id"]
+        await wait_until(lambda: system.get_run(run_id)["status"] in ("done", "failed"), 120, 0.1)
+        listed = (await (await client.get("/api/backtest")).get_json())["runs"][0]
+        detail = await (await client.get(f"/api/backtest/{run_id}")).get_json()
+    assert listed["status"] == "done", listed["error"]
+    assert (listed["pair"], listed["timeframe"]) == ("GOOG", "1d")
+    assert (
+        (detail["pair"], detail["timeframe"])
+        == ("GOOG", "1d")
+        == (
+            detail["metadata"]["symbol"],
+            detail["metadata"]["timeframe"],
+        )
+    )
+    on_disk = json.loads((system.folder / f"run_{run_id}.json").read_text())["runs"][0]
+    assert (on_disk["pair"], on_disk["timeframe"]) == ("GOOG", "1d")
 
 
 async def test_a_file_feed_over_the_api_reads_only_named_files_in_the_data_dir(client: Any) -> None:

@@ -11,7 +11,6 @@ import trio
 from apikit import TOKEN, served
 
 from spark.api import create_app
-from spark.api.equity import downsample
 from spark.api.ratelimit import RateLimiter
 from spark.api.wire import parse_json
 from spark.errors import InputError, RateLimited
@@ -121,19 +120,3 @@ def test_rate_limiter_window_retry_after_and_bounded_memory() -> None:
         limiter.hit(key, limit=3, max_keys=2)
     assert len(limiter) == 2  # the least recently seen are forgotten
     limiter.hit("a", limit=1, max_keys=2)  # "a" was forgotten: a fresh window, even with a lowered limit
-
-
-def test_downsample_keeps_extremes_and_the_worst_drawdown() -> None:
-    n = 100_000
-    equity = [10_000.0 + (i % 1000) for i in range(n)]
-    equity[54_321] = 12_345.0  # a one-bar spike
-    equity[77_777] = 5_000.0  # a one-bar crash: the worst drawdown
-    out = downsample(list(range(n)), equity, 20)
-    assert len(out["equity"]) <= 20 and out["total"] == n
-    assert max(out["equity"]) == 12_345.0 and min(out["equity"]) == 5_000.0
-    assert min(out["drawdownPct"]) == pytest.approx((5_000.0 / 12_345.0 - 1) * 100)
-    assert out["timestamp"][0] == 0 and out["timestamp"][-1] == n - 1
-    assert out["timestamp"] == sorted(out["timestamp"])
-    small = downsample([1, 2, 3], [1.0, 2.0, 1.5], 5)
-    assert small["equity"] == [1.0, 2.0, 1.5] and small["drawdownPct"][2] == pytest.approx(-25.0)
-    assert downsample([], [], 5) == {"total": 0, "timestamp": [], "equity": [], "drawdownPct": []}

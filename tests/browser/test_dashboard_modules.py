@@ -35,12 +35,19 @@ def test_trade_rows_become_numbers_and_open_exits_stay_empty(modules: Any) -> No
     }
 
 
-def test_equity_answer_is_read_as_columns_or_rows(modules: Any) -> None:
-    columns = {"timestamp": [1, 2], "equity": [10, 9], "drawdownPct": [0, -10]}
-    rows = {"points": [{"t": 1, "equity": 10, "drawdown": 0}, {"t": 2, "equity": 9, "drawdown": -10}]}
-    expected = {"t": [1, 2], "equity": [10, 9], "drawdown": [0, -10]}
-    assert modules("chart.js", "return m.normalizeEquity(arg);", columns) == expected
-    assert modules("chart.js", "return m.normalizeEquity(arg);", rows) == expected
+def test_equity_answer_is_read_by_its_documented_names_only(modules: Any) -> None:
+    columns = {"timestamp": [1, 2], "equity": [10, 9], "drawdownPct": [0, 10]}
+    assert modules("chart.js", "return m.normalizeEquity(arg);", columns) == {
+        "t": [1, 2],
+        "equity": [10, 9],
+        "drawdown": [0, 10],
+    }
+    other_spelling = {"t": [1, 2], "equity": [10, 9], "drawdown": [0, -10]}  # not the wire: not guessed at
+    assert modules("chart.js", "return m.normalizeEquity(arg);", other_spelling) == {
+        "t": None,
+        "equity": [10, 9],
+        "drawdown": [0, 0],
+    }
 
 
 def test_stats_are_labelled_and_formatted_by_their_wire_names(modules: Any) -> None:

@@ -14,11 +14,35 @@ def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
 
 
+def small_result(run_id: str = RUN):
+    """A real engine result on six bars: buy at the open of bar 1, sell at the open of bar 4."""
+    import numpy as np
+
+    from spark.engine import Candles, Options, StrategySpec, backtest
+
+    close = np.array([100.0, 101.0, 99.0, 98.0, 103.0, 104.0])
+    candles = Candles.from_arrays(
+        timestamp=np.arange(6) * 60_000 + 1_700_000_000_000,
+        open=close,
+        high=close + 1,
+        low=close - 1,
+        close=close,
+        symbol="X",
+        timeframe="1m",
+    )
+
+    def fn(params, ctx):
+        ctx.signals(np.arange(6) == 0, np.arange(6) == 3)
+
+    return backtest(candles, StrategySpec(name="t", fn=fn), {}, Options(), run_id=run_id, started_at=1)
+
+
 def test_write_result_uses_the_seed_shape_and_parses(tmp_path: Path) -> None:
-    doc = {"id": RUN, "report": {"stats": {"final_equity": 10743.00841}}, "metadata": {"symbol": "GOOG"}}
-    path = write_result(tmp_path, doc)
+    result = small_result()
+    path = write_result(tmp_path, result)
     assert path == tmp_path / "backtest" / f"{RUN}.json"
-    assert json.loads(path.read_text()) == doc
+    doc = json.loads(path.read_text())
+    assert doc == json.loads(result.to_json()) and set(doc) == {"id", "report", "metadata"}
     assert leftovers(path.parent) == [] and oct(path.stat().st_mode & 0o777) == "0o644"
 
 
@@ -35,14 +59,14 @@ def test_run_record_is_wrapped_in_runs(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "bt-1-x", "", None])
 def test_ids_are_checked_before_any_path_is_built(tmp_path: Path, bad: object) -> None:
     with pytest.raises(InputError):
-        write_result(tmp_path, {"id": bad, "report": {}, "metadata": {}})
+        write_result(tmp_path, small_result(bad))
     with pytest.raises(InputError):
         write_run_record(tmp_path, {"id": bad})
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_result_without_its_parts_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="report, metadata"):
+def test_only_a_result_is_written_as_one(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="BacktestResult"):
         write_result(tmp_path, {"id": RUN})
 
 
@@ -78,35 +102,41 @@ def test_rewrites_replace_the_file_as_a_whole(tmp_path: Path) -> None:
 def test_write_result_also_writes_its_compact_forms(tmp_path: Path) -> None:
     import numpy as np
 
-    from spark.service.evidence import read_equity, summary_path
+    from spark.service.evidence import read_series, summary_path
 
-    doc = {
-        "id": RUN,
-        "report": {
-            "stats": {"finalEquity": 101.5},
-            "timestamp": [1000, 2000, 3000],
-            "equity": [100.0, 99.25, 101.5],
-            "trades": [{"id": 1}],
-        },
-        "metadata": {"symbol": "GOOG", "options": {"fee": 0.001}},
-    }
-    write_result(tmp_path, doc)
+    result = small_result()
+    write_result(tmp_path, result)
     summary = json.loads(summary_path(tmp_path, RUN).read_text())
-    assert summary == {
-        "id": RUN,
-        "report": {"stats": {"finalEquity": 101.5}},
-        "metadata": {"symbol": "GOOG", "options": {"fee": 0.001}},
-    }
-    timestamps, equity = read_equity(tmp_path, RUN)
-    assert timestamps.tolist() == [1000, 2000, 3000] and timestamps.dtype == np.int64
-    assert equity.tolist() == [100.0, 99.25, 101.5]
+    assert summary == {"id": RUN, "report": {"stats": result.summary()}, "metadata": result.to_dict()["metadata"]}
+    series = read_series(tmp_path, RUN)
+    assert series.timestamp.tolist() == result.report.timestamp.tolist() and series.timestamp.dtype == np.int64
+    assert series.equity.tolist() == result.report.equity.tolist()
+    assert series.drawdown_pct.tolist() == result.report.drawdown_pct.tolist()  # the engine's, stored once
+    assert (series.drawdown_pct >= 0).all() and series.drawdown_pct.max() > 0  # a positive percent
     assert leftovers(tmp_path / "backtest") == []
 
 
-def test_a_damaged_equity_file_reads_as_none(tmp_path: Path) -> None:
-    from spark.service.evidence import read_equity, series_path
+def test_a_damaged_or_planted_series_file_reads_as_none(tmp_path: Path) -> None:
+    from spark.service.evidence import read_series, series_path
 
-    assert read_equity(tmp_path, RUN) is None
+    assert read_series(tmp_path, RUN) is None
     series_path(tmp_path, RUN).parent.mkdir(parents=True)
     series_path(tmp_path, RUN).write_bytes(b"\x93NUMPY garbage")
-    assert read_equity(tmp_path, RUN) is None
+    assert read_series(tmp_path, RUN) is None
+    series_path(tmp_path, RUN).unlink()
+    write_result(tmp_path / "elsewhere", small_result())
+    series_path(tmp_path, RUN).symlink_to(series_path(tmp_path / "elsewhere", RUN))
+    assert read_series(tmp_path, RUN) is None  # a symlink is not evidence
+
+
+def test_remove_result_files_takes_back_a_runs_result_but_never_its_record(tmp_path: Path) -> None:
+    from spark.service.evidence import remove_result_files, write_artifacts
+
+    result = small_result()
+    write_result(tmp_path, result)
+    write_artifacts(tmp_path, result)
+    write_run_record(tmp_path, {"id": RUN, "status": "failed"})
+    (tmp_path / "backtest" / f".{RUN}.json.x1y2.tmp").write_text("torn")
+    removed = remove_result_files(tmp_path, RUN)
+    assert len(removed) == 6
+    assert sorted(p.name for p in (tmp_path / "backtest").iterdir()) == [f"run_{RUN}.json"]

@@ -101,7 +101,7 @@ def test_execute_runs_a_request_on_a_named_file(data_dir: Path) -> None:
         },
         plugins_for(),
     )
-    doc = execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
+    doc = execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000).to_dict()
     assert doc["id"] == RUN and doc["metadata"]["startedAt"] == 1763700000000
     assert doc["report"]["stats"]["finalEquity"] == pytest.approx(10743.008410, abs=1e-6)
     json.dumps(doc, allow_nan=False)
@@ -123,14 +123,17 @@ def test_execute_honours_disabled_plugins() -> None:
         execute(req, data_dir=Path("."), disabled_plugins=("strategies",), run_id=RUN, started_at=1763700000000)
 
 
+def execute_doc(req: RunRequest, data_dir: Path) -> dict:
+    """What a worker computes, as its document (module level: it crosses into the pool's process)."""
+    return execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000).to_dict()
+
+
 def test_execute_runs_in_a_fresh_worker_process(tmp_path: Path) -> None:
     req = RunRequest.parse({"feed": {"name": "synthetic", "args": {"bars": 2000}}}, plugins_for())
     assert pickle.loads(pickle.dumps(req)) == req
     ctx = multiprocessing.get_context("spawn")  # nothing inherited: what a service worker sees
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        doc = pool.submit(
-            execute, req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN, started_at=1763700000000
-        ).result(timeout=120)
-    local = execute(req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
+        doc = pool.submit(execute_doc, req, tmp_path).result(timeout=120)
+    local = execute_doc(req, tmp_path)
     assert doc == local  # same inputs, same result, in another process
     assert doc["metadata"]["candleCount"] == 2000 and doc["metadata"]["symbol"] == "ETHUSDT"

@@ -7,7 +7,10 @@ import logging
 
 import trio
 
+import pytest
+
 from spark.plugin.request import RunRequest
+from spark.service.record import RunRecord
 from spark.service.store import RunStore, new_record
 
 
@@ -21,20 +24,26 @@ def rid(n: int) -> str:
     return f"bt-{1_700_000_000_000 + n:013d}-{n:08x}"
 
 
-def record(n: int, status: str = "queued") -> dict:
-    return {**new_record(rid(n), RunRequest(), impl="mock", started_at=1_700_000_000_000 + n), "status": status}
+def record(n: int, status: str = "queued") -> RunRecord:
+    return new_record(rid(n), RunRequest(), impl="mock", started_at=1_700_000_000_000 + n).replace(status=status)
 
 
-def test_listing_is_newest_first_and_bounded(tmp_path):
+def wire(n: int, status: str = "queued") -> dict:
+    return record(n, status).to_wire()
+
+
+def test_listing_is_newest_first_bounded_and_pages_with_before(tmp_path):
     store = RunStore(tmp_path)
     for n in (5, 1, 9, 3):
         store.put(record(n))
-    assert [r["id"] for r in store.list(3)] == [rid(9), rid(5), rid(3)]
-    assert [r["id"] for r in store.list(None)] == [rid(9), rid(5), rid(3), rid(1)]
-    assert store.list(0) == []
-    listed = store.list(1)[0]
-    listed["status"] = "tampered"  # copies: a reader cannot change the store
-    assert store.get(rid(9))["status"] == "queued"
+    assert [r.id for r in store.page(3)] == [rid(9), rid(5), rid(3)]
+    assert [r.id for r in store.page(None)] == [rid(9), rid(5), rid(3), rid(1)]
+    assert store.page(0) == []
+    assert [r.id for r in store.page(2, before=rid(5))] == [rid(3), rid(1)]  # older than run 5
+    assert [r.id for r in store.page(2, before=rid(4))] == [rid(3), rid(1)]  # a cursor need not be a known run
+    assert store.page(2, before=rid(1)) == []
+    with pytest.raises(AttributeError):
+        store.page(1)[0].status = "tampered"  # frozen: a reader cannot change the store
 
 
 def test_ten_thousand_runs_list_in_order(tmp_path):
@@ -42,7 +51,7 @@ def test_ten_thousand_runs_list_in_order(tmp_path):
     for n in range(10_000):
         store.put(record((n * 7919) % 10_000))
     assert len(store) == 10_000
-    assert [r["id"] for r in store.list(100)] == [rid(n) for n in range(9_999, 9_899, -1)]
+    assert [r.id for r in store.page(100)] == [rid(n) for n in range(9_999, 9_899, -1)]
 
 
 async def test_flush_writes_the_newest_version_and_never_an_older_one(tmp_path):
@@ -52,7 +61,7 @@ async def test_flush_writes_the_newest_version_and_never_an_older_one(tmp_path):
     assert await store.flush(rid(1), v2) is True  # created the file
     assert await store.flush(rid(1), v1) is False  # older: nothing to do
     on_disk = json.loads((runs_dir(tmp_path) / f"run_{rid(1)}.json").read_text())
-    assert on_disk == {"runs": [store.get(rid(1))]} and on_disk["runs"][0]["status"] == "running"
+    assert on_disk == {"runs": [store.get(rid(1)).to_wire()]} and on_disk["runs"][0]["status"] == "running"
 
 
 async def test_concurrent_flushes_of_one_run_end_with_the_newest_on_disk(tmp_path):
@@ -67,10 +76,10 @@ async def test_concurrent_flushes_of_one_run_end_with_the_newest_on_disk(tmp_pat
 
 def test_load_rebuilds_and_marks_cut_off_runs_interrupted(tmp_path, caplog):
     for n, status in ((1, "done"), (2, "running"), (3, "queued"), (4, "failed")):
-        (runs_dir(tmp_path) / f"run_{rid(n)}.json").write_text(json.dumps({"runs": [record(n, status)]}))
+        (runs_dir(tmp_path) / f"run_{rid(n)}.json").write_text(json.dumps({"runs": [wire(n, status)]}))
     store, interrupted = RunStore.load(tmp_path, now_ms=lambda: 1_800_000_000_000)
     assert sorted(interrupted) == [rid(2), rid(3)]
-    assert [(r["id"], r["status"], r["error"]) for r in store.list(None)] == [
+    assert [(r.id, r.status, r.error) for r in store.page(None)] == [
         (rid(4), "failed", None),
         (rid(3), "failed", "interrupted"),
         (rid(2), "failed", "interrupted"),
@@ -82,11 +91,11 @@ def test_load_rebuilds_and_marks_cut_off_runs_interrupted(tmp_path, caplog):
 
 def test_load_skips_foreign_and_broken_files(tmp_path, caplog):
     good = record(1, "done")
-    (runs_dir(tmp_path) / f"run_{rid(1)}.json").write_text(json.dumps({"runs": [good]}))
+    (runs_dir(tmp_path) / f"run_{rid(1)}.json").write_text(json.dumps({"runs": [good.to_wire()]}))
     (runs_dir(tmp_path) / f"run_{rid(2)}.json").write_text('{"runs": [')  # torn
     (runs_dir(tmp_path) / f"run_{rid(3)}.json").write_bytes(b"\xff\xfe not utf-8")
-    (runs_dir(tmp_path) / f"run_{rid(4)}.json").write_text(json.dumps({"runs": [record(5, "done")]}))  # id mismatch
-    (runs_dir(tmp_path) / f"run_{rid(6)}.json").write_text(json.dumps({"runs": [record(6, "exploded")]}))
+    (runs_dir(tmp_path) / f"run_{rid(4)}.json").write_text(json.dumps({"runs": [wire(5, "done")]}))  # id mismatch
+    (runs_dir(tmp_path) / f"run_{rid(6)}.json").write_text(json.dumps({"runs": [wire(6, "exploded")]}))
     (runs_dir(tmp_path) / f"run_{rid(7)}.json").write_text(json.dumps([1, 2, 3]))
     (runs_dir(tmp_path) / f"run_{rid(8)}.json").write_text("[" * 100_000 + "]" * 100_000)
     (runs_dir(tmp_path) / f"run_{rid(9)}.json").symlink_to(runs_dir(tmp_path) / f"run_{rid(1)}.json")
@@ -94,7 +103,7 @@ def test_load_skips_foreign_and_broken_files(tmp_path, caplog):
     (runs_dir(tmp_path) / f"run_{rid(10)}.json").mkdir()
     with caplog.at_level(logging.WARNING, logger="spark.service.store"):
         store, interrupted = RunStore.load(tmp_path)
-    assert [r["id"] for r in store.list(None)] == [rid(1)] and interrupted == []
+    assert [r.id for r in store.page(None)] == [rid(1)] and interrupted == []
     assert store.get(rid(1)) == good
     skipped = {rec.args[0].name for rec in caplog.records}
     assert skipped == {f"run_{rid(n)}.json" for n in (2, 3, 4, 6, 7, 8, 9, 10)}
@@ -137,6 +146,37 @@ def test_summary_and_equity_of_evidence_written_before_the_compact_forms(tmp_pat
     }
     (runs_dir(tmp_path) / f"{rid(1)}.json").write_text(json.dumps(doc))
     assert store.summary(rid(1)) == {"id": rid(1), "report": {"stats": {"totalTrades": 2}}, "metadata": {"symbol": "X"}}
-    timestamps, equity = store.equity(rid(1))
-    assert (timestamps.tolist(), equity.tolist()) == ([10, 20], [1.0, 2.0])
-    assert store.summary(rid(2)) is None and store.equity(rid(2)) is None  # unknown runs read nothing
+    series = store.series(rid(1))
+    assert (series.timestamp.tolist(), series.equity.tolist()) == ([10, 20], [1.0, 2.0])
+    assert store.summary(rid(2)) is None and store.series(rid(2)) is None  # unknown runs read nothing
+
+
+def test_load_removes_the_result_files_of_failed_runs_and_stale_temp_files(tmp_path):
+    """Defect 10: a worker that outlived a killed server wrote result files for runs the restart marked
+    interrupted. Start-up takes back what a run that did not end done left, and temp files of cut-off writes;
+    a done run's files stay."""
+    folder = runs_dir(tmp_path)
+    for n, status in ((1, "done"), (2, "running"), (3, "failed")):
+        (folder / f"run_{rid(n)}.json").write_text(json.dumps({"runs": [wire(n, status)]}))
+        for suffix in (".json", ".summary.json", ".equity.npy", "_trades.csv", "_equity.csv"):
+            (folder / f"{rid(n)}{suffix}").write_text("x")
+    (folder / f".{rid(1)}.json.abc123.tmp").write_text("torn")
+    (folder / "notes.txt").write_text("not ours: kept")
+    RunStore.load(tmp_path)
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == sorted(
+        ["notes.txt", *(f"run_{rid(n)}.json" for n in (1, 2, 3))]
+        + [f"{rid(1)}{suffix}" for suffix in (".json", ".summary.json", ".equity.npy", "_trades.csv", "_equity.csv")]
+    )
+
+
+def test_evidence_readers_do_not_follow_symlinks(tmp_path):
+    """Defect 11: a symlink planted in the evidence folder was followed by the detail route."""
+    store = RunStore(tmp_path)
+    store.put(record(1, "done"))
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"id": "x", "report": {"stats": {"leak": 1}}, "metadata": {}}')
+    folder = runs_dir(tmp_path)
+    for name in (f"{rid(1)}.summary.json", f"{rid(1)}.json", f"{rid(1)}.equity.npy"):
+        (folder / name).symlink_to(secret)
+    assert store.summary(rid(1)) is None and store.result(rid(1)) is None and store.series(rid(1)) is None

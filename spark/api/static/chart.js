@@ -12,24 +12,13 @@ export function pointsFor(canvas) {
   return Math.max(200, Math.min(4000, Math.round(width * (window.devicePixelRatio || 1))));
 }
 
-/** Accept the equity route's answer as columns ({timestamp|t, equity, drawdown}) or rows ([{t, equity, ...}]). */
+/** The equity route's answer ({timestamp, equity, drawdownPct}: drawdown a positive percent) as chart columns. */
 export function normalizeEquity(doc) {
-  if (!doc || typeof doc !== 'object') return { t: null, equity: [], drawdown: [] };
-  const rows = Array.isArray(doc) ? doc : Array.isArray(doc.points) ? doc.points : null;
-  const col = (o, ...names) => names.map((n) => o[n]).find((v) => v !== undefined && v !== null);
-  if (rows) {
-    return {
-      t: rows.length && col(rows[0], 'timestamp', 't', 'time', 'ts') !== undefined
-        ? rows.map((r) => col(r, 'timestamp', 't', 'time', 'ts')) : null,
-      equity: rows.map((r) => col(r, 'equity', 'value')),
-      drawdown: rows.map((r) => col(r, 'drawdownPct', 'drawdown', 'dd') ?? 0),
-    };
-  }
-  const equity = col(doc, 'equity', 'values') || [];
+  const equity = (doc && Array.isArray(doc.equity)) ? doc.equity : [];
   return {
-    t: col(doc, 'timestamp', 'timestamps', 't', 'time', 'ts') || null,
+    t: (doc && Array.isArray(doc.timestamp)) ? doc.timestamp : null,
     equity,
-    drawdown: col(doc, 'drawdownPct', 'drawdown', 'dd') || equity.map(() => 0),
+    drawdown: (doc && Array.isArray(doc.drawdownPct)) ? doc.drawdownPct : equity.map(() => 0),
   };
 }
 
@@ -146,12 +135,8 @@ function prepare(s) {
   const hasTime = Array.isArray(s.t) && s.t.length === n && n > 0 && s.t.every(Number.isFinite);
   const x = hasTime ? Float64Array.from(s.t) : Float64Array.from({ length: n }, (_, i) => (n > 1 ? i / (n - 1) : 0));
   const rawDd = Array.from(s.drawdown || [], Number);
-  // Drawdown may arrive as a positive depth or a negative change: plot it downwards either way, in percent.
-  const positive = rawDd.length && rawDd.every((d) => !(d < 0));
-  const dd = Float64Array.from({ length: n }, (_, i) => {
-    const d = Number.isFinite(rawDd[i]) ? rawDd[i] : 0;
-    return positive ? -d : d;
-  });
+  // Drawdown is a positive percent below the peak on every surface: plotted downwards.
+  const dd = Float64Array.from({ length: n }, (_, i) => (Number.isFinite(rawDd[i]) ? -rawDd[i] : 0));
   let yMin = Infinity; let yMax = -Infinity; let ddMin = 0;
   for (let i = 0; i < n; i += 1) {
     const v = equity[i];

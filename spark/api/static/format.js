@@ -66,20 +66,8 @@ export function humanize(key) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-const snake = (k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
-/** The first present value among wire names (camelCase and snake_case both accepted). */
-export function pick(obj, ...names) {
-  if (!obj || typeof obj !== 'object') return undefined;
-  for (const name of names) {
-    if (obj[name] !== undefined && obj[name] !== null) return obj[name];
-    const alt = snake(name);
-    if (obj[alt] !== undefined && obj[alt] !== null) return obj[alt];
-  }
-  return undefined;
-}
-
-export const runPnl = (run) => pick(run && run.stats, 'pnl', 'netPnl', 'totalPnl', 'profit');
+/** A run's net PnL (its stats' `pnl`), once done. */
+export const runPnl = (run) => (run && run.stats ? run.stats.pnl : undefined);
 
 /** Create an element: h('a.link', {href}, 'text', child...). Attributes set as properties when they exist. */
 export function h(tag, attrs = {}, ...children) {

@@ -4,7 +4,7 @@
 import { access, guardButton } from './access.js';
 import { ApiError, api, fetchText, routes } from './api.js';
 import { EquityChart, normalizeEquity, pointsFor } from './chart.js';
-import { fmtBytes, fmtDuration, fmtStat, fmtTime, h, humanize, pick } from './format.js';
+import { fmtBytes, fmtDuration, fmtStat, fmtTime, h, humanize } from './format.js';
 import { cancelRun, durationOf } from './runs.js';
 import { tradesFrom, tradesTable } from './trades.js';
 
@@ -12,31 +12,15 @@ const ACTIVE = new Set(['queued', 'running']);
 const ARTIFACT_LABELS = { run: 'Run record (JSON)', result: 'Full result (JSON)', trades_csv: 'Trades (CSV)', equity_csv: 'Equity curve (CSV)' };
 const RESULT_TRADES_MAX_BYTES = 8 * 1024 * 1024; // fall back to the result JSON for trades only when it is small
 
-/** Stats of a detail answer, wherever the server put the summary. */
+/** Stats of a detail answer or a run record: the record's `stats` (null until done). */
 export function statsOf(detail) {
-  return pick(detail, 'stats') || pick(detail && detail.report, 'stats') || pick(detail && detail.summary, 'stats')
-    || (detail && detail.summary && typeof detail.summary === 'object' ? detail.summary : null) || {};
+  return (detail && detail.stats) || {};
 }
 
 /** Numeric (and yes/no) stats as [key, value] in the server's order; texts such as the annualisation basis are
  * shown with the settings instead. */
 export function scalarStats(stats) {
   return Object.entries(stats || {}).filter(([, v]) => v === null || ['number', 'boolean'].includes(typeof v));
-}
-
-/** The first value under any of `names`, searched breadth-first through nested objects (fingerprint etc.). */
-export function findDeep(obj, names, depth = 4) {
-  let level = [obj];
-  for (let d = 0; d <= depth && level.length; d += 1) {
-    const next = [];
-    for (const o of level) {
-      if (!o || typeof o !== 'object' || Array.isArray(o)) continue;
-      for (const n of names) if (o[n] !== undefined && o[n] !== null && typeof o[n] !== 'object') return o[n];
-      for (const v of Object.values(o)) if (v && typeof v === 'object' && !Array.isArray(v)) next.push(v);
-    }
-    level = next;
-  }
-  return undefined;
 }
 
 export function statsGrid(stats) {
@@ -68,9 +52,9 @@ function settingsList(detail) {
   add('Semantics', meta.semantics);
   add('Implementation', detail.impl);
   add('Notes', detail.notes);
-  add('Engine version', meta.engineVersion ?? findDeep(detail, ['engineVersion']));
-  add('Fingerprint', meta.fingerprint ?? findDeep(detail, ['fingerprint']));
-  add('Orders hash', meta.ordersHash ?? findDeep(detail, ['ordersHash']));
+  add('Engine version', meta.engineVersion);
+  add('Fingerprint', meta.fingerprint);
+  add('Orders hash', meta.ordersHash);
   if (!rows.length) return h('p.muted', {}, 'No settings recorded.');
   return h('dl.settings', {}, rows);
 }
@@ -185,7 +169,7 @@ export function reportView(main, { store, live, id }) {
     if (csv) trades = tradesFrom(await fetchText(csv.url, { signal: controller.signal }));
     else if (result && result.bytes <= RESULT_TRADES_MAX_BYTES) {
       const doc = await api(result.url, { signal: controller.signal });
-      trades = tradesFrom(pick(doc && doc.report, 'trades') || pick(doc, 'trades') || []);
+      trades = tradesFrom((doc && doc.report && doc.report.trades) || []);
     }
     if (disposed) return;
     tradesBox.replaceChildren(h('h2', { id: 'trades-title' }, 'Trades'),

@@ -1,0 +1,43 @@
+"""Equity curves cut down on the server: extremes and the deepest drawdown survive, drawdown stays positive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spark.service.curves import downsample
+from spark.service.evidence import Series
+
+
+def series(equity: list[float], cash: float) -> Series:
+    """A series as the engine makes it: drawdown below the running peak, the starting cash the first peak."""
+    eq = np.asarray(equity, dtype=np.float64)
+    peak = np.maximum.accumulate(np.concatenate([[cash], eq]))[1:]
+    return Series(timestamp=np.arange(len(eq), dtype=np.int64), equity=eq, drawdown_pct=(1 - eq / peak) * 100)
+
+
+def test_downsample_keeps_extremes_and_the_worst_drawdown() -> None:
+    n = 100_000
+    equity = [10_000.0 + (i % 1000) for i in range(n)]
+    equity[54_321] = 12_345.0  # a one-bar spike
+    equity[77_777] = 5_000.0  # a one-bar crash: the worst drawdown
+    out = downsample(series(equity, 10_000.0), 20)
+    assert len(out["equity"]) <= 20 and out["total"] == n
+    assert max(out["equity"]) == 12_345.0 and min(out["equity"]) == 5_000.0
+    assert max(out["drawdownPct"]) == pytest.approx((1 - 5_000.0 / 12_345.0) * 100)
+    assert min(out["drawdownPct"]) >= 0  # a positive percent, as on every other surface
+    assert out["timestamp"][0] == 0 and out["timestamp"][-1] == n - 1
+    assert out["timestamp"] == sorted(out["timestamp"])
+
+
+def test_short_and_empty_series_are_returned_whole() -> None:
+    small = downsample(series([1.0, 2.0, 1.5], 1.0), 5)
+    assert small["equity"] == [1.0, 2.0, 1.5] and small["drawdownPct"] == pytest.approx([0.0, 0.0, 25.0])
+    assert downsample(series([], 1.0), 5) == {"total": 0, "timestamp": [], "equity": [], "drawdownPct": []}
+
+
+def test_the_drawdown_is_the_series_own_not_recomputed() -> None:
+    """The engine's drawdown counts the starting cash as the first peak: a curve that opens below its cash is
+    already in drawdown, which a peak of the curve alone would miss."""
+    out = downsample(series([90.0, 95.0, 100.0], 100.0), 5)
+    assert out["drawdownPct"] == pytest.approx([10.0, 5.0, 0.0])
