@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-import trio
-
 import pytest
+import trio
 
 from spark.plugin.request import RunRequest
 from spark.service.record import RunRecord
