@@ -59,10 +59,14 @@ class Plugins:
         return spec
 
     def call_each(self, hook: str, make_kwargs: Callable[[str], dict[str, Any]]) -> None:
-        """Call ``hook`` on each plugin in load order, wrapping its errors with the plugin's name."""
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+        """Call ``hook`` through pluggy once per implementing plugin, in load order (so a later plugin's
+        registration overrides an earlier one's), with ``make_kwargs(plugin_name)``; pluggy hands each
+        implementation only the arguments it names. A plugin's error is re-raised as PluginError naming it."""
+        impls = getattr(self.pm.hook, hook).get_hookimpls()  # registration order
+        for impl in impls:
+            only = self.pm.subset_hook_caller(hook, remove_plugins=[o.plugin for o in impls if o is not impl])
             try:
-                impl.function(**make_kwargs(impl.plugin_name))
+                only(**make_kwargs(impl.plugin_name))
             except PluginError:
                 raise
             except Exception as exc:
@@ -81,7 +85,6 @@ class Plugins:
 
             return {"register": register}
 
-        # pluggy keeps hookimpls in registration order; call_each walks them first to last.
         self.call_each(hook, make_kwargs)
         return found
 
