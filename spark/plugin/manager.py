@@ -1,10 +1,17 @@
-"""Builds the plugin manager: built-ins and third-party plugins from the entry-point group ``spark``, minus the
-ones config disables, behind a typed facade (`Plugins`) that validates what each plugin registers."""
+"""Builds plugin managers: built-ins and third-party plugins from the entry-point group ``spark``, minus the ones
+config disables, behind a typed facade (`Plugins`) that validates what each plugin registers.
+
+Building is two steps, so a worker process does not rescan what the server already found: `scan_plugins` reads
+the installed entry points once into a `PluginSet` (plain, picklable), and `build_plugins` loads exactly that set
+into a fresh pluggy manager (Python caches the imports, so a rebuild costs little). Nothing here is cached at
+module level: each system and each worker run builds its own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from importlib.metadata import entry_points
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
@@ -14,17 +21,77 @@ from spark.errors import PluginError, UnknownPlugin
 from spark.plugin import hookspecs
 from spark.plugin.feeds import FeedSpec
 
-__all__ = ["BUILTIN_PLUGINS", "Plugins", "build_plugins"]
+__all__ = ["BUILTIN_PLUGINS", "PluginSet", "Plugins", "build_plugins", "scan_plugins"]
 
 # Core features ship as plugins; they load first so that any other plugin can override what they register.
 BUILTIN_PLUGINS = ("strategies", "feeds", "write")
+_BUILTIN_VALUES = {name: f"spark_plugins.{name}" for name in BUILTIN_PLUGINS}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PluginSet:
+    """What one entry-point scan found, as plain values a worker process can receive.
+
+    ``entry_points``: (name, "module:attr") pairs in load order (built-ins first, then by name); ``disabled``:
+    names blocked when a manager is built; ``extra``: (plugin, name) pairs registered after the entry points
+    (tests register throwaway plugins this way; they must be importable in a worker to cross into one).
+    """
+
+    entry_points: tuple[tuple[str, str], ...] = ()
+    disabled: tuple[str, ...] = ()
+    extra: tuple[tuple[object, str], ...] = ()
+
+
+def scan_plugins(disabled: Iterable[str] = (), extra: Iterable[tuple[object, str]] = ()) -> PluginSet:
+    """Read the installed entry points of group ``spark`` once."""
+    found: dict[str, tuple[str, str]] = {}  # name -> (value, distribution); the first one of a name wins
+    for ep in entry_points(group=hookspecs.PROJECT):
+        found.setdefault(ep.name, (ep.value, ep.dist.name if ep.dist is not None else ""))
+    extra = tuple(extra)
+    order = sorted(found, key=lambda n: (BUILTIN_PLUGINS.index(n) if n in _BUILTIN_VALUES else len(BUILTIN_PLUGINS), n))
+    return PluginSet(
+        entry_points=tuple((name, found[name][0]) for name in order),
+        disabled=tuple(dict.fromkeys(disabled)),
+        extra=extra,
+    )
+
+
+def build_plugins(plugin_set: PluginSet | None = None) -> Plugins:
+    """A fresh manager holding exactly ``plugin_set`` (None: scan the installed entry points now).
+
+    Disabled names are blocked before anything loads. A plugin that fails to import, implements an unknown hook
+    or asks a hook for an argument it does not have fails here, named (``check_pending``), not at first use.
+    """
+    plugin_set = scan_plugins() if plugin_set is None else plugin_set
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name in plugin_set.disabled:
+        pm.set_blocked(name)
+    for name, value in plugin_set.entry_points:
+        if pm.is_blocked(name):
+            continue
+        try:
+            plugin = EntryPoint(name=name, value=value, group=hookspecs.PROJECT).load()
+        except Exception as exc:
+            raise PluginError(name, exc) from exc
+        _register(pm, plugin, name)
+    for plugin, name in plugin_set.extra:
+        if not pm.is_blocked(name):
+            _register(pm, plugin, name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise _invalid(pm.get_name(exc.plugin) or repr(exc.plugin), exc) from exc
+    return Plugins(pm, plugin_set)
 
 
 class Plugins:
-    """A typed view of a plugin manager: strategies and feeds by name (aliases resolved), route registration."""
+    """A typed view of a plugin manager: strategies and feeds by name (aliases resolved), hook calls per plugin.
+    ``plugin_set`` is what it was built from: hand it to a worker process to build the same plugins there."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    def __init__(self, pm: pluggy.PluginManager, plugin_set: PluginSet) -> None:
         self.pm = pm
+        self.plugin_set = plugin_set
         self.strategies: dict[str, StrategySpec] = {}
         self.feeds: dict[str, FeedSpec] = {}
         self._aliases: dict[str, str] = {}
@@ -89,34 +156,13 @@ class Plugins:
         return found
 
 
-def build_plugins(disabled: Iterable[str] = (), extra: Iterable[tuple[object, str]] = ()) -> Plugins:
-    """A fresh manager: built-ins first, then other entry points, then ``extra`` (plugin, name) pairs (tests).
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise _invalid(name, exc) from exc
 
-    Names in ``disabled`` are blocked before anything loads. Unknown hooks in a plugin fail here
-    (``check_pending``), not at first use.
-    """
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    for name in disabled:
-        pm.set_blocked(name)
-    eps = sorted(
-        entry_points(group=hookspecs.PROJECT),
-        key=lambda ep: (
-            ep.name not in BUILTIN_PLUGINS,
-            BUILTIN_PLUGINS.index(ep.name) if ep.name in BUILTIN_PLUGINS else 0,
-            ep.name,
-        ),
-    )
-    for ep in eps:
-        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
-            continue
-        try:
-            plugin = ep.load()
-        except Exception as exc:
-            raise PluginError(ep.name, exc) from exc
-        pm.register(plugin, name=ep.name)
-    for plugin, name in extra:
-        if not pm.is_blocked(name):
-            pm.register(plugin, name=name)
-    pm.check_pending()
-    return Plugins(pm)
+
+def _invalid(name: str, exc: Exception) -> PluginError:
+    """pluggy's validation messages span lines; errors here are one line (the CLI prints them as they are)."""
+    return PluginError(name, ValueError("; ".join(line.strip() for line in str(exc).splitlines() if line.strip())))
