@@ -23,7 +23,8 @@ from spark.plugin.feeds import FeedSpec
 
 __all__ = ["BUILTIN_PLUGINS", "PluginSet", "Plugins", "build_plugins", "scan_plugins"]
 
-# Core features ship as plugins; they load first so that any other plugin can override what they register.
+# Core features ship as plugins; they load first so that any other plugin can override what they register. Their
+# names are reserved: only Spark's own entry points (module ``spark_plugins.<name>``) may use them.
 BUILTIN_PLUGINS = ("strategies", "feeds", "write")
 _BUILTIN_VALUES = {name: f"spark_plugins.{name}" for name in BUILTIN_PLUGINS}
 
@@ -43,11 +44,27 @@ class PluginSet:
 
 
 def scan_plugins(disabled: Iterable[str] = (), extra: Iterable[tuple[object, str]] = ()) -> PluginSet:
-    """Read the installed entry points of group ``spark`` once."""
-    found: dict[str, tuple[str, str]] = {}  # name -> (value, distribution); the first one of a name wins
+    """Read the installed entry points of group ``spark`` once. Raises PluginError naming a plugin that claims
+    a reserved built-in name, or a name two distributions declare differently."""
+    found: dict[str, tuple[str, str]] = {}  # name -> (value, distribution)
     for ep in entry_points(group=hookspecs.PROJECT):
-        found.setdefault(ep.name, (ep.value, ep.dist.name if ep.dist is not None else ""))
+        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        if ep.name in _BUILTIN_VALUES and ep.value != _BUILTIN_VALUES[ep.name]:
+            raise _reserved(ep.name, f"the entry point '{ep.name} = {ep.value}' of distribution {dist!r}")
+        if ep.name in found and found[ep.name][0] != ep.value:
+            other_value, other_dist = found[ep.name]
+            raise PluginError(
+                ep.name,
+                ValueError(
+                    f"two entry points share the name: '{ep.name} = {other_value}' ({other_dist}) and "
+                    f"'{ep.name} = {ep.value}' ({dist}); one must be renamed or uninstalled"
+                ),
+            )
+        found.setdefault(ep.name, (ep.value, dist))
     extra = tuple(extra)
+    for _, name in extra:
+        if name in _BUILTIN_VALUES:
+            raise _reserved(name, "a plugin registered in code")
     order = sorted(found, key=lambda n: (BUILTIN_PLUGINS.index(n) if n in _BUILTIN_VALUES else len(BUILTIN_PLUGINS), n))
     return PluginSet(
         entry_points=tuple((name, found[name][0]) for name in order),
@@ -166,3 +183,14 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
 def _invalid(name: str, exc: Exception) -> PluginError:
     """pluggy's validation messages span lines; errors here are one line (the CLI prints them as they are)."""
     return PluginError(name, ValueError("; ".join(line.strip() for line in str(exc).splitlines() if line.strip())))
+
+
+def _reserved(name: str, what: str) -> PluginError:
+    builtins = ", ".join(BUILTIN_PLUGINS)
+    return PluginError(
+        name,
+        ValueError(
+            f"{name!r} is reserved for a built-in Spark plugin ({builtins}): {what} is refused; "
+            "give the plugin another name (its strategies and feeds may still replace the built-in ones)"
+        ),
+    )

@@ -1,5 +1,5 @@
 """The plugin manager: one entry-point scan into a picklable `PluginSet`, fresh managers built from it, hooks
-called through pluggy (each plugin named in its errors)."""
+called through pluggy (each plugin named in its errors), the built-in plugin names reserved."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from plugkit import install_plugin
+from plugkit import install_plugin, spark_cli
 
 import spark
 from spark import StrategySpec, hookimpl
@@ -79,9 +79,15 @@ class Override:
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Real distributions: one overriding ``sma_cross``, one installed while a test runs."""
+    """Two real distributions: one claiming the reserved name ``strategies``, one overriding ``sma_cross``."""
     root = tmp_path_factory.mktemp("dists")
     return {
+        "squatter": install_plugin(
+            root,
+            "spark-squatter",
+            {"squatter_strategies.py": STRATEGY_PLUGIN.format(name="squatted")},
+            {"strategies": "squatter_strategies"},
+        ),
         "better": install_plugin(
             root,
             "spark-better-sma",
@@ -94,6 +100,8 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             {"late_arrival.py": STRATEGY_PLUGIN.format(name="late_arrival")},
             {"late_arrival": "late_arrival"},
         ),
+        "twin_a": install_plugin(root, "spark-twin-a", {"twin_a.py": ""}, {"twin": "twin_a"}),
+        "twin_b": install_plugin(root, "spark-twin-b", {"twin_b.py": ""}, {"twin": "twin_b"}),
     }
 
 
@@ -152,6 +160,35 @@ def test_a_later_plugin_overrides_a_builtin_and_adds_aliases() -> None:
     plugins = build_plugins(scan_plugins(extra=[(Override(), "override")]))
     assert plugins.strategy("bh").version == "9"
     assert plugins.strategy("buy_and_hold").fn is noop
+
+
+@pytest.mark.parametrize("name", BUILTIN_PLUGINS)
+def test_an_extra_plugin_under_a_builtin_name_is_refused(name: str) -> None:
+    with pytest.raises(PluginError, match=f"'{name}'.*reserved") as err:
+        scan_plugins(extra=[(Override(), name)])
+    assert err.value.plugin == name
+
+
+def test_an_entry_point_under_a_builtin_name_is_refused(
+    sites: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(sites["squatter"]))
+    with pytest.raises(PluginError, match="'strategies'.*reserved.*spark-squatter") as err:
+        scan_plugins()
+    assert err.value.plugin == "strategies"
+    out = spark_cli(sites["squatter"], tmp_path, "plugins")
+    assert out.returncode != 0 and out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("spark: error: plugin 'strategies'") and "reserved" in line and "spark-squatter" in line
+
+
+def test_two_distributions_claiming_one_plugin_name_are_refused(
+    sites: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(sites["twin_a"]))
+    monkeypatch.syspath_prepend(str(sites["twin_b"]))
+    with pytest.raises(PluginError, match="'twin'.*spark-twin-a.*spark-twin-b|'twin'.*spark-twin-b.*spark-twin-a"):
+        scan_plugins()
 
 
 def test_a_third_party_plugin_may_override_a_builtin_strategy(
