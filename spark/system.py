@@ -45,7 +45,7 @@ from spark.config import Settings, load_settings
 from spark.errors import SparkError, Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
-from spark.plugin.manager import Plugins, build_plugins
+from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller, Subscription
 from spark.service.curves import downsample
@@ -355,7 +355,7 @@ async def open_system(
     extra = tuple(extra_plugins)
     context: trio_parallel.WorkerContext | None = None
     # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
-    plugins = build_plugins(disabled=[name for name in settings.disabled_plugins if name != "write"], extra=extra)
+    plugins = build_plugins(scan_plugins([name for name in settings.disabled_plugins if name != "write"], extra))
     metrics = Metrics()
     store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir, now_ms)
     if interrupted:
@@ -376,14 +376,14 @@ async def open_system(
                     lambda: system.settings,
                     evidence_dir=settings.evidence_dir,
                     progress_dir=progress_dir,
-                    extra_plugins=extra,
+                    plugin_set=lambda: system.plugins.plugin_set,
                     context=context,
                 ),
             }
         nursery = await stack.enter_async_context(trio.open_nursery())
         await system._run(nursery, runners, first_event_id=wall_ms())
         if context is not None and settings.impl == "engine":
-            nursery.start_soon(_warm_up, context, settings, extra)
+            nursery.start_soon(_warm_up, context, plugins.plugin_set)
         try:
             yield system
         finally:
@@ -404,14 +404,10 @@ def _fresh_progress_dir(evidence_dir: Path) -> Path:
     return folder
 
 
-async def _warm_up(
-    context: trio_parallel.WorkerContext, settings: Settings, extra: tuple[tuple[object, str], ...]
-) -> None:
+async def _warm_up(context: trio_parallel.WorkerContext, plugin_set: PluginSet) -> None:
     """Start one worker ahead of the first run (imports, plugins); a failure here only costs the first run time."""
     try:
-        await context.run_sync(
-            functools.partial(workers.warm_up, settings.disabled_plugins, extra), kill_on_cancel=True
-        )
+        await context.run_sync(functools.partial(workers.warm_up, plugin_set), kill_on_cancel=True)
     except Exception as exc:
         log.warning("warming up a worker failed: %s", exc)
 

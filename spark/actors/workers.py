@@ -27,6 +27,7 @@ import trio_parallel
 from spark.actors.messages import Job, Outcome, ProgressFn, Runner
 from spark.config import Settings
 from spark.errors import SparkError
+from spark.plugin.manager import PluginSet, build_plugins
 
 __all__ = ["PROGRESS_POLL_S", "RunFailed", "engine_runner", "warm_up", "work"]
 
@@ -44,8 +45,7 @@ class RunFailed(SparkError):
 def work(
     job: Job,
     data_dir: Path,
-    disabled: tuple[str, ...],
-    extra: tuple[tuple[object, str], ...],
+    plugin_set: PluginSet,
     evidence_dir: Path,
     progress_path: Path | None,
 ) -> tuple[str, Any]:
@@ -68,10 +68,9 @@ def work(
         result = execute(
             job.request,
             data_dir=data_dir,
-            disabled_plugins=disabled,
+            plugin_set=plugin_set,
             run_id=job.run_id,
             started_at=job.started_at,
-            extra_plugins=extra,
             progress=report,
             loaded=loaded,
         )
@@ -84,11 +83,9 @@ def work(
     return "ok", Outcome(stats=stats, artifacts=("result", "trades_csv", "equity_csv"), **market)
 
 
-def warm_up(disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...]) -> None:
-    """In a fresh worker: import the engine and build the plugins, so the first run does not pay for them."""
-    from spark.service.runner import plugins_for
-
-    plugins_for(disabled, extra)
+def warm_up(plugin_set: PluginSet) -> None:
+    """In a fresh worker: import the engine and the plugins' modules, so the first run does not pay for them."""
+    build_plugins(plugin_set)
 
 
 def _write_progress(path: Path, fraction: float, phase: str, market: dict[str, str]) -> None:
@@ -110,18 +107,19 @@ def engine_runner(
     *,
     evidence_dir: Path,
     progress_dir: Path | None,
-    extra_plugins: tuple[tuple[object, str], ...] = (),
+    plugin_set: Callable[[], PluginSet],
     context: trio_parallel.WorkerContext | None = None,
 ) -> Runner:
     """The Runner for real engine runs. ``context`` is the system's worker context (its workers end with it);
-    ``progress_dir`` holds the per-run progress files (None: no progress between 0 and done)."""
+    ``progress_dir`` holds the per-run progress files (None: no progress between 0 and done); ``plugin_set``
+    gives the system's plugin set in force, which each run's worker builds its plugins from."""
     limiter = trio.CapacityLimiter(max(1, settings().max_concurrent))
 
     async def run_engine(job: Job, progress: ProgressFn) -> Outcome:
         s = settings()
         limiter.total_tokens = max(1, s.max_concurrent)  # the scheduler enforces it; this only never adds a cap
         path = None if progress_dir is None else progress_dir / f"{job.run_id}.progress"
-        fn = functools.partial(work, job, s.data_dir, s.disabled_plugins, extra_plugins, evidence_dir, path)
+        fn = functools.partial(work, job, s.data_dir, plugin_set(), evidence_dir, path)
         try:
             async with trio.open_nursery() as nursery:
                 if path is not None:

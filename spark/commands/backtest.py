@@ -19,7 +19,7 @@ from spark.engine import BacktestResult, Options, validate_params
 from spark.engine.options import FILL_MODES
 from spark.errors import ParamError, SparkError
 from spark.plugin.feeds import FeedEnv
-from spark.plugin.manager import Plugins, build_plugins
+from spark.plugin.manager import Plugins, build_plugins, scan_plugins
 from spark.service.evidence import write_artifacts, write_result, write_run_record
 from spark.service.record import FeedRef, PluginsUsed, RunRecord
 from spark.service.runner import run_backtest
@@ -77,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    plugins = build_plugins(settings.disabled_plugins)
+    plugins = build_plugins(scan_plugins(settings.disabled_plugins))
     spec = plugins.strategy(args.strategy)
     params = validate_params(spec.params, _pairs(args.param, "--param", "params"), check=spec.check)
     options = Options(

@@ -9,7 +9,7 @@ from typing import Any
 
 from spark.config import load_settings
 from spark.engine import Param
-from spark.plugin.manager import build_plugins
+from spark.plugin.manager import build_plugins, scan_plugins
 
 __all__ = ["add_parser", "run"]
 
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    plugins = build_plugins(settings.disabled_plugins)
+    plugins = build_plugins(scan_plugins(settings.disabled_plugins))
     if args.json:
         doc = {
             "plugins": plugins.names,

@@ -1,13 +1,13 @@
 """The Python API (`run_backtest`) and the function a service worker process runs (`execute`).
 
-Both resolve strategies and feeds through the plugin manager, validate before running, and hand the engine
-validated inputs. Plugin managers are built once per process and per set of disabled plugins (`plugins_for`):
-building one loads every entry point, which a worker should not pay on every run.
+Both resolve strategies and feeds through a plugin manager, validate before running, and hand the engine
+validated inputs. No manager is kept between calls: `run_backtest` builds a fresh one unless given one (so a
+plugin installed meanwhile is seen), and `execute` builds one from the `PluginSet` the service hands its worker
+(the server's own scan, so the API and the workers agree on which plugins exist, without a rescan per run).
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,21 +17,10 @@ from spark.engine import BacktestResult, Candles, Options, StrategySpec, backtes
 from spark.errors import ParamError
 from spark.ids import check_run_id, new_run_id
 from spark.plugin.feeds import FeedEnv
-from spark.plugin.manager import Plugins, build_plugins
+from spark.plugin.manager import Plugins, PluginSet, build_plugins
 from spark.plugin.request import RunRequest
 
-__all__ = ["PHASES", "execute", "plugins_for", "run_backtest"]
-
-
-@functools.lru_cache(maxsize=8)
-def _plugins(disabled: tuple[str, ...], extra: tuple[tuple[object, str], ...] = ()) -> Plugins:
-    return build_plugins(disabled, extra=extra)
-
-
-def plugins_for(disabled: tuple[str, ...] | list[str] = (), extra: tuple[tuple[object, str], ...] = ()) -> Plugins:
-    """The plugins of this process with ``disabled`` blocked (and ``extra`` (plugin, name) pairs added: the
-    service hands its worker the plugins a test registered), built on first use and kept (one per set)."""
-    return _plugins(tuple(sorted(set(disabled))), tuple(extra))
+__all__ = ["PHASES", "execute", "run_backtest"]
 
 
 def run_backtest(
@@ -54,7 +43,8 @@ def run_backtest(
 
     ``params`` are checked against the strategy's declared parameters (defaults fill the rest); ``size`` is units
     per order, ``size_pct`` a fraction (0, 1] of equity (neither: 1 unit). ``plugins`` defaults to every installed
-    plugin. Raises UnknownPlugin, ParamError (naming the field) or StrategyError; nothing is written anywhere.
+    plugin, scanned afresh on each call (a few ms; pass ``plugins`` to reuse one across calls). Raises
+    UnknownPlugin, ParamError (naming the field) or StrategyError; nothing is written anywhere.
     """
     if not isinstance(candles, Candles):
         raise ParamError(
@@ -63,7 +53,7 @@ def run_backtest(
     if isinstance(strategy, StrategySpec):
         spec = strategy
     else:
-        spec = (plugins if plugins is not None else plugins_for()).strategy(strategy)
+        spec = (plugins if plugins is not None else build_plugins()).strategy(strategy)
     checked = validate_params(spec.params, params, check=spec.check)
     options = Options(
         cash=cash,
@@ -84,24 +74,24 @@ def execute(
     request: RunRequest,
     *,
     data_dir: Path,
-    disabled_plugins: tuple[str, ...],
+    plugin_set: PluginSet,
     run_id: str,
     started_at: int,
-    extra_plugins: tuple[tuple[object, str], ...] = (),
     progress: Callable[[float, str], None] | None = None,
     loaded: Callable[[Candles], None] | None = None,
 ) -> BacktestResult:
     """Run one queued request in a worker process and return its result.
 
     The feed reads with ``FeedEnv(data_dir, restricted=True)``: a file feed only opens named files inside
-    ``data_dir``. Picklable (module level, plain arguments). Raises the same errors as `run_backtest`, plus
+    ``data_dir``. Strategies and feeds come from exactly ``plugin_set`` (the server's scan; no rescan here).
+    Picklable (module level, plain arguments). Raises the same errors as `run_backtest`, plus
     DataError from the feed; a strategy bug comes back as StrategyError naming the strategy. ``progress``, if
     given, is called with (fraction, phase) as phases end: "feed" (candles loaded), then the engine's phases
     (`PHASES`); ``loaded``, if given, with the candles as soon as the feed has read them (the service records their
     market even if the run fails later).
     """
     report = progress if progress is not None else _no_progress
-    plugins = plugins_for(disabled_plugins, extra_plugins)
+    plugins = build_plugins(plugin_set)
     spec = plugins.strategy(request.strategy)
     feed = plugins.feed(request.feed_name)
     args = validate_params(feed.params, request.feed_args, prefix="feed.args")

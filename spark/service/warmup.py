@@ -16,8 +16,8 @@ import numpy as np
 
 from spark.engine import Order, StrategySpec
 from spark.plugin.feeds import FeedEnv
-from spark.plugin.manager import Plugins
-from spark.service.runner import plugins_for, run_backtest
+from spark.plugin.manager import Plugins, build_plugins
+from spark.service.runner import run_backtest
 
 __all__ = ["warm_up"]
 
@@ -35,9 +35,10 @@ def _orders(params, ctx) -> None:
 
 
 def warm_up(plugins: Plugins | None = None) -> float:
-    """Run every registered strategy and each intent kind once on 300 synthetic bars; returns seconds taken."""
+    """Run every registered strategy (of ``plugins``, default: every installed plugin) and each intent kind once
+    on 300 synthetic bars; returns seconds taken."""
     began = time.perf_counter()
-    plugins = plugins or plugins_for()
+    plugins = plugins or build_plugins()
     candles = plugins.feed("synthetic").load(
         {"symbol": "WARM", "timeframe": "1h", "bars": 300, "seed": 1, "price": 100.0, "volatility": 0.01},
         FeedEnv(data_dir=Path("."), restricted=True),

@@ -8,7 +8,7 @@ import pytest
 from spark.engine import Options
 from spark.errors import InputError, ParamError, UnknownPlugin
 from spark.plugin.feeds import FeedEnv
-from spark.plugin.manager import build_plugins
+from spark.plugin.manager import build_plugins, scan_plugins
 from spark.plugin.request import DEFAULT_BARS, RunRequest
 
 PLUGINS = build_plugins()
@@ -151,7 +151,7 @@ def test_a_restricted_csv_feed_refuses_paths_the_client_chose(data_dir: Path, pa
 
 def test_a_disabled_plugin_takes_its_strategies_away() -> None:
     with pytest.raises(UnknownPlugin):
-        RunRequest.parse({}, build_plugins(disabled=["strategies"]))
+        RunRequest.parse({}, build_plugins(scan_plugins(disabled=["strategies"])))
 
 
 @pytest.mark.parametrize("path", ["../GOOG.csv", "/etc/passwd", "data/GOOG.csv", "..", "..%2fGOOG.csv", "absent.csv"])

@@ -12,11 +12,12 @@ import pytest
 import spark
 from spark.errors import DataError, ParamError, UnknownPlugin
 from spark.ids import is_run_id
-from spark.plugin.manager import build_plugins
+from spark.plugin.manager import PluginSet, build_plugins, scan_plugins
 from spark.plugin.request import RunRequest
-from spark.service.runner import execute, plugins_for, run_backtest
+from spark.service.runner import execute, run_backtest
 
 RUN = "bt-1763700000000-0123abcd"
+PLUGINS = scan_plugins()
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +87,11 @@ def test_candles_must_be_candles() -> None:
         run_backtest("GOOG.csv")  # type: ignore[arg-type]
 
 
-def test_plugins_are_built_once_per_disabled_set() -> None:
-    assert plugins_for() is plugins_for(())
-    assert plugins_for(["strategies"]) is plugins_for(("strategies",))
-    assert plugins_for(["strategies"]) is not plugins_for()
+def test_run_backtest_takes_a_plugin_manager_to_reuse(goog: spark.Candles) -> None:
+    only_feeds = build_plugins(scan_plugins(disabled=["strategies"]))
+    with pytest.raises(UnknownPlugin, match="known: none"):
+        run_backtest(goog, "sma_cross", plugins=only_feeds)
+    assert run_backtest(goog, "sma_cross", plugins=build_plugins(PLUGINS)).report.stats["total_trades"] == 33
 
 
 def test_execute_runs_a_request_on_a_named_file(data_dir: Path) -> None:
@@ -99,37 +101,41 @@ def test_execute_runs_a_request_on_a_named_file(data_dir: Path) -> None:
             "feed": {"name": "csv", "args": {"path": "GOOG.csv"}},
             "options": {"fee": 0.001, "size": 1},
         },
-        plugins_for(),
+        build_plugins(PLUGINS),
     )
-    doc = execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000).to_dict()
+    doc = execute(req, data_dir=data_dir, plugin_set=PLUGINS, run_id=RUN, started_at=1763700000000).to_dict()
     assert doc["id"] == RUN and doc["metadata"]["startedAt"] == 1763700000000
     assert doc["report"]["stats"]["finalEquity"] == pytest.approx(10743.008410, abs=1e-6)
     json.dumps(doc, allow_nan=False)
 
 
 def test_execute_reads_only_inside_the_data_dir(data_dir: Path, tmp_path: Path) -> None:
-    req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "../data/GOOG.csv"}}}, plugins_for())
+    req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "../data/GOOG.csv"}}}, build_plugins(PLUGINS))
     with pytest.raises(ParamError) as err:
-        execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
+        execute(req, data_dir=data_dir, plugin_set=PLUGINS, run_id=RUN, started_at=1763700000000)
     assert err.value.field == "feed.args.path"
-    req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "GOOG.csv"}}}, plugins_for())
+    req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "GOOG.csv"}}}, build_plugins(PLUGINS))
     with pytest.raises(DataError, match="no data file named 'GOOG.csv'"):
-        execute(req, data_dir=tmp_path, disabled_plugins=(), run_id=RUN, started_at=1763700000000)
+        execute(req, data_dir=tmp_path, plugin_set=PLUGINS, run_id=RUN, started_at=1763700000000)
 
 
-def test_execute_honours_disabled_plugins() -> None:
-    req = RunRequest.parse({}, plugins_for())
-    with pytest.raises(UnknownPlugin):
-        execute(req, data_dir=Path("."), disabled_plugins=("strategies",), run_id=RUN, started_at=1763700000000)
+def test_execute_uses_exactly_the_plugin_set_it_is_handed() -> None:
+    req = RunRequest.parse({}, build_plugins(PLUGINS))
+    disabled = scan_plugins(disabled=["strategies"])
+    with pytest.raises(UnknownPlugin, match="unknown strategy 'sma_cross'"):
+        execute(req, data_dir=Path("."), plugin_set=disabled, run_id=RUN, started_at=1763700000000)
+    feeds_only = PluginSet(entry_points=tuple(ep for ep in PLUGINS.entry_points if ep[0] == "feeds"))
+    with pytest.raises(UnknownPlugin, match="unknown strategy 'sma_cross'"):  # installed, but not in the set
+        execute(req, data_dir=Path("."), plugin_set=feeds_only, run_id=RUN, started_at=1763700000000)
 
 
 def execute_doc(req: RunRequest, data_dir: Path) -> dict:
     """What a worker computes, as its document (module level: it crosses into the pool's process)."""
-    return execute(req, data_dir=data_dir, disabled_plugins=(), run_id=RUN, started_at=1763700000000).to_dict()
+    return execute(req, data_dir=data_dir, plugin_set=PLUGINS, run_id=RUN, started_at=1763700000000).to_dict()
 
 
 def test_execute_runs_in_a_fresh_worker_process(tmp_path: Path) -> None:
-    req = RunRequest.parse({"feed": {"name": "synthetic", "args": {"bars": 2000}}}, plugins_for())
+    req = RunRequest.parse({"feed": {"name": "synthetic", "args": {"bars": 2000}}}, build_plugins(PLUGINS))
     assert pickle.loads(pickle.dumps(req)) == req
     ctx = multiprocessing.get_context("spawn")  # nothing inherited: what a service worker sees
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
