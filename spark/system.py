@@ -23,6 +23,7 @@ settings, SIGINT and SIGTERM stop everything gracefully.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -111,23 +112,42 @@ class System:
     def registry(self) -> CollectorRegistry:
         return self.metrics.registry
 
-    def plugins_used(self) -> PluginsUsed:
-        """The plugin generation a run started now runs with (recorded in its record)."""
-        return PluginsUsed(generation=self._generation, names=tuple(self._plugins.names))
+    def plugin_generation(self) -> tuple[PluginsUsed, PluginSet]:
+        """The plugin generation in force: what a run accepted now records and its worker builds. Reloads that
+        change the plugin set start a new generation; the API and the workers always use the same one."""
+        return PluginsUsed(generation=self._generation, names=tuple(self._plugins.names)), self._plugins.plugin_set
 
     def plugin_enabled(self, name: str) -> bool:
         """Loaded, and not switched off by the settings in force now. The write plugin is always loaded, so that a
         SIGHUP can switch its routes back on."""
         return name not in self._settings.disabled_plugins and self._plugins.is_enabled(name)
 
-    def reload(self, settings: Settings) -> None:
-        """Swap the settings (SIGHUP): plugin switches, limits, queue size and mock delay act at once; folders,
-        the plugin set and the SSE ring keep their start-up values. Runs and streams in flight go on."""
+    async def reload(self, settings: Settings) -> list[str]:
+        """Swap the settings (SIGHUP, `spark reload`) and rescan the installed plugins; returns what changed, in
+        words. Plugin switches, limits, queue size and mock delay act at once; a newly installed strategy or feed
+        is offered and runs from now on (a new plugin generation); routes a new plugin would add need a restart;
+        folders and the SSE ring keep their start-up values. Runs and streams in flight go on (a run keeps the
+        generation it was accepted under). A plugin set that does not load raises PluginError and changes
+        nothing."""
+        fresh = await trio.to_thread.run_sync(_plugins_for, settings, self._plugins.plugin_set.extra)
+        changes = []
+        if fresh.plugin_set != self._plugins.plugin_set:
+            before, after = set(self._plugins.names), set(fresh.names)
+            self._plugins = fresh
+            self._generation += 1
+            changes.append(
+                f"plugins: generation {self._generation}"
+                + "".join(f", +{name}" for name in sorted(after - before))
+                + "".join(f", -{name}" for name in sorted(before - after))
+            )
+        if settings != self._settings:
+            changes += [f"{name}: {old!r} -> {new!r}" for name, old, new in _differences(self._settings, settings)]
         self._settings = settings
         if self._to_scheduler is not None:
             # busy: it looks at the limits again on its next change; closing: nothing to wake
             with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                 self._to_scheduler.send_nowait(Wake())
+        return changes
 
     def statistics(self) -> dict[str, int]:
         """Runs waiting (``queued``), starts being written and audited (``reserved``), worker slots in use
@@ -308,7 +328,7 @@ class System:
                 "store": self.store,
                 "metrics": self.metrics,
                 "settings": lambda: self._settings,
-                "plugins_used": self.plugins_used,
+                "plugins": self.plugin_generation,
                 "now_ms": self.now_ms,
                 "statistics": self._scheduler_stats,
             },
@@ -355,7 +375,7 @@ async def open_system(
     extra = tuple(extra_plugins)
     context: trio_parallel.WorkerContext | None = None
     # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
-    plugins = build_plugins(scan_plugins([name for name in settings.disabled_plugins if name != "write"], extra))
+    plugins = await trio.to_thread.run_sync(_plugins_for, settings, extra)
     metrics = Metrics()
     store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir, now_ms)
     if interrupted:
@@ -393,6 +413,22 @@ async def open_system(
             nursery.cancel_scope.cancel()
     if system.failure is not None:
         raise system.failure
+
+
+def _plugins_for(settings: Settings, extra: tuple[tuple[object, str], ...]) -> Plugins:
+    """Scan and load the plugins ``settings`` allow (blocking: imports). The write plugin loads even when disabled
+    and is gated per request, so a reload can switch it back on."""
+    return build_plugins(scan_plugins([name for name in settings.disabled_plugins if name != "write"], extra))
+
+
+def _differences(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:
+    """(name, old, new) of each setting that differs; the admin token is never shown."""
+    out = []
+    for f in dataclasses.fields(Settings):
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a != b:
+            out.append((f.name, "***", "***") if f.name == "admin_token" else (f.name, a, b))
+    return out
 
 
 def _fresh_progress_dir(evidence_dir: Path) -> Path:
@@ -448,15 +484,11 @@ async def run_server(
                         log.info("signal %s: stopping", signal.Signals(signum).name)
                         break
                     try:
-                        fresh = reload_settings()
+                        changes = await system.reload(reload_settings())
                     except SparkError as exc:
                         log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
                         continue
-                    system.reload(fresh)
-                    log.info(
-                        "SIGHUP: configuration reloaded (disabled plugins: %s)",
-                        ", ".join(fresh.disabled_plugins) or "none",
-                    )
+                    log.info("SIGHUP: configuration reloaded: %s", "; ".join(changes) or "nothing changed")
             watcher.cancel()
             stop.set()
             with trio.move_on_after(SHUTDOWN_GRACE_S):

@@ -188,10 +188,10 @@ async def test_write_plugin_switch_follows_reload(settings):
     async with open_system(replace(settings, disabled_plugins=("write",))) as system:
         assert not system.plugin_enabled("write")
         assert system.plugin_enabled("strategies") == system.plugins.is_enabled("strategies")
-        system.reload(replace(settings, disabled_plugins=()))
+        await system.reload(replace(settings, disabled_plugins=()))
         assert system.settings.disabled_plugins == ()
         assert system.plugin_enabled("write") == system.plugins.is_enabled("write")
-        system.reload(replace(settings, disabled_plugins=("write",)))
+        await system.reload(replace(settings, disabled_plugins=("write",)))
         assert not system.plugin_enabled("write")
 
 
@@ -200,7 +200,7 @@ async def test_reload_raises_the_concurrency_limit_at_once(settings):
         ids = [(await system.start(RunRequest(), ADMIN, {}))["id"] for _ in range(3)]
         await wait_for(lambda: system.get_run(ids[0])["status"] == "running")
         assert [system.get_run(i)["status"] for i in ids] == ["running", "queued", "queued"]
-        system.reload(replace(settings, mock_delay_s=30, max_concurrent=3))
+        await system.reload(replace(settings, mock_delay_s=30, max_concurrent=3))
         await wait_for(lambda: all(system.get_run(i)["status"] == "running" for i in ids))
 
 

@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 import trio
 
 from spark.errors import SparkError
+from spark.plugin.manager import PluginSet
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller
 from spark.service.record import RunRecord
@@ -84,6 +85,7 @@ class Job:
     request: RunRequest
     impl: str
     started_at: int  # epoch ms: the run's id time
+    plugins: PluginSet | None = None  # the plugin generation it was accepted under (the worker builds exactly it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -49,6 +49,7 @@ from spark.config import Settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
 from spark.ids import new_run_id, wall_ms
 from spark.metrics import Metrics
+from spark.plugin.manager import PluginSet
 from spark.plugin.services import Caller
 from spark.service.evidence import remove_result_files, run_record_path, write_run_record
 from spark.service.record import PluginsUsed, RunRecord
@@ -95,7 +96,7 @@ async def run(
     store: RunStore,
     metrics: Metrics,
     settings: Callable[[], Settings],
-    plugins_used: Callable[[], PluginsUsed | None] = lambda: None,
+    plugins: Callable[[], tuple[PluginsUsed, PluginSet] | None] = lambda: None,
     now_ms: Callable[[], int] = wall_ms,
     statistics: SchedulerStatistics | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -108,7 +109,7 @@ async def run(
             store=store,
             metrics=metrics,
             settings=settings,
-            plugins_used=plugins_used,
+            plugins=plugins,
             now_ms=now_ms,
             launch=launch,
             publish=publish,
@@ -132,7 +133,7 @@ class _Scheduler:
         store: RunStore,
         metrics: Metrics,
         settings: Callable[[], Settings],
-        plugins_used: Callable[[], PluginsUsed | None],
+        plugins: Callable[[], tuple[PluginsUsed, PluginSet] | None],
         now_ms: Callable[[], int],
         launch: trio.MemorySendChannel,
         publish: trio.MemorySendChannel,
@@ -142,7 +143,7 @@ class _Scheduler:
         statistics: SchedulerStatistics,
     ) -> None:
         self.store, self.metrics, self.settings, self.now_ms = store, metrics, settings, now_ms
-        self.plugins_used = plugins_used
+        self.plugins = plugins
         self.launch, self.publish, self.audit_channel, self.to_self = launch, publish, audit, to_self
         self.nursery, self.statistics = nursery, statistics
         self.queue: deque[Job] = deque()
@@ -210,10 +211,9 @@ class _Scheduler:
         run_id = new_run_id(started_at)
         while run_id in self.store or run_id in self.accepted:  # pragma: no cover - 2**-32 a millisecond
             run_id = new_run_id(started_at)
-        job = Job(run_id=run_id, request=message.request, impl=settings.impl, started_at=started_at)
-        record = new_record(
-            run_id, message.request, impl=settings.impl, started_at=started_at, plugins=self.plugins_used()
-        )
+        used, plugin_set = self.plugins() or (None, None)
+        job = Job(run_id=run_id, request=message.request, impl=settings.impl, started_at=started_at, plugins=plugin_set)
+        record = new_record(run_id, message.request, impl=settings.impl, started_at=started_at, plugins=used)
         self.accepted[run_id] = _Accepted(job=job, record=record, request=message)
         self.nursery.start_soon(self._commit_start, record, message)
 

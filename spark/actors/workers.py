@@ -119,7 +119,8 @@ def engine_runner(
         s = settings()
         limiter.total_tokens = max(1, s.max_concurrent)  # the scheduler enforces it; this only never adds a cap
         path = None if progress_dir is None else progress_dir / f"{job.run_id}.progress"
-        fn = functools.partial(work, job, s.data_dir, plugin_set(), evidence_dir, path)
+        plugins = job.plugins if job.plugins is not None else plugin_set()  # the generation it was accepted under
+        fn = functools.partial(work, job, s.data_dir, plugins, evidence_dir, path)
         try:
             async with trio.open_nursery() as nursery:
                 if path is not None:

@@ -260,7 +260,7 @@ async def test_a_full_queue_is_503_with_retry_after(make_settings: Any) -> None:
 
 async def test_switching_write_off_and_on_without_restart(client: Any, system: Any, settings: Any) -> None:
     run = await (await client.post(START, json={}, headers=admin())).get_json()
-    system.reload(replace(settings, disabled_plugins=("write",)))
+    await system.reload(replace(settings, disabled_plugins=("write",)))
     response = await client.post(START, json={}, headers=admin())
     assert response.status_code == 404
     assert (await response.get_json())["error"] == "not_found"
@@ -268,6 +268,6 @@ async def test_switching_write_off_and_on_without_restart(client: Any, system: A
     assert (await (await client.get("/api/config")).get_json())["writeEnabled"] is False
     assert (await client.get(f"/api/backtest/{run['id']}")).status_code == 200
     assert system.get_run(run["id"])["status"] in ("queued", "running")
-    system.reload(settings)
+    await system.reload(settings)
     assert (await client.delete(cancel_url(run["id"]), headers=admin())).status_code == 200
     assert (await client.post(START, json={}, headers=admin())).status_code == 201

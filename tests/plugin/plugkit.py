@@ -15,9 +15,11 @@ from pathlib import Path
 __all__ = ["install_plugin", "spark_cli"]
 
 
-def install_plugin(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
+def install_plugin(
+    root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str], target: Path | None = None
+) -> Path:
     """Install distribution ``dist`` (``modules``: file name -> source; ``entry_points``: group ``spark`` name ->
-    value) with pip into a fresh folder under ``root``; returns the folder."""
+    value) with pip into ``target`` (default: a fresh folder under ``root``); returns the folder."""
     stem = dist.replace("-", "_")
     info = f"{stem}-0.1.dist-info"
     files = dict(modules)
@@ -30,7 +32,7 @@ def install_plugin(root: Path, dist: str, modules: dict[str, str], entry_points:
     with zipfile.ZipFile(wheel, "w") as archive:
         for name, text in files.items():
             archive.writestr(name, text)
-    target = root / f"site-{stem}"
+    target = root / f"site-{stem}" if target is None else target
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index", "--no-deps"]
     subprocess.run(
         [*pip, "--target", str(target), str(wheel)],
