@@ -55,7 +55,7 @@ from spark.ids import is_run_id, new_run_id
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, build_plugins
 from spark.plugin.request import RunRequest
-from spark.plugin.services import Caller, Subscription
+from spark.plugin.services import Caller, ReloadStatus, Subscription
 from spark.service.store import RunStore, wall_ms
 
 __all__ = ["SHUTDOWN_GRACE_S", "System", "open_system", "run_server"]
@@ -94,6 +94,7 @@ class System:
         self._scheduler_done = trio.Event()
         self._closed = trio.Event()
         self._scheduler_stats = scheduler.SchedulerStatistics()
+        self._reload_status = ReloadStatus()
 
     # --- configuration -----------------------------------------------------------------------------------------
 
@@ -118,10 +119,19 @@ class System:
         """Swap the settings (SIGHUP): plugin switches, limits, queue size and mock delay act at once; folders,
         the plugin set and the SSE ring keep their start-up values. Runs and streams in flight go on."""
         self._settings = settings
+        self._reload_status = self._reload_status.succeeded(self.now_ms())
         if self._to_scheduler is not None:
             # busy: it looks at the limits again on its next change; closing: nothing to wake
             with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                 self._to_scheduler.send_nowait(Wake())
+
+    def reload_failed(self, error: str) -> None:
+        """A reload whose configuration does not load: the settings stay; `reload_status` says why."""
+        self._reload_status = self._reload_status.failed(error)
+
+    @property
+    def reload_status(self) -> ReloadStatus:
+        return self._reload_status
 
     def statistics(self) -> dict[str, int]:
         """Runs waiting (``queued``), starts being audited (``reserved``), worker slots in use (``executing``)."""
@@ -448,6 +458,7 @@ async def run_server(
                     fresh = reload_settings()
                 except SparkError as exc:
                     log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
+                    system.reload_failed(exc.message)
                     continue
                 system.reload(fresh)
                 log.info(
