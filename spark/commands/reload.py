@@ -17,7 +17,7 @@ import time
 
 import httpx
 
-from spark.ops.control import Answer, client, config_changes, get_json, locate, state_dir
+from spark.ops.control import Answer, client, config_changes, get_json, locate, parse_timeout, state_dir
 
 __all__ = ["add_parser", "run"]
 
@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "reports the reload, and print what changed in /api/config. Exit 1 when the new configuration does not "
         "load (the server keeps the old one) or the server does not answer; 2 when no server runs here.",
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the reload (default 10)")
+    p.add_argument("--timeout", type=parse_timeout, default=10.0, help="seconds to wait for the reload (default 10)")
     p.set_defaults(func=run)
 
 

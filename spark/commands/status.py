@@ -14,7 +14,17 @@ import json
 import sys
 from typing import Any
 
-from spark.ops.control import Answer, client, config_lines, get_json, iso_ms, locate, state_dir
+from spark.ops.control import (
+    Answer,
+    client,
+    config_lines,
+    get_json,
+    iso_ms,
+    locate,
+    parse_timeout,
+    parse_url,
+    state_dir,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -29,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--url", help="ask the server at this base URL instead of the one in the pid file")
     p.add_argument("--json", action="store_true", help="print {url, pid, startedAt, healthy, health, config} as JSON")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer (default 5)")
+    p.add_argument("--timeout", type=parse_timeout, default=5.0, help="seconds to wait for each answer (default 5)")
     p.set_defaults(func=run)
 
 
@@ -37,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     pid: int | None = None
     started_at: int | None = None
     if args.url:
-        url = args.url.rstrip("/")
+        url = parse_url(args.url)
     else:
         located = locate(state_dir())
         if located is None:

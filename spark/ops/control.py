@@ -7,11 +7,13 @@ print it and choose their exit code (0 healthy, 1 not answering or unhealthy, 2 
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -29,6 +31,8 @@ __all__ = [
     "get_json",
     "iso_ms",
     "locate",
+    "parse_timeout",
+    "parse_url",
     "state_dir",
 ]
 
@@ -75,6 +79,30 @@ class Answer:
     @property
     def ok(self) -> bool:
         return self.status == 200 and isinstance(self.doc, dict)
+
+
+def parse_url(text: str) -> str:
+    """A server's base URL given on the command line (``--url``): http(s), a host, a valid port; no trailing slash.
+    InputError otherwise."""
+    try:
+        parts = urlsplit(text)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError as exc:
+        raise InputError(f"--url: not a URL: {text!r} ({exc})", field="url") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise InputError(f"--url: not an http(s) URL with a host: {text!r}", field="url")
+    return text.rstrip("/")
+
+
+def parse_timeout(text: str) -> float:
+    """``--timeout`` seconds: a number above 0 and below 3600 (an argparse type: a bad one is a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 3600:
+        raise argparse.ArgumentTypeError(f"seconds above 0 and below 3600, got {text!r}")
+    return value
 
 
 def client(url: str, timeout: float) -> httpx.Client:

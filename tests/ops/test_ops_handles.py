@@ -222,11 +222,30 @@ def test_reload_without_a_server(spark: Runner, home: Path) -> None:
     assert stale.returncode == 1 and "stale pid file" in _one_error_line(stale.stderr)
 
 
-def test_help_names_the_operator_commands(spark: Runner) -> None:
-    done = spark("--help")
+def test_help_names_the_operator_commands(spark_here: Runner) -> None:
+    done = spark_here("--help")
     assert done.returncode == 0
     commands = {line.split()[0] for line in done.stdout.splitlines() if line.startswith("    ") and line.split()}
     assert {"serve", "status", "reload"} <= commands
     for name, words in (("status", "exit 0"), ("reload", "SIGHUP"), ("serve", "pid file")):
-        sub = spark(name, "--help")
+        sub = spark_here(name, "--help")
         assert sub.returncode == 0 and words.lower() in " ".join(sub.stdout.lower().split()), sub.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "--url", "notaurl"),
+        ("status", "--url", "ftp://127.0.0.1:1"),
+        ("status", "--url", "http://127.0.0.1:99999"),
+        ("status", "--url", "http://["),
+        ("status", "--timeout", "0"),
+        ("status", "--timeout", "nan"),
+        ("reload", "--timeout", "-1"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(spark_here: Runner, args: tuple[str, ...]) -> None:
+    done = spark_here(*args)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in done.stderr, done.stderr
