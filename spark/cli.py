@@ -23,6 +23,8 @@ COMMANDS = (
     "spark.commands.audit",
     "spark.commands.loadtest",
     "spark.commands.serve",
+    "spark.commands.status",
+    "spark.commands.reload",
 )
 
 

@@ -29,6 +29,7 @@ class Settings:
     evidence_dir: Path = Path("evidence")  # SPARK_EVIDENCE_DIR
     log_dir: Path = Path("logs")  # SPARK_LOG_DIR
     data_dir: Path = Path("data")  # SPARK_DATA_DIR: the only folder an API file feed may read
+    state_dir: Path = Path(".spark")  # SPARK_STATE_DIR: the server's pid file (one server per state dir)
     queue_size: int = 100  # runs waiting; over it a start answers 503
     max_concurrent: int = field(default_factory=lambda: os.cpu_count() or 1)
     rate_limit_per_minute: int = 10  # starts per client IP per minute
@@ -59,6 +60,7 @@ _ENV_ALIASES = {
     "SPARK_EVIDENCE_DIR": "evidence_dir",
     "SPARK_LOG_DIR": "log_dir",
     "SPARK_DATA_DIR": "data_dir",
+    "SPARK_STATE_DIR": "state_dir",
 }
 _IMPLS = ("engine", "mock")
 

@@ -48,7 +48,7 @@ from spark.ids import wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
 from spark.plugin.request import RunRequest
-from spark.plugin.services import Caller, Subscription
+from spark.plugin.services import Caller, ReloadStatus, Subscription
 from spark.service.curves import downsample
 from spark.service.record import PluginsUsed
 from spark.service.store import RunStore
@@ -97,6 +97,7 @@ class System:
         self.died = trio.Event()  # set when an actor raised; `failure` holds what
         self.failure: BaseException | None = None
         self._scheduler_stats = scheduler.SchedulerStatistics()
+        self._reload_status = ReloadStatus()
 
     # --- configuration -----------------------------------------------------------------------------------------
 
@@ -143,11 +144,20 @@ class System:
         if settings != self._settings:
             changes += [f"{name}: {old!r} -> {new!r}" for name, old, new in _differences(self._settings, settings)]
         self._settings = settings
+        self._reload_status = self._reload_status.succeeded(self.now_ms())
         if self._to_scheduler is not None:
             # busy: it looks at the limits again on its next change; closing: nothing to wake
             with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                 self._to_scheduler.send_nowait(Wake())
         return changes
+
+    def reload_failed(self, error: str) -> None:
+        """A reload whose configuration does not load: the settings stay; `reload_status` says why."""
+        self._reload_status = self._reload_status.failed(error)
+
+    @property
+    def reload_status(self) -> ReloadStatus:
+        return self._reload_status
 
     def statistics(self) -> dict[str, int]:
         """Runs waiting (``queued``), starts being written and audited (``reserved``), worker slots in use
@@ -487,6 +497,7 @@ async def run_server(
                         changes = await system.reload(reload_settings())
                     except SparkError as exc:
                         log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
+                        system.reload_failed(exc.message)
                         continue
                     log.info("SIGHUP: configuration reloaded: %s", "; ".join(changes) or "nothing changed")
             watcher.cancel()

@@ -45,3 +45,11 @@ def test_broken_toml_is_refused(tmp_path: Path) -> None:
     toml.write_text("[spark\n")
     with pytest.raises(InputError, match="spark.toml"):
         load_settings(env={}, toml_path=toml)
+
+
+def test_state_dir_defaults_to_dot_spark_and_follows_the_environment(tmp_path: Path) -> None:
+    assert load_settings(env={}, toml_path=None).state_dir == Path(".spark")
+    assert load_settings(env={"SPARK_STATE_DIR": str(tmp_path)}, toml_path=None).state_dir == tmp_path
+    toml = tmp_path / "spark.toml"
+    toml.write_text('[spark]\nstate_dir = "run/spark"\n')
+    assert load_settings(env={}, toml_path=toml).state_dir == Path("run/spark")

@@ -249,15 +249,45 @@ def openapi_document(services: Services) -> dict[str, Any]:
             _ok("feeds", {"type": "object", "properties": {"feeds": plugin_list}}),
         ),
         "/api/config": _get(
-            "What the dashboard needs to know",
+            "What the dashboard and `spark status` / `spark reload` need to know",
             _ok(
                 "config",
                 {
                     "type": "object",
+                    "required": [
+                        "adminEnabled",
+                        "writeEnabled",
+                        "impl",
+                        "disabledPlugins",
+                        "plugins",
+                        "pluginGeneration",
+                        "reloads",
+                        "reloadedAt",
+                        "reloadAttempts",
+                        "reloadError",
+                    ],
                     "properties": {
                         "adminEnabled": {"type": "boolean"},
                         "writeEnabled": {"type": "boolean"},
                         "impl": {"type": "string"},
+                        "disabledPlugins": {"type": "array", "items": {"type": "string"}},
+                        "plugins": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "plugins in effect: loaded and not disabled",
+                        },
+                        "pluginGeneration": {
+                            "type": "integer",
+                            "description": "grows when a reload finds a different plugin set; each run records it",
+                        },
+                        "reloads": {"type": "integer", "description": "reloads (SIGHUP) that took effect"},
+                        "reloadedAt": {"type": "integer", "nullable": True, "description": "epoch ms of the last"},
+                        "reloadAttempts": {"type": "integer", "description": "reloads tried, failed ones included"},
+                        "reloadError": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "why the last reload was refused (old config kept); null when it worked",
+                        },
                     },
                 },
             ),

@@ -111,12 +111,21 @@ def read_routes(services: Services) -> Blueprint:
 
     @bp.get("/api/config")
     async def config() -> Response:
-        settings = services.settings
+        """The dashboard's flags, and what an operator (`spark status`, `spark reload`) checks after a reload:
+        the plugins in effect (loaded, not switched off) and how the reloads went."""
+        settings, reloaded = services.settings, services.reload_status
         return json_response(
             {
                 "adminEnabled": settings.admin_enabled,
                 "writeEnabled": services.plugin_enabled("write"),
                 "impl": settings.impl,
+                "disabledPlugins": list(settings.disabled_plugins),
+                "plugins": [name for name in services.plugins.names if services.plugin_enabled(name)],
+                "pluginGeneration": services.plugin_generation()[0].generation,
+                "reloads": reloaded.reloads,
+                "reloadedAt": reloaded.reloaded_at,
+                "reloadAttempts": reloaded.attempts,
+                "reloadError": reloaded.error,
             }
         )
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from prometheus_client import CollectorRegistry
 
 from spark.config import Settings
-from spark.plugin.manager import Plugins
+from spark.plugin.manager import Plugins, PluginSet
 from spark.plugin.request import RunRequest
 
-__all__ = ["Caller", "Services", "StreamEvent", "Subscription"]
+__all__ = ["Caller", "ReloadStatus", "Services", "StreamEvent", "Subscription"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +41,23 @@ class StreamEvent:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReloadStatus:
+    """What the reloads (SIGHUP, `spark reload`) did: ``attempts`` handled, ``reloads`` of them took effect (the
+    last at ``reloaded_at``, epoch ms); ``error`` says why the last attempt was refused, None when it worked."""
+
+    attempts: int = 0
+    reloads: int = 0
+    reloaded_at: int | None = None
+    error: str | None = None
+
+    def succeeded(self, at_ms: int) -> ReloadStatus:
+        return replace(self, attempts=self.attempts + 1, reloads=self.reloads + 1, reloaded_at=at_ms, error=None)
+
+    def failed(self, error: str) -> ReloadStatus:
+        return replace(self, attempts=self.attempts + 1, error=error)
+
+
 class Subscription(Protocol):
     """A client's bounded view of the event stream. Iterating yields events in id order; when the client fell
     behind, the backlog is dropped and a fresh snapshot comes instead."""
@@ -59,8 +76,16 @@ class Services(Protocol):
     @property
     def registry(self) -> CollectorRegistry: ...
 
+    def plugin_generation(self) -> tuple[Any, PluginSet]:
+        """(the generation a run started now records, the plugin set its worker builds). A reload that changes
+        the installed plugins starts a new generation."""
+
     def plugin_enabled(self, name: str) -> bool:
         """False once config switches the plugin off (checked per request, so SIGHUP acts at once)."""
+
+    @property
+    def reload_status(self) -> ReloadStatus:
+        """The reloads so far (served by ``/api/config``, so `spark reload` can tell that one happened)."""
 
     def healthy(self) -> bool:
         """True while every actor is alive."""

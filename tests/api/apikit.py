@@ -74,11 +74,12 @@ async def wait_until(predicate: Any, seconds: float = 10.0, step: float = 0.02) 
 
 
 class ServerProcess:
-    """A real ``spark serve --port 0`` child process in ``cwd``; the URL is read from its stdout."""
+    """A real ``spark serve --port 0`` child process in ``cwd``; the URL is read from its stdout. Its state dir
+    (the pid file) is ``cwd/.spark`` unless ``env`` says otherwise, whatever the outer environment holds."""
 
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         self.cwd = cwd
-        self.env = {**os.environ, **env}
+        self.env = {**os.environ, "SPARK_STATE_DIR": str(cwd / ".spark"), **env}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.stderr_path = cwd / f"server-{os.getpid()}-{id(self)}.log"

@@ -150,7 +150,19 @@ async def test_plugins_config_health_metrics_openapi(client: Any, system: Any) -
     feeds = await (await client.get("/api/feeds")).get_json()
     assert {f["name"] for f in feeds["feeds"]} == set(system.plugins.feeds)
     config = await (await client.get("/api/config")).get_json()
-    assert config == {"adminEnabled": False, "writeEnabled": True, "impl": "mock"}
+    assert config == {
+        "adminEnabled": False,
+        "writeEnabled": True,
+        "impl": "mock",
+        "disabledPlugins": [],
+        "plugins": [name for name in system.plugins.names if system.plugin_enabled(name)],
+        "pluginGeneration": 1,
+        "reloads": 0,
+        "reloadedAt": None,
+        "reloadAttempts": 0,
+        "reloadError": None,
+    }
+    assert {"strategies", "feeds", "write"} <= set(config["plugins"])
     health = await client.get("/health")
     assert health.status_code == 200 and await health.get_json() == {"status": "ok"}
     metrics = await client.get("/metrics")

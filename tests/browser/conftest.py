@@ -133,6 +133,7 @@ def make_server(tmp: Path, **env: str) -> Server:
             "SPARK_EVIDENCE_DIR": str(tmp / "evidence"),
             "SPARK_LOG_DIR": str(tmp / "logs"),
             "SPARK_DATA_DIR": str(tmp / "data"),
+            "SPARK_STATE_DIR": str(tmp / ".spark"),  # its own pid file: parallel servers never collide
             "ADMIN_TOKEN": TOKEN,
             "ADMIN_ENABLED": "true",
             "PYTHONUNBUFFERED": "1",

@@ -12,9 +12,15 @@ OPS = REPO / "ops"
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment minus Spark's own settings, with evidence and logs inside ``home``."""
+    """The environment minus Spark's own settings, with evidence, logs and the state dir (the pid file) inside
+    ``home``, so servers started by parallel tests never see each other's pid file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "BACKTEST_", "ADMIN_"))}
-    env.update(SPARK_EVIDENCE_DIR=str(home / "evidence"), SPARK_LOG_DIR=str(home / "logs"), PYTHONUNBUFFERED="1")
+    env.update(
+        SPARK_EVIDENCE_DIR=str(home / "evidence"),
+        SPARK_LOG_DIR=str(home / "logs"),
+        SPARK_STATE_DIR=str(home / ".spark"),
+        PYTHONUNBUFFERED="1",
+    )
     env.update(extra)
     return env
 
@@ -80,7 +86,8 @@ ADMIN_TOKEN = "ops-test-token-0123456789"
 
 
 class SparkServer:
-    """``spark serve --port 0`` as a child process in ``home`` (mock runs, evidence and logs under ``home``)."""
+    """``spark serve --port 0`` as a child process in ``home`` (mock runs; evidence, logs and the state dir under
+    ``home``). Once constructed, the server answers and its pid file exists."""
 
     def __init__(self, home: Path, **env: str) -> None:
         import subprocess
@@ -101,26 +108,30 @@ class SparkServer:
         self.url = self._read_url()
 
     def _read_url(self, timeout: float = 60) -> str:
+        """The URL of the "Spark serving on URL" line (printed once the pid file is written; Hypercorn's own
+        "Running on" line comes earlier). Reads the pipe's bytes directly: a buffered readline could hold the
+        line back while select waits for more."""
         import re
         import selectors
         import time
 
         deadline = time.monotonic() + timeout
-        seen = []
+        seen = b""
+        fd = self.proc.stdout.fileno()
         with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            sel.register(fd, selectors.EVENT_READ)
             while time.monotonic() < deadline:
                 if not sel.select(timeout=0.5):
                     continue
-                line = self.proc.stdout.readline()
-                if not line:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     break
-                seen.append(line)
-                m = re.search(r"https?://[^\s]+", line)
+                seen += chunk
+                m = re.search(rb"serving on (https?://\S+)", seen)
                 if m:
-                    return m.group(0).rstrip("/")
+                    return m.group(1).decode().rstrip("/")
         self.stop()
-        raise RuntimeError("spark serve printed no URL:\n" + "".join(seen))
+        raise RuntimeError("spark serve printed no URL:\n" + seen.decode(errors="replace"))
 
     @property
     def pid(self) -> int:

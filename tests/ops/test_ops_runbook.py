@@ -2,8 +2,9 @@
 
 The test plays the incident around the blocks: a finished run and a failed (wrong-token) start before, evidence
 files lost before the restore; after each step it checks the server's behaviour from outside: mutations 404 and
-reads 200 once write is off (SIGHUP, same process), files back byte for byte, failed attempts in the audit
-review, mutations back once write is on again.
+reads 200 once write is off (`spark reload`, same process), the verification only reading (no run started, no
+mutation attempted), files back byte for byte, failed attempts in the audit review, mutations back once write is
+on again. The blocks find the server through its pid file (`spark status`, `spark reload`): they get no pid.
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ def test_runbook_parser_keeps_only_sh_blocks() -> None:
     ]
 
 
+def _audit_lines(home: Path) -> list[str]:
+    return [line for path in sorted((home / "logs" / "audit").glob("*.log")) for line in path.read_text().splitlines()]
+
+
+def test_runbook_finds_the_server_through_its_pid_file_and_verifies_by_reading() -> None:
+    text = RUNBOOK.read_text()
+    for banned in ("pgrep", "kill -HUP", "SPARK_PID", "pidof"):
+        assert banned not in text, f"the runbook finds the server through its pid file, not {banned}"
+    (verify,) = [b for b in runbook_blocks(text) if b.heading.startswith("2. Verify")]
+    for mutation in ("-X", "POST", "DELETE", "/start", "/cancel", "-d "):
+        assert mutation not in verify.code, f"the verification only reads: {mutation!r} in it"
+    assert "spark status" in verify.code
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[SparkServer]:
     home = tmp_path / "spark"
@@ -101,7 +116,6 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
     env = clean_env(
         server.home,
         SPARK_URL=server.url,
-        SPARK_PID=str(server.pid),
         SPARK_HOME=str(server.home),
         ADMIN_TOKEN=ADMIN_TOKEN,
         BACKUP=str(backup),
@@ -130,7 +144,20 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
             assert path.read_bytes() == data, path
 
     def after_switch_off(out: str) -> None:
-        assert "start=404 cancel=404 list=200 health=200" in out
+        assert "  writeEnabled: true -> false" in out.splitlines(), out
+
+    mutations_seen: list[tuple[int, int]] = []
+
+    def before_verify() -> None:
+        mutations_seen.append(
+            (len(http.get("/api/backtest?limit=1000").json()["runs"]), len(_audit_lines(server.home)))
+        )
+
+    def after_verify(out: str) -> None:
+        assert "writeEnabled: false" in out.splitlines() and "write is off" in out, out
+        assert "reads go on: GET /api/backtest answers 200" in out, out
+        after = (len(http.get("/api/backtest?limit=1000").json()["runs"]), len(_audit_lines(server.home)))
+        assert after == mutations_seen[0], "the verification started a run or attempted a mutation"
         assert http.post("/api/backtest/start", json={}, headers=AUTH).status_code == 404
         assert http.delete(f"/api/backtest/cancel/{run_id}", headers=AUTH).status_code == 404
         assert http.get("/api/backtest").status_code == 200
@@ -139,7 +166,7 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
         assert server.proc.poll() is None, "no restart"
 
     def after_health(out: str) -> None:
-        assert '"status"' in out and "backtest_active_runs" in out, out
+        assert "health: ok" in out.splitlines() and "backtest_active_runs" in out, out
 
     def after_backup(out: str) -> None:
         assert backup.is_file() and "MANIFEST.json" in out, out
@@ -149,15 +176,20 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
         assert rows and all("127.0.0.1" in row for row in rows)
 
     def after_switch_on(out: str) -> None:
+        assert "  writeEnabled: false -> true" in out.splitlines() and "writeEnabled: true" in out.splitlines(), out
         again = http.post("/api/backtest/start", json={"notes": "after the incident"}, headers=AUTH)
         assert again.status_code == 201, again.text
         assert server.proc.poll() is None
 
-    before: dict[tuple[str, int], Callable[[], None]] = {("3. Restore evidence from a backup", 0): before_restore}
+    before: dict[tuple[str, int], Callable[[], None]] = {
+        ("2. Verify: write is off, reads go on", 0): before_verify,
+        ("3. Restore evidence from a backup", 0): before_restore,
+    }
     after: dict[tuple[str, int], Callable[[str], None]] = {
         ("Health at a glance", 0): after_health,
         ("Backups", 0): after_backup,
-        ("2. Verify: mutations answer 404, reads go on", 0): after_switch_off,
+        ("1. Switch the write plugin off", 0): after_switch_off,
+        ("2. Verify: write is off, reads go on", 0): after_verify,
         ("3. Restore evidence from a backup", 0): after_dry_run,
         ("3. Restore evidence from a backup", 1): after_restore,
         ("4. Review failed audit lines", 0): after_audit,

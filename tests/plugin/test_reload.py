@@ -1,9 +1,11 @@
 """A plugin installed while the server runs: a reload rescans the entry points, the new strategy is offered and
-runs in a worker, and each run records the plugin generation it ran with (a real server, a real pip install)."""
+runs in a worker, and each run records the plugin generation it ran with (a real server, a real pip install,
+`spark reload`)."""
 
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,7 +36,7 @@ def register_strategies(register):
 
 async def wait_done(client: httpx.AsyncClient, run_id: str) -> dict:
     with trio.fail_after(120):
-        while (record := (await client.get(f"/api/backtest/{run_id}")).json())["status"] not in ("done", "failed"):
+        while (record := (await client.get(f"/api/backtest/{run_id}")).json())["status"] not in ("done", "failed"):  # noqa: ASYNC110 - polling a real server
             await trio.sleep(0.1)
     return record
 
@@ -64,12 +66,20 @@ async def test_a_plugin_installed_while_serving_runs_after_a_reload(tmp_path: Pa
             assert refused.status_code == 400 and refused.json()["field"] == "strategy"
 
             install_plugin(tmp_path, "late-arrival", {"late_arrival.py": LATE}, {"late": "late_arrival"}, site)
-            server.signal(signal.SIGHUP)
-            with trio.fail_after(30):
-                while "late_arrival" not in {
-                    s["name"] for s in (await client.get("/api/strategies")).json()["strategies"]
-                }:
-                    await trio.sleep(0.1)
+            reload = await trio.to_thread.run_sync(
+                lambda: subprocess.run(
+                    [sys.executable, "-m", "spark.cli", "reload"],
+                    cwd=tmp_path,
+                    env=server.env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+            )
+            assert reload.returncode == 0, reload.stderr
+            assert "pluginGeneration: 1 -> 2" in reload.stdout, reload.stdout
+            strategies = (await client.get("/api/strategies")).json()["strategies"]
+            assert "late_arrival" in {s["name"] for s in strategies}
 
             started = await client.post("/api/backtest/start", json=body, headers=headers)
             assert started.status_code == 201, started.text
