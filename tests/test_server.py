@@ -51,8 +51,9 @@ async def test_sighup_reloads_and_sigterm_stops_gracefully(tmp_path: Path):
             os.kill(os.getpid(), signal.SIGHUP)
             refused = await start_status(client, 404)
             assert refused.headers["content-type"].startswith("application/json")
-            listed = (await client.get("/api/backtest")).json()["runs"]
-            assert [r["id"] for r in listed] == [first] and listed[0]["status"] == "running"  # reads, runs go on
+            listed = {r["id"]: r for r in (await client.get("/api/backtest")).json()["runs"]}
+            assert listed[first]["status"] == "running"  # reads and runs go on (starts sent before the reload
+            # took effect may have been accepted too: the reload rescans the plugins in a thread first)
 
             config["now"] = settings
             os.kill(os.getpid(), signal.SIGHUP)
@@ -69,12 +70,15 @@ async def test_sighup_reloads_and_sigterm_stops_gracefully(tmp_path: Path):
                     async for _ in lines:
                         pass
     assert trio.current_time() - stopping < 3  # the whole stop, server included
-    # run_server returned: both runs recorded, nothing lost
-    folder = tmp_path / "evidence" / "backtest"
-    for run_id in (first, second):
-        record = json.loads((folder / f"run_{run_id}.json").read_text())["runs"][0]
-        assert (record["status"], record["error"]) == ("failed", "interrupted")
+    # run_server returned: every accepted run recorded, nothing lost (starts sent while the first reload was
+    # being applied were accepted too, each audited)
     audit = [
         json.loads(line) for path in (tmp_path / "logs" / "audit").iterdir() for line in path.read_text().splitlines()
     ]
-    assert [(x["id"], x["success"]) for x in audit if x["success"]] == [(first, True), (second, True)]
+    accepted = [x["id"] for x in audit if x["success"]]
+    assert accepted[0] == first and accepted[-1] == second
+    folder = tmp_path / "evidence" / "backtest"
+    for run_id in accepted:
+        record = json.loads((folder / f"run_{run_id}.json").read_text())["runs"][0]
+        assert (record["status"], record["error"]) == ("failed", "interrupted")
+    assert sorted(p.name for p in folder.glob("run_*.json")) == sorted(f"run_{run_id}.json" for run_id in accepted)

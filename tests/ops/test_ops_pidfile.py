@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +47,10 @@ def fake_server(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     script.parent.mkdir()
     script.write_text("import time\ntime.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, str(script), "serve", "--port", "0"])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while str(script).encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the child has exec'd: before that /proc shows the parent's command line
     try:
         yield proc
     finally:
