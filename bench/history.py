@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import httpx
 import trio
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api import Server, make_history, pct, report, timed_gets  # noqa: E402
+from api import Server, make_history, pct, report, spawn, timed_gets
 
 
 def first_frame_bytes(url: str) -> int:
@@ -65,20 +64,26 @@ async def main(runs: int) -> None:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
                 await timed_gets(client, "/health", 50)
                 idle = await timed_gets(client, "/health", 500)
-                print(f"history: {runs} runs; reference: idle /health p95 {pct(idle, 95):.2f} ms, p99 "
-                      f"{pct(idle, 99):.2f} ms", flush=True)
-                print(f"  start-up with {runs} runs: {startup_s:.2f} s (reading and parsing the files here: "
-                      f"{parse_s:.2f} s, {startup_s / parse_s:.1f}x)", flush=True)
+                print(
+                    f"history: {runs} runs; reference: idle /health p95 {pct(idle, 95):.2f} ms, p99 "
+                    f"{pct(idle, 99):.2f} ms",
+                    flush=True,
+                )
+                print(
+                    f"  start-up with {runs} runs: {startup_s:.2f} s (reading and parsing the files here: "
+                    f"{parse_s:.2f} s, {startup_s / parse_s:.1f}x)",
+                    flush=True,
+                )
                 size = await trio.to_thread.run_sync(first_frame_bytes, server.url)
-                print(f"  SSE snapshot: {size / 1e3:.1f} kB against {everything / 1e6:.1f} MB for every record "
-                      f"({size / everything:.4f} of it)", flush=True)
+                print(
+                    f"  SSE snapshot: {size / 1e3:.1f} kB against {everything / 1e6:.1f} MB for every record "
+                    f"({size / everything:.4f} of it)",
+                    flush=True,
+                )
 
                 host, port = server.url.removeprefix("http://").rsplit(":", 1)
                 worker = Path(__file__).with_name("sse_clients.py")
-                proc = subprocess.Popen(
-                    [sys.executable, str(worker), host, port, "20", "1.0", "never", "4"], stdout=subprocess.PIPE,
-                    text=True,
-                )
+                proc = spawn([sys.executable, str(worker), host, port, "20", "1.0", "never", "4"])
                 health: list[float] = []
                 deadline = trio.current_time() + 3.0
                 while trio.current_time() < deadline:
@@ -95,8 +100,12 @@ async def main(runs: int) -> None:
                     deep = (await client.get(f"/api/backtest?limit=100&before={deep}")).json()["runs"][-1]["id"]
                 top = await timed_gets(client, "/api/backtest?limit=100", 200)
                 paged = await timed_gets(client, f"/api/backtest?limit=100&before={deep}", 200)
-                print(f"  GET /api/backtest?before= half-way down: p95 {pct(paged, 95):.2f} ms against the newest page's "
-                      f"{pct(top, 95):.2f} ms ({pct(paged, 95) / pct(top, 95):.2f}x); target < 50 ms", flush=True)
+                ratio = pct(paged, 95) / pct(top, 95)
+                print(
+                    f"  GET /api/backtest?before= half-way down: p95 {pct(paged, 95):.2f} ms against the newest "
+                    f"page's {pct(top, 95):.2f} ms ({ratio:.2f}x); target < 50 ms",
+                    flush=True,
+                )
         finally:
             server.stop()
 
