@@ -96,6 +96,7 @@ class System:
         self._closed = trio.Event()
         self.died = trio.Event()  # set when an actor raised; `failure` holds what
         self.failure: BaseException | None = None
+        self._open_questions: set[Reply[Any]] = set()  # replies awaited now (failed at once if an actor dies)
         self._scheduler_stats = scheduler.SchedulerStatistics()
         self._reload_status = ReloadStatus()
 
@@ -221,8 +222,7 @@ class System:
         if error is not None:
             entry["error"] = error
         reply: Reply[None] = Reply()
-        await self._send(self._to_auditor, AuditLine(entry=entry, reply=reply))
-        await reply.wait()
+        await self._ask(self._to_auditor, AuditLine(entry=entry, reply=reply), reply)
 
     async def start(self, request: RunRequest, caller: Caller, payload: Any) -> dict[str, Any]:
         """Ask the scheduler to start a run and wait for its written verdict (`spark.actors.scheduler`). Shielded
@@ -233,21 +233,18 @@ class System:
             message = Start(
                 request=request, caller=caller, payload=payload, accepted_at=trio.current_time(), reply=reply
             )
-            await self._send(self._to_scheduler, message)
-            return await reply.wait()
+            return await self._ask(self._to_scheduler, message, reply)
 
     async def cancel(self, run_id: str, caller: Caller) -> dict[str, Any]:
         """Ask the scheduler to cancel a run and wait for its written verdict; shielded like `start`."""
         with trio.CancelScope(shield=True):
             reply: Reply[dict[str, Any]] = Reply()
-            await self._send(self._to_scheduler, Cancel(run_id=run_id, caller=caller, reply=reply))
-            return await reply.wait()
+            return await self._ask(self._to_scheduler, Cancel(run_id=run_id, caller=caller, reply=reply), reply)
 
     @asynccontextmanager
     async def subscribe(self, last_event_id: int | None) -> AsyncIterator[Subscription]:
         reply: Reply[broadcaster.ClientStream] = Reply()
-        await self._send(self._to_broadcaster, Subscribe(last_event_id=last_event_id, reply=reply))
-        stream = await reply.wait()
+        stream = await self._ask(self._to_broadcaster, Subscribe(last_event_id=last_event_id, reply=reply), reply)
         try:
             yield stream
         finally:
@@ -264,6 +261,18 @@ class System:
             await channel.send(message)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise Unavailable("the service is shutting down", retry_after=UNAVAILABLE_RETRY_S) from None
+
+    async def _ask(self, channel: trio.MemorySendChannel | None, message: Any, reply: Reply[Any]) -> Any:
+        """Send a request to an actor and wait for its answer. Should an actor die meanwhile, every question still
+        open is answered Unavailable: a request never waits on an actor that is gone."""
+        self._open_questions.add(reply)
+        try:
+            if self.died.is_set():
+                raise Unavailable("the service is stopping: an actor died", retry_after=UNAVAILABLE_RETRY_S)
+            await self._send(channel, message)
+            return await reply.wait()
+        finally:
+            self._open_questions.discard(reply)
 
     async def _send_quietly(self, message: Any, channel: trio.MemorySendChannel | None) -> None:
         if channel is None:
@@ -283,11 +292,17 @@ class System:
         try:
             await fn(**kwargs, task_status=task_status)
         except Exception as exc:
-            log.critical("actor %s died, stopping the service: %s", name, exc, exc_info=exc)
+            cause = exc
+            while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+                cause = cause.exceptions[0]
+            log.critical("actor %s died, stopping the service: %s: %s", name, type(cause).__name__, cause, exc_info=exc)
             if self.failure is None:
-                self.failure = ActorDied(f"actor {name} died: {type(exc).__name__}: {exc}")
+                self.failure = ActorDied(f"actor {name} died: {type(cause).__name__}: {cause}")
                 self.failure.__cause__ = exc
             self.died.set()
+            gone = Unavailable("the service is stopping: an actor died", retry_after=UNAVAILABLE_RETRY_S)
+            for reply in list(self._open_questions):
+                reply.fail(gone)
         finally:
             self._alive.discard(name)
             if name == "scheduler":

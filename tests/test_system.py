@@ -13,7 +13,7 @@ from spark.config import Settings
 from spark.errors import Conflict, NotFound, Unavailable
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller
-from spark.system import open_system
+from spark.system import ActorDied, open_system
 
 ADMIN = Caller(ip="127.0.0.1", user="admin")
 
@@ -241,3 +241,22 @@ async def test_a_restart_after_a_crash_marks_cut_off_runs_interrupted(settings):
         assert run_file(settings, crashed["id"])["error"] == "interrupted"
         with pytest.raises(NotFound):  # nothing to cancel, and no 500 either
             await system.cancel("bt-1700000000001-0000abcd", ADMIN)
+
+
+async def test_an_actor_that_dies_stops_the_system_and_never_leaves_a_caller_waiting(settings, caplog):
+    """Defect 8: a failure inside an actor left the process alive but deaf. Now the death is logged, health turns
+    false at once, every question still open is answered 503, and leaving the system raises ActorDied (the
+    server exits non-zero on it, see tests/api/test_api_actor_death.py)."""
+
+    async def broken_runner(job, progress):  # a worker answering something that is not an Outcome
+        return "not an outcome"
+
+    with pytest.raises(ActorDied, match="actor scheduler died: AttributeError"):
+        async with open_system(settings, runners={"mock": broken_runner}) as system:
+            await system.start(RunRequest(), ADMIN, {})
+            await wait_for(lambda: not system.healthy())
+            with pytest.raises(Unavailable):
+                await system.start(RunRequest(), ADMIN, {})
+            with pytest.raises(Unavailable):
+                await system.cancel("bt-1700000000000-00000000", ADMIN)
+    assert any(r.levelname == "CRITICAL" and "actor scheduler died" in r.getMessage() for r in caplog.records)
