@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import httpx
-import trio
 from apikit import ServerProcess
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "plugin"))
-from plugkit import install_plugin  # noqa: E402
+from plugkit import install_plugin
 
 BREAKER = """
 from quart import Blueprint
