@@ -10,9 +10,10 @@ verdict is audited (fsync); only then is the run queued, published and the clien
 be written the verdict becomes a refusal (audited as one, answered 503); if the audit cannot be written nothing
 happens (the record is taken back) and the client gets 503. A refusal is audited before it is answered. A cancel is
 decided the same way: the verdict is audited first, and only then carried out, so an audit line never claims what
-did not happen. While a cancel is being audited its run is not launched, and a report that it finished is held
-until the cancel's fate is known: a run cancelled before its launch never starts; one cancelled while running is
-killed; either way it leaves no result files (a run that ends failed never does).
+did not happen (`spark.actors.verdicts` does the writing). While a cancel is being audited its run is not
+launched, and a report that it finished is held until the cancel's fate is known: a run cancelled before its launch
+never starts; one cancelled while running is killed; either way it leaves no result files (a run that ends failed
+never does).
 
 Every status change goes, in order, to the run store (memory at once, disk in the background with per-run
 ordering), to the metrics and to the broadcaster. Statuses: queued -> running -> done | failed. On Stop every queued
@@ -31,7 +32,6 @@ from typing import Any
 import trio
 
 from spark.actors.messages import (
-    AuditLine,
     Cancel,
     CancelRun,
     Committed,
@@ -45,22 +45,21 @@ from spark.actors.messages import (
     Stop,
     Wake,
 )
+from spark.actors.verdicts import Verdicts, cancelled_answer
 from spark.config import Settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
 from spark.ids import new_run_id, wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import PluginSet
-from spark.plugin.services import Caller
-from spark.service.evidence import remove_result_files, run_record_path, write_run_record
+from spark.service.evidence import remove_result_files
 from spark.service.record import PluginsUsed, RunRecord
 from spark.service.store import RunStore, new_record
 
-__all__ = ["EVIDENCE_RETRY_S", "PROGRESS_EVERY_S", "QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
+__all__ = ["PROGRESS_EVERY_S", "QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
 
 log = logging.getLogger(__name__)
 
 QUEUE_FULL_RETRY_S = 5  # Retry-After when the queue is full
-EVIDENCE_RETRY_S = 30  # Retry-After when a run record cannot be written
 PROGRESS_EVERY_S = 0.25  # a run's progress is published at most this often
 
 
@@ -101,9 +100,8 @@ async def run(
     statistics: SchedulerStatistics | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``inbox`` until Stop (or until every sender is gone); see the module docstring. ``to_self`` is a send
-    side of ``inbox`` the scheduler's write tasks report through; ``audit`` the auditor's inbox. ``settings`` is
-    read at each decision (SIGHUP)."""
+    """Serve ``inbox`` until Stop (or until every sender is gone); see the module docstring. ``to_self``: a send
+    side of ``inbox`` for its write tasks; ``audit``: the auditor's inbox; ``settings``: read at each decision."""
     async with publish, launch, inbox, to_self, audit, trio.open_nursery() as nursery:
         state = _Scheduler(
             store=store,
@@ -142,9 +140,9 @@ class _Scheduler:
         nursery: trio.Nursery,
         statistics: SchedulerStatistics,
     ) -> None:
-        self.store, self.metrics, self.settings, self.now_ms = store, metrics, settings, now_ms
-        self.plugins = plugins
-        self.launch, self.publish, self.audit_channel, self.to_self = launch, publish, audit, to_self
+        self.store, self.metrics, self.settings, self.now_ms, self.plugins = store, metrics, settings, now_ms, plugins
+        self.launch, self.publish, self.to_self = launch, publish, to_self
+        self.verdicts = Verdicts(store, audit)
         self.nursery, self.statistics = nursery, statistics
         self.queue: deque[Job] = deque()
         self.accepted: dict[str, _Accepted] = {}  # starts being written and audited
@@ -187,24 +185,14 @@ class _Scheduler:
 
     def decide_start(self, message: Start) -> None:
         settings = self.settings()
+        refusal = None
         if self.closing:
-            self.refuse(
-                "start",
-                message.caller,
-                None,
-                message.payload,
-                message.reply,
-                Unavailable("the service is shutting down", retry_after=QUEUE_FULL_RETRY_S),
-            )
-            return
-        if len(self.queue) + len(self.accepted) >= settings.queue_size:
-            self.refuse(
-                "start",
-                message.caller,
-                None,
-                message.payload,
-                message.reply,
-                Unavailable("the run queue is full, try again later", retry_after=QUEUE_FULL_RETRY_S),
+            refusal = Unavailable("the service is shutting down", retry_after=QUEUE_FULL_RETRY_S)
+        elif len(self.queue) + len(self.accepted) >= settings.queue_size:
+            refusal = Unavailable("the run queue is full, try again later", retry_after=QUEUE_FULL_RETRY_S)
+        if refusal is not None:
+            self.nursery.start_soon(
+                self.verdicts.refuse, "start", message.caller, None, message.payload, message.reply, refusal
             )
             return
         started_at = self.now_ms()
@@ -218,24 +206,7 @@ class _Scheduler:
         self.nursery.start_soon(self._commit_start, record, message)
 
     async def _commit_start(self, record: RunRecord, message: Start) -> None:
-        """Write the record, then audit the acceptance; report the outcome to the loop."""
-        error: SparkError | None = None
-        entry = _entry("start", message.caller, record.id, message.payload)
-        try:
-            await self.store.blocking(write_run_record, self.store.evidence_dir, record.to_wire())
-        except (OSError, ValueError, TypeError) as exc:  # a full disk, a value the file cannot hold
-            log.error("cannot write the record of run %s: %s", record.id, exc)
-            error = Unavailable(
-                f"cannot write evidence ({_reason(exc)}); nothing was started", retry_after=EVIDENCE_RETRY_S
-            )
-            entry = _entry("start", message.caller, None, message.payload, error)
-            await self.store.blocking(_forget_record, self.store.evidence_dir, record.id)
-        try:
-            await self.write_audit(entry)
-        except Unavailable as exc:
-            if error is None:
-                await self.store.blocking(_forget_record, self.store.evidence_dir, record.id)
-            error = exc
+        error = await self.verdicts.start(record, message)
         await self.to_self.send(Committed(kind="start", run_id=record.id, reply=message.reply, error=error))
 
     async def started(self, message: Committed) -> None:
@@ -260,32 +231,24 @@ class _Scheduler:
 
     def decide_cancel(self, message: Cancel) -> None:
         run_id, status = message.run_id, self.store.status(message.run_id)
+        refusal: SparkError | None = None
         if status is None:
-            self.refuse("cancel", message.caller, run_id, None, message.reply, NotFound(f"no run {run_id}"))
+            refusal = NotFound(f"no run {run_id}")
         elif status == "done":
-            error = Conflict(f"run {run_id} is done; only queued or running runs can be cancelled")
-            self.refuse("cancel", message.caller, run_id, None, message.reply, error)
+            refusal = Conflict(f"run {run_id} is done; only queued or running runs can be cancelled")
+        if refusal is not None:
+            self.nursery.start_soon(
+                self.verdicts.refuse, "cancel", message.caller, run_id, None, message.reply, refusal
+            )
         elif status == "failed" and not self.cancelling[run_id]:
-            self.nursery.start_soon(self._answer_unchanged, message)  # idempotent: nothing changes
+            self.nursery.start_soon(self.verdicts.unchanged, message)  # idempotent: nothing changes
         else:
             self.cancelling[run_id] += 1
             self.nursery.start_soon(self._commit_cancel, message)
 
     async def _commit_cancel(self, message: Cancel) -> None:
-        error: Unavailable | None = None
-        try:
-            await self.write_audit(_entry("cancel", message.caller, message.run_id, None))
-        except Unavailable as exc:
-            error = exc
+        error = await self.verdicts.cancel(message)
         await self.to_self.send(Committed(kind="cancel", run_id=message.run_id, reply=message.reply, error=error))
-
-    async def _answer_unchanged(self, message: Cancel) -> None:
-        try:
-            await self.write_audit(_entry("cancel", message.caller, message.run_id, None, detail={"changed": False}))
-        except Unavailable as exc:
-            message.reply.fail(exc)
-            return
-        message.reply.set(_cancelled(message.run_id))
 
     async def cancelled(self, message: Committed) -> None:
         run_id = message.run_id
@@ -307,7 +270,7 @@ class _Scheduler:
         if run_id in self.held:  # it finished while the cancel was audited: the cancel wins
             await self.apply_finished(self.held.pop(run_id))
         if version is None:
-            message.reply.set(_cancelled(run_id))
+            message.reply.set(cancelled_answer(run_id))
         else:
             self.nursery.start_soon(self._flush_then_answer, run_id, version, message.reply)
         await self.dispatch()
@@ -317,39 +280,7 @@ class _Scheduler:
             await self.store.flush(run_id, version)
         except OSError as exc:  # the cancel happened and is audited; the record catches up on the next write
             log.error("cannot write the record of run %s: %s", run_id, exc)
-        reply.set(_cancelled(run_id))
-
-    # --- refusals and the audit --------------------------------------------------------------------------------
-
-    def refuse(
-        self,
-        action: str,
-        caller: Caller,
-        run_id: str | None,
-        payload: Any,
-        reply: Reply[dict[str, Any]],
-        error: SparkError,
-    ) -> None:
-        """Audit a refusal, then answer it (with the audit's own error if the line cannot be written)."""
-
-        async def answer() -> None:
-            try:
-                await self.write_audit(_entry(action, caller, run_id, payload, error))
-            except Unavailable as exc:
-                reply.fail(exc)
-                return
-            reply.fail(error)
-
-        self.nursery.start_soon(answer)
-
-    async def write_audit(self, entry: dict[str, Any]) -> None:
-        """One audit line, durable when this returns; Unavailable when it cannot be written."""
-        reply: Reply[None] = Reply()
-        try:
-            await self.audit_channel.send(AuditLine(entry=entry, reply=reply))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise Unavailable("the audit log is closed: the service is shutting down", retry_after=5) from None
-        await reply.wait()
+        reply.set(cancelled_answer(run_id))
 
     # --- running -----------------------------------------------------------------------------------------------
 
@@ -459,34 +390,6 @@ class _Scheduler:
             log.error("cannot write the record of run %s: %s", run_id, exc)
 
 
-def _entry(
-    action: str,
-    caller: Caller,
-    run_id: str | None,
-    payload: Any,
-    error: SparkError | None = None,
-    detail: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An audit entry (the auditor adds the timestamp): success unless ``error``."""
-    entry: dict[str, Any] = {
-        "action": action,
-        "ip": caller.ip,
-        "user": caller.user,
-        "id": run_id,
-        "payload": payload,
-        "success": error is None,
-    }
-    if error is not None:
-        entry["error"] = f"{error.code}: {error.message}"
-    if detail is not None:
-        entry["detail"] = detail
-    return entry
-
-
-def _cancelled(run_id: str) -> dict[str, Any]:
-    return {"ok": True, "id": run_id, "status": "failed"}
-
-
 def _market(record: RunRecord, pair: str | None, timeframe: str | None) -> dict[str, str]:
     """The record changes that put the candles' market in place of the request's (empty when nothing changes)."""
     changes = {}
@@ -495,17 +398,3 @@ def _market(record: RunRecord, pair: str | None, timeframe: str | None) -> dict[
     if timeframe and timeframe != record.timeframe:
         changes["timeframe"] = timeframe
     return changes
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _forget_record(evidence_dir: Any, run_id: str) -> None:
-    """Take back the record of a start that did not happen (its audit failed)."""
-    try:
-        run_record_path(evidence_dir, run_id).unlink(missing_ok=True)
-    except OSError as exc:
-        log.error("cannot remove the record of run %s, which did not start: %s", run_id, exc)
