@@ -10,7 +10,9 @@ import pytest
 import trio
 
 from spark.config import Settings
+from spark.engine.strategy import StrategySpec
 from spark.errors import Conflict, NotFound, Unavailable
+from spark.plugin.hookspecs import hookimpl
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller
 from spark.system import ActorDied, open_system
@@ -260,3 +262,24 @@ async def test_an_actor_that_dies_stops_the_system_and_never_leaves_a_caller_wai
             with pytest.raises(Unavailable):
                 await system.cancel("bt-1700000000000-00000000", ADMIN)
     assert any(r.levelname == "CRITICAL" and "actor scheduler died" in r.getMessage() for r in caplog.records)
+
+
+class Extra:
+    """A throwaway strategy plugin for the reload test."""
+
+    @staticmethod
+    @hookimpl
+    def register_strategies(register):
+        register(StrategySpec(name="extra_one", fn=lambda params, ctx: None))
+
+
+async def test_a_reload_that_changes_the_plugin_set_starts_a_new_generation(settings):
+    async with open_system(settings, extra_plugins=[(Extra, "extra")]) as system:
+        first = (await system.start(RunRequest(strategy="extra_one"), ADMIN, {}))["id"]
+        assert "extra_one" in system.plugins.strategies
+        assert await system.reload(settings) == []  # nothing changed: the same generation
+        changes = await system.reload(replace(settings, disabled_plugins=("extra",)))
+        assert changes[0] == "plugins: generation 2, -extra" and "extra_one" not in system.plugins.strategies
+        second = (await system.start(RunRequest(), ADMIN, {}))["id"]
+        assert system.get_run(first)["plugins"] == {"generation": 1, "names": ["strategies", "feeds", "write", "extra"]}
+        assert system.get_run(second)["plugins"] == {"generation": 2, "names": ["strategies", "feeds", "write"]}
