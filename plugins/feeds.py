@@ -1,5 +1,8 @@
 """Built-in data feeds: ``csv`` (a file in either supported header style), ``synthetic`` (a seeded random walk) and
-``default`` (the real GOOG daily series shipped inside this package, so the first run needs no files)."""
+``default`` (the real GOOG daily series shipped inside this package, so the first run needs no files).
+
+Everything a feed can refuse without reading data is in its ``check`` (run when the API accepts a request, so a bad
+value is a 400 naming ``feed.args.<name>`` instead of a queued run that fails) and again inside ``load``."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from spark.service.datafiles import load_candles
 __all__ = [
     "SYNTHETIC_EPOCH_MS",
     "check_csv",
+    "check_synthetic",
     "load_csv",
     "load_default",
     "load_synthetic",
@@ -30,6 +34,8 @@ __all__ = [
 SYNTHETIC_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: the first synthetic bar
 MAX_SYNTHETIC_BARS = 5_000_000
 _TIMEFRAME = re.compile(r"^([1-9][0-9]{0,3})([smhdwMy])$")
+MAX_SYMBOL = 64
+LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: the last time a synthetic bar may carry
 _UNIT_MS = {
     "s": 1000,
     "m": 60_000,
@@ -85,12 +91,50 @@ def load_csv(args: Mapping[str, Any], env: FeedEnv) -> Candles:
 
 
 def check_csv(args: Mapping[str, Any], env: FeedEnv) -> None:
-    """At request time: the path is given and, restricted, names an existing file inside the data directory."""
+    """At request time: the path is given and, restricted, names an existing file inside the data directory; a
+    symbol and a timeframe, when given, are ones a run record can show."""
     raw = str(args.get("path", ""))
     if not raw:
         raise ParamError("feed.args.path is required: the CSV file to read", field="feed.args.path")
+    _symbol(str(args.get("symbol", "")))
+    timeframe = str(args.get("timeframe", ""))
+    if timeframe:
+        _step_ms(timeframe)
     if env.restricted:
         _inside(raw, env.data_dir)
+
+
+def check_synthetic(args: Mapping[str, Any], env: FeedEnv) -> None:
+    """At request time: the timeframe is a number and a unit, the symbol one a run record can show, and the last
+    bar's time stays within the calendar (year 9999) and int64 milliseconds."""
+    step = _step_ms(str(args.get("timeframe", "1h")))
+    _symbol(str(args.get("symbol", "SYNTH")))
+    bars = int(args.get("bars", 10_000))
+    most = (LAST_MS - SYNTHETIC_EPOCH_MS) // step + 1
+    if bars > most:
+        raise ParamError(
+            f"feed.args.bars: {bars} bars of {args.get('timeframe', '1h')} would run past the year 9999; "
+            f"at most {most} at this timeframe",
+            field="feed.args.bars",
+        )
+
+
+def _step_ms(timeframe: str) -> int:
+    match = _TIMEFRAME.match(timeframe)
+    if match is None:
+        raise ParamError(
+            f"feed.args.timeframe must be a number and a unit like 1m, 4h, 1d, got {timeframe[:40]!r}",
+            field="feed.args.timeframe",
+        )
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def _symbol(symbol: str) -> None:
+    if len(symbol) > MAX_SYMBOL or not symbol.isprintable():
+        raise ParamError(
+            f"feed.args.symbol must be at most {MAX_SYMBOL} printable characters, got {symbol[:40]!r}",
+            field="feed.args.symbol",
+        )
 
 
 def _inside(name: str, data_dir: Path) -> Path:
@@ -126,14 +170,9 @@ def load_synthetic(args: Mapping[str, Any], env: FeedEnv) -> Candles:
     """A geometric random walk: close = price * exp(cumsum(N(0, volatility))); each bar opens at the previous
     close; high and low reach beyond the body by half-normal wicks; times start at 2020-01-01Z, one timeframe apart.
     The same args always give the same candles."""
+    check_synthetic(args, env)
     symbol, timeframe = str(args.get("symbol", "SYNTH")), str(args.get("timeframe", "1h"))
-    match = _TIMEFRAME.match(timeframe)
-    if match is None:
-        raise ParamError(
-            f"feed.args.timeframe must be a number and a unit like 1m, 4h, 1d, got {timeframe!r}",
-            field="feed.args.timeframe",
-        )
-    step = int(match.group(1)) * _UNIT_MS[match.group(2)]
+    step = _step_ms(timeframe)
     n = int(args.get("bars", 10_000))
     if not 1 <= n <= MAX_SYNTHETIC_BARS:
         raise ParamError(f"feed.args.bars must be within 1..{MAX_SYNTHETIC_BARS}", field="feed.args.bars")
@@ -190,6 +229,7 @@ def register_feeds(register: Callable[[FeedSpec], None]) -> None:
             name="synthetic",
             load=load_synthetic,
             params=SYNTHETIC_PARAMS,
+            check=check_synthetic,
             help="a seeded random walk: the same args give the same candles",
         )
     )

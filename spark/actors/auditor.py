@@ -3,9 +3,13 @@
 One compact JSON line per mutation attempt: ``{timestamp, action, ip, user, id, payload, success}`` plus ``error``
 on failure. The file is opened O_APPEND, each line goes out in one ``os.write``, and the file is fsynced before any
 caller of that line is answered; lines waiting together share one fsync (group commit). Creating a day's file fsyncs
-the folder too. At start-up a torn last line (a crash in the middle of a write) is cut off. If a line cannot be
-written, its caller gets Unavailable (503): the mutation must then not happen. The admin token is never written:
-should it appear anywhere in a line, it is replaced.
+the folder too. At start-up a torn last line (a crash in the middle of a write) is cut off. If a batch cannot be
+written whole (a failed or short write, a failed fsync: a full disk, a file size limit), every file it touched is cut
+back to its size before the batch, so no partial line is left for the next one to be glued onto and no line of a
+refused mutation stays; a cut that fails itself is retried before anything else is appended to that file. The
+callers of that batch get Unavailable (503): the mutation must then not happen. The admin token is never written:
+should it appear anywhere in a line, it is replaced. A string a client sent that UTF-8 cannot encode (a lone
+surrogate) is written out as its escape text (``\\ud800``), so every line is valid UTF-8 and valid JSON.
 
 All blocking file work runs in a worker thread (``trio.to_thread``), one batch at a time (``threads=False`` writes
 inline: deterministic under a mock clock in tests).
@@ -17,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,8 +127,17 @@ def audit_line(entry: dict[str, Any], secret: str = "") -> str:
 _FIXED = ("timestamp", "action", "user", "success")  # set by the service, never by a client
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _dumps(entry: dict[str, Any]) -> str:
-    return json.dumps(entry, separators=(",", ":"), default=str)
+    text = json.dumps(entry, separators=(",", ":"), default=str)
+    if "\\ud" not in text:  # no character outside the BMP, and no lone surrogate
+        return text
+    raw = json.dumps(entry, separators=(",", ":"), default=str, ensure_ascii=False)
+    if not _SURROGATE.search(raw):  # pairs only: characters outside the BMP, already well escaped
+        return text
+    return _SURROGATE.sub(lambda found: f"\\\\u{ord(found.group()):04x}", raw)
 
 
 def _scrub(value: Any, secret: str) -> Any:
@@ -139,25 +153,57 @@ def _scrub(value: Any, secret: str) -> Any:
 
 
 class _Writer:
-    """The open day file; reopened when the day changes or the file on disk is no longer the one held open."""
+    """The open day file; reopened when the day changes or the file on disk is no longer the one held open.
+
+    ``_cut`` holds, per file, the size it must be cut back to before anything else is appended (a batch that
+    failed and whose own cut failed too)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path: Path | None = None
         self.fd: int | None = None
+        self._cut: dict[Path, int] = {}
 
     def write(self, lines: list[tuple[Path, bytes]]) -> None:
-        dirty: int | None = None
-        for path, data in lines:
-            fd = self._open(path)
-            if dirty is not None and dirty != fd:
+        """Append and fsync every line, or leave each file as it was before this batch and raise OSError."""
+        before: dict[Path, int] = {}
+        try:
+            dirty: int | None = None
+            for path, data in lines:
+                fd = self._open(path)
+                if path not in before:
+                    before[path] = size = os.lseek(fd, 0, os.SEEK_END)
+                    cut = self._cut.get(path)
+                    if cut is not None and cut < size:  # an earlier failed batch is still there: cut it off first
+                        os.ftruncate(fd, cut)
+                        before[path] = cut
+                    self._cut.pop(path, None)
+                if dirty is not None and dirty != fd:
+                    os.fsync(dirty)
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(f"short write to {path} ({written} of {len(data)} bytes)")
+                dirty = fd
+            if dirty is not None:
                 os.fsync(dirty)
-            written = os.write(fd, data)
-            if written != len(data):
-                raise OSError(f"short write to {path} ({written} of {len(data)} bytes)")
-            dirty = fd
-        if dirty is not None:
-            os.fsync(dirty)
+        except OSError:
+            self._undo(before)
+            raise
+
+    def _undo(self, before: dict[Path, int]) -> None:
+        """Cut each file back to its size before the failed batch; a cut that fails is kept for the next batch."""
+        for path, size in before.items():
+            try:
+                if self.fd is not None and self.path == path:
+                    os.ftruncate(self.fd, size)
+                    os.fsync(self.fd)
+                else:
+                    os.truncate(path, size)
+            except OSError as exc:
+                log.error("audit log %s: cannot cut a failed write back to %d bytes: %s", path, size, exc)
+                self._cut[path] = size
+            else:
+                log.warning("audit log %s: a failed write was cut back to %d bytes", path, size)
 
     def _open(self, path: Path) -> int:
         if self.fd is not None and self.path == path and self._same_file():

@@ -15,7 +15,9 @@ from typing import Any
 from quart import Response, g, request
 
 from spark.config import Settings
+from spark.engine.params import INT_LIMIT
 from spark.errors import InputError, PayloadTooLarge
+from spark.plugin.request import refuse_unencodable
 
 __all__ = ["body_bytes", "client_ip", "json_response", "parse_json", "read_body"]
 
@@ -50,6 +52,10 @@ def body_bytes() -> bytes:
     return getattr(g, "spark_body", _NO_BODY)
 
 
+class _OutOfRange(ValueError):
+    """A number the decoder met that no field can hold."""
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -57,15 +63,25 @@ def _no_constant(name: str) -> Any:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text[:40]}")
+        raise _OutOfRange(f"the number {text[:40]} is out of the float range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    """An integer literal of magnitude below 2**63; checked on its length first, so a 5,000-digit literal is never
+    converted."""
+    if len(text.lstrip("-")) > 19 or abs(value := int(text)) >= INT_LIMIT:
+        shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
+        raise _OutOfRange(f"the integer {shown} is out of range (the limit is +-2**63)")
     return value
 
 
 def parse_json(data: bytes) -> Any:
     """Decode a UTF-8 JSON document strictly; an empty body is None.
 
-    Refuses (InputError, 400) bad UTF-8, bad JSON, NaN/Infinity, numbers too large for a float, and nesting so deep
-    that the decoder would recurse out of stack: a client's input never becomes a 500.
+    Refuses (InputError, 400) bad UTF-8, bad JSON, NaN/Infinity, floats beyond the float range, integers of
+    magnitude 2**63 or more, strings or keys holding a lone UTF-16 surrogate (``"\\ud800"``: nothing could store
+    them), and nesting so deep that the decoder would recurse out of stack: a client's input never becomes a 500.
     """
     if not data.strip():
         return None
@@ -74,11 +90,16 @@ def parse_json(data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(f"the body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        doc = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except RecursionError:
         raise InputError("the JSON body is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, huge ints, NaN
+    except _OutOfRange as exc:
+        raise InputError(f"the body holds a number no field can take: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, NaN
         raise InputError(f"the body is not valid JSON: {exc}") from None
+    if "\\u" in text:  # a surrogate can only arrive as an escape: valid UTF-8 bytes never decode to one
+        refuse_unencodable(doc)
+    return doc
 
 
 def client_ip(settings: Settings) -> str:
@@ -103,9 +124,14 @@ def client_ip(settings: Settings) -> str:
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A compact JSON answer (``application/json``)."""
     try:
-        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except ValueError:  # a NaN or infinity somewhere in a stored document: JSON has no word for it
-        body = json.dumps(_finite(doc), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        doc = _finite(doc)
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in a stored document or a message: escaped, never a 500
+        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
     response = Response(body, status=status, content_type="application/json")
     for key, value in (headers or {}).items():
         response.headers[key] = value

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from spark.engine.params import INT_LIMIT, shown
 from spark.errors import ParamError
 
 __all__ = ["FILL_MODES", "Options", "periods_per_year_for"]
@@ -45,18 +46,24 @@ class Options:
         if self.size_pct is not None:
             _check(self.size_pct, "size_pct", low=0.0, high=1.0, low_open=True)
         if self.fill not in FILL_MODES:
-            raise ParamError(f"fill must be one of {', '.join(FILL_MODES)}, got {self.fill!r}", field="fill")
+            raise ParamError(f"fill must be one of {', '.join(FILL_MODES)}, got {shown(self.fill)}", field="fill")
         if self.periods_per_year is not None:
             _check(self.periods_per_year, "periods_per_year", low=0.0, low_open=True)
         if not isinstance(self.margin, bool):
-            raise ParamError("margin must be true or false", field="margin")
+            raise ParamError(f"margin must be true or false, got {shown(self.margin)}", field="margin")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _check(value: Any, name: str, *, low: float, high: float | None = None, low_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """A finite number within its bounds, or ParamError naming ``name``; never OverflowError or TypeError (a
+    400-digit integer, a string, a list)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParamError(f"{name} must be a finite number, got {shown(value)}", field=name)
+    if isinstance(value, int) and abs(value) >= INT_LIMIT:
+        raise ParamError(f"{name} is out of range: {shown(value)} (the limit is +-2**63)", field=name)
+    if not math.isfinite(value):
         raise ParamError(f"{name} must be a finite number, got {value!r}", field=name)
     if value < low or (low_open and value == low):
         raise ParamError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value:g}", field=name)

@@ -1,5 +1,10 @@
 """A start request: the body of ``POST /api/backtest/start`` (and the CLI's flags), validated into one frozen,
-picklable value before anything is queued. Every field is optional; unknown fields are refused, never ignored."""
+picklable value before anything is queued. Every field is optional; unknown fields are refused, never ignored.
+
+Text that cannot be stored is refused here too, wherever it sits (values and keys, at any depth): a lone UTF-16
+surrogate (JSON ``"\\ud800"``) decodes to a Python str that UTF-8 cannot encode, and would otherwise only fail
+when the run record is written, after the start was accepted.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spark.engine.options import Options
-from spark.engine.params import validate_params
+from spark.engine.params import shown, validate_params
 from spark.errors import InputError, ParamError
 from spark.plugin.feeds import FeedEnv
 from spark.plugin.manager import Plugins
 
-__all__ = ["OPTION_FIELDS", "RunRequest"]
+__all__ = ["OPTION_FIELDS", "RunRequest", "refuse_unencodable", "unencodable_field"]
 
 _FIELDS = ("pair", "timeframe", "notes", "strategy", "params", "feed", "options")
 # wire name (camelCase) -> Options field
@@ -32,6 +37,47 @@ _PAIR = re.compile(r"^[A-Za-z0-9._/-]{1,32}$")
 _TIMEFRAME = re.compile(r"^[1-9][0-9]{0,3}[smhdwMy]$")
 MAX_NOTES = 1000
 DEFAULT_BARS = 10_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escaped(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def unencodable_field(doc: Any) -> tuple[str, str] | None:
+    """A string or key inside ``doc`` that UTF-8 cannot encode, as (path, character), both escaped
+    (``("feed.args.\\ud800", "\\ud800")``); None when every string encodes. The path is ``""`` for ``doc`` itself.
+    Walks with its own stack, so no depth is too deep."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                return path, _escaped(found.group())
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                name = _escaped(str(key))
+                where = f"{path}.{name}" if path else name
+                found = _SURROGATE.search(key) if isinstance(key, str) else None
+                if found:
+                    return where, _escaped(found.group())
+                stack.append((item, where))
+        elif isinstance(value, list | tuple):
+            stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
+    return None
+
+
+def refuse_unencodable(doc: Any, what: str = "the body") -> None:
+    """Raise InputError (400) naming the field when ``doc`` holds text that cannot be stored (`unencodable_field`)."""
+    found = unencodable_field(doc)
+    if found is None:
+        return
+    path, char = found
+    raise InputError(
+        f"{path or what} holds {char}, a lone UTF-16 surrogate: it cannot be encoded as UTF-8, so it cannot be stored",
+        field=path or None,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +103,7 @@ class RunRequest:
             body = {}
         if not isinstance(body, Mapping):
             raise InputError("the body must be a JSON object")
+        refuse_unencodable(body)
         for key in body:
             if key not in _FIELDS:
                 raise InputError(f"unknown field {key!r} (allowed: {', '.join(_FIELDS)})", field=str(key))
@@ -96,7 +143,7 @@ class RunRequest:
 def _text(body: Mapping, name: str, default: str, pattern: re.Pattern, what: str) -> str:
     value = body.get(name, default)
     if not isinstance(value, str) or not pattern.match(value):
-        raise InputError(f"{name} must be {what}, got {value!r}", field=name)
+        raise InputError(f"{name} must be {what}, got {shown(value)}", field=name)
     return value
 
 
