@@ -140,6 +140,31 @@ async def test_a_symlink_planted_in_evidence_is_not_followed(client: Any, settin
     assert b"top secret" not in await response.get_data()
 
 
+async def test_the_detail_and_equity_routes_do_not_follow_a_planted_symlink(client: Any, settings: Any) -> None:
+    """Defect 11: the detail route read a summary through a symlink planted in the evidence folder."""
+    run = await start_run(client)
+    folder = settings.evidence_dir / "backtest"
+    secret = settings.evidence_dir.parent / "secret.json"
+    secret.write_text('{"id": "x", "report": {"stats": {"leak": "top secret"}}, "metadata": {"leak": 1}}')
+    for suffix in (".summary.json", ".json", ".equity.npy"):
+        os.symlink(secret, folder / f"{run['id']}{suffix}")
+    detail = await client.get(f"/api/backtest/{run['id']}")
+    assert detail.status_code == 200 and b"top secret" not in await detail.get_data()
+    assert "report" not in await detail.get_json()
+    assert (await client.get(f"/api/backtest/{run['id']}/equity")).status_code == 404
+
+
+async def test_list_pages_with_before_and_refuses_unknown_parameters(client: Any) -> None:
+    ids = [(await start_run(client, notes=str(n)))["id"] for n in range(3)]
+    page = await (await client.get(f"/api/backtest?limit=1&before={ids[2]}")).get_json()
+    assert [r["id"] for r in page["runs"]] == [ids[1]] and page["total"] == 3
+    for query in ("limt=5", "limit=5&colour=red", "points=9", "before=bt-1-x"):
+        response = await client.get(f"/api/backtest?{query}")
+        assert response.status_code == 400, query
+    equity = await client.get(f"/api/backtest/{ids[0]}/equity?points=10&zoom=2")
+    assert equity.status_code == 400 and (await equity.get_json())["field"] == "zoom"
+
+
 async def test_plugins_config_health_metrics_openapi(client: Any, system: Any) -> None:
     strategies = await (await client.get("/api/strategies")).get_json()
     names = {s["name"] for s in strategies["strategies"]}
