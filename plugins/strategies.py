@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from spark import Param, StrategyContext, StrategySpec, hookimpl
+from spark import Candles, Param, Plot, StrategyContext, StrategySpec, hookimpl
 from spark.errors import ParamError
 
 from .indicators import crossed_above, crossed_below, rolling_std, sma, wilder_rsi
@@ -27,6 +27,10 @@ def sma_cross(params: Mapping[str, Any], ctx: StrategyContext) -> None:
     ctx.signals(crossed_above(fast, slow), crossed_below(fast, slow))
 
 
+def sma_cross_lines(params: Mapping[str, Any], candles: Candles) -> dict[str, np.ndarray]:
+    return {"fast": sma(candles.close, params["fast"]), "slow": sma(candles.close, params["slow"])}
+
+
 def _fast_below_slow(p: dict[str, Any]) -> None:
     if p["fast"] >= p["slow"]:
         raise ParamError(f"params.fast ({p['fast']}) must be less than params.slow ({p['slow']})", field="params.fast")
@@ -37,6 +41,10 @@ def rsi_reversion(params: Mapping[str, Any], ctx: StrategyContext) -> None:
     ``upper`` (overbought)."""
     rsi = wilder_rsi(ctx.candles.close, params["period"])
     ctx.signals(rsi < params["lower"], rsi > params["upper"])
+
+
+def rsi_line(params: Mapping[str, Any], candles: Candles) -> dict[str, np.ndarray]:
+    return {"rsi": wilder_rsi(candles.close, params["period"])}
 
 
 def _lower_below_upper(p: dict[str, Any]) -> None:
@@ -53,6 +61,13 @@ def bollinger_breakout(params: Mapping[str, Any], ctx: StrategyContext) -> None:
     middle = sma(close, params["period"])
     upper = middle + params["k"] * rolling_std(close, params["period"])
     ctx.signals(crossed_above(close, upper), crossed_below(close, middle))
+
+
+def bollinger_bands(params: Mapping[str, Any], candles: Candles) -> dict[str, np.ndarray]:
+    close = candles.close
+    middle = sma(close, params["period"])
+    width = params["k"] * rolling_std(close, params["period"])
+    return {"upper": middle + width, "middle": middle, "lower": middle - width}
 
 
 def buy_and_hold(params: Mapping[str, Any], ctx: StrategyContext) -> None:
@@ -73,6 +88,8 @@ SMA_CROSS = StrategySpec(
         Param(name="fast", type="int", default=10, min=1, max=1000, help="fast SMA period (bars)"),
         Param(name="slow", type="int", default=30, min=2, max=5000, help="slow SMA period (bars), > fast"),
     ),
+    plots=(Plot(name="fast", label="SMA fast"), Plot(name="slow", label="SMA slow")),
+    indicators=sma_cross_lines,
 )
 RSI_REVERSION = StrategySpec(
     name="rsi_reversion",
@@ -84,6 +101,8 @@ RSI_REVERSION = StrategySpec(
         Param(name="lower", type="float", default=30.0, min=0.0, max=100.0, help="enter below this RSI"),
         Param(name="upper", type="float", default=70.0, min=0.0, max=100.0, help="exit above this RSI"),
     ),
+    plots=(Plot(name="rsi", label="RSI", pane="rsi", levels=("lower", "upper")),),
+    indicators=rsi_line,
 )
 BOLLINGER_BREAKOUT = StrategySpec(
     name="bollinger_breakout",
@@ -93,6 +112,12 @@ BOLLINGER_BREAKOUT = StrategySpec(
         Param(name="period", type="int", default=20, min=2, max=500, help="band window (bars)"),
         Param(name="k", type="float", default=2.0, min=0.1, max=10.0, help="band width in standard deviations"),
     ),
+    plots=(
+        Plot(name="upper", label="upper band"),
+        Plot(name="middle", label="SMA (middle band)"),
+        Plot(name="lower", label="lower band"),
+    ),
+    indicators=bollinger_bands,
 )
 BUY_AND_HOLD = StrategySpec(
     name="buy_and_hold", fn=buy_and_hold, help="buy on the first bar and hold to the end: the benchmark"

@@ -6,7 +6,7 @@ from spark.engine.options import Options
 from spark.engine.orders import Order
 from spark.engine.params import Param, validate_params
 from spark.engine.result import BacktestResult, Fill, Rejected, Report, Trade, equity_csv, trades_csv
-from spark.engine.strategy import Intent, StrategyContext, StrategySpec
+from spark.engine.strategy import Intent, Plot, StrategyContext, StrategySpec
 
 __all__ = [
     "COLUMNS",
@@ -18,6 +18,7 @@ __all__ = [
     "Options",
     "Order",
     "Param",
+    "Plot",
     "Rejected",
     "Report",
     "StrategyContext",

@@ -81,7 +81,9 @@ def backtest(
         options=options,
     )
     phase_done("stats")
-    for arr in (sim.equity, dd, sim.fills, sim.trades, sim.rejected):
+    close = candles.close
+    benchmark = options.cash * close / close[0] if close[0] > 0 else np.full(len(close), options.cash)
+    for arr in (sim.equity, dd, sim.fills, sim.trades, sim.rejected, benchmark):
         arr.flags.writeable = False
     ts = candles.timestamp
     report = Report(
@@ -92,12 +94,14 @@ def backtest(
         fills=fill_table(sim.fills, ts),
         rejected=rejected_table(sim.rejected, ts),
         timestamp=ts,
+        benchmark=benchmark,
     )
     opts = options.to_json()
     metadata: dict[str, Any] = {
         "symbol": candles.symbol,
         "timeframe": candles.timeframe,
         "candle_count": len(candles),
+        "data_hash": candles.fingerprint,
         "start_time": int(ts[0]),
         "end_time": int(ts[-1]),
         "strategy": {"name": spec.name, "version": spec.version},

@@ -182,7 +182,9 @@ def rejected_table(rejected: np.ndarray, ts: np.ndarray) -> Table[Rejected]:
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Report:
-    """Stats (snake_case keys), trades, per-bar equity and drawdown (percent), fills and rejected orders."""
+    """Stats (snake_case keys), trades, per-bar equity and drawdown (percent), fills and rejected orders, and the
+    buy-and-hold benchmark per bar (the starting cash in the instrument at the first close, no costs: the curve
+    behind ``buy_and_hold_return_pct``)."""
 
     stats: dict[str, Any]
     trades: Table[Trade]
@@ -191,6 +193,7 @@ class Report:
     fills: Table[Fill]
     rejected: Table[Rejected]
     timestamp: np.ndarray
+    benchmark: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
         """The stats with camelCase keys: what a run record carries."""

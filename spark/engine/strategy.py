@@ -20,16 +20,40 @@ from spark.engine.orders import Order
 from spark.engine.params import Param
 from spark.errors import ParamError
 
-__all__ = ["Intent", "StrategyContext", "StrategyFn", "StrategySpec"]
+__all__ = ["Intent", "Plot", "StrategyContext", "StrategyFn", "StrategySpec"]
 
 StrategyFn = Callable[[Mapping[str, Any], "StrategyContext"], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plot:
+    """One line a strategy draws over its run: the series ``name`` of its ``indicators``, on the price pane or on
+    a pane of its own (``pane="rsi"``), with horizontal ``levels`` there (numbers, or names of params whose run
+    values are the levels, e.g. an RSI's thresholds)."""
+
+    name: str
+    label: str = ""
+    pane: str = "price"
+    levels: tuple[float | str, ...] = ()
+    color: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label or self.name,
+            "pane": self.pane,
+            "levels": list(self.levels),
+            "color": self.color or None,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StrategySpec:
     """What a plugin registers: the function, its declared parameters and a version that enters fingerprints.
 
-    ``check`` validates rules between parameters (``fast < slow``) by raising ParamError.
+    ``check`` validates rules between parameters (``fast < slow``) by raising ParamError. ``plots`` declares what
+    the report view draws; ``indicators(params, candles)`` computes those series (one float per bar, NaN where
+    undefined): for display only, never an input of the run.
     """
 
     name: str
@@ -39,6 +63,8 @@ class StrategySpec:
     help: str = ""
     aliases: tuple[str, ...] = ()
     check: Callable[[dict[str, Any]], None] | None = None
+    plots: tuple[Plot, ...] = ()
+    indicators: Callable[[Mapping[str, Any], Candles], Mapping[str, np.ndarray]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +73,7 @@ class StrategySpec:
             "help": self.help,
             "aliases": list(self.aliases),
             "params": [p.to_json() for p in self.params],
+            "plots": [p.to_json() for p in self.plots],
         }
 
 

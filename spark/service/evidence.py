@@ -8,7 +8,8 @@ Layout under ``evidence_dir`` (``SPARK_EVIDENCE_DIR``, default ``./evidence``)::
 
     backtest/<id>.json           the full result {id, report, metadata, ...}
     backtest/<id>.summary.json   the result without per-bar or per-trade arrays (what a detail view shows)
-    backtest/<id>.equity.npy     timestamp, equity and drawdown (a positive percent) per bar, float64 (3, n)
+    backtest/<id>.equity.npy     timestamp, equity, drawdown (a positive percent), buy and hold per bar (4, n)
+    backtest/<id>.trades.npy     one row per trade, float64 (n, 10): TRADE_COLUMNS (the report view's markers)
     backtest/run_<id>.json       {"runs": [record]}, rewritten on every status change
     backtest/<id>_trades.csv     one line per trade
     backtest/<id>_equity.csv     equity and drawdown per bar
@@ -38,16 +39,20 @@ from spark.ids import check_run_id
 
 __all__ = [
     "RESULT_SUFFIXES",
+    "TRADE_COLUMNS",
     "Series",
     "artifact_paths",
     "read_json",
     "read_series",
+    "read_trades",
     "remove_result_files",
     "remove_stale_temp_files",
     "result_path",
     "run_record_path",
     "series_path",
     "summary_path",
+    "trade_rows",
+    "trades_path",
     "write_artifacts",
     "write_bytes_atomic",
     "write_json_atomic",
@@ -107,17 +112,40 @@ def series_path(evidence_dir: Path, run_id: str) -> Path:
     return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.equity.npy"
 
 
+def trades_path(evidence_dir: Path, run_id: str) -> Path:
+    return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.trades.npy"
+
+
 # What a run's result consists of, by file-name suffix after the id (the run record `run_<id>.json` is not part).
-RESULT_SUFFIXES = (".json", ".summary.json", ".equity.npy", "_trades.csv", "_equity.csv")
+RESULT_SUFFIXES = (".json", ".summary.json", ".equity.npy", ".trades.npy", "_trades.csv", "_equity.csv")
+# Columns of <id>.trades.npy: side is +1 long / -1 short; exit_ts and exit_price are NaN for a trade still open.
+TRADE_COLUMNS = ("id", "side", "qty", "entry_ts", "entry_price", "exit_ts", "exit_price", "pnl", "fees", "open")
+
+
+def trade_rows(result: BacktestResult) -> np.ndarray:
+    """The trades as a float64 (n, 10) table in TRADE_COLUMNS order (times in epoch ms, exact in a float64)."""
+    table = result.report.trades.array
+    ts = result.report.timestamp.astype(np.float64)
+    rows = np.empty((len(table), len(TRADE_COLUMNS)), dtype=np.float64)
+    if len(table):
+        is_open = table[:, 9] == 1.0
+        rows[:, 0], rows[:, 1], rows[:, 2] = table[:, 0], np.sign(table[:, 1]), table[:, 2]
+        rows[:, 3], rows[:, 4] = ts[table[:, 3].astype(np.int64)], table[:, 5]
+        rows[:, 5] = np.where(is_open, np.nan, ts[table[:, 4].astype(np.int64)])
+        rows[:, 6] = np.where(is_open, np.nan, table[:, 6])
+        rows[:, 7], rows[:, 8], rows[:, 9] = table[:, 7], table[:, 8], is_open
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """Per-bar timestamp (int64 epoch ms), equity and drawdown (a positive percent below the running peak)."""
+    """Per-bar timestamp (int64 epoch ms), equity, drawdown (a positive percent below the running peak) and the
+    buy-and-hold benchmark (the starting cash in the instrument, no costs; None in evidence from before it)."""
 
     timestamp: np.ndarray
     equity: np.ndarray
     drawdown_pct: np.ndarray
+    benchmark: np.ndarray | None = None
 
 
 def write_result(evidence_dir: Path, result: BacktestResult) -> Path:
@@ -130,9 +158,13 @@ def write_result(evidence_dir: Path, result: BacktestResult) -> Path:
     run_id = check_run_id(result.id)
     report = result.report
     buffer = io.BytesIO()
-    columns = (report.timestamp.astype(np.float64), report.equity, report.drawdown_pct)
+    benchmark = report.benchmark if report.benchmark is not None else np.full(len(report.equity), np.nan)
+    columns = (report.timestamp.astype(np.float64), report.equity, report.drawdown_pct, benchmark)
     np.save(buffer, np.stack(columns), allow_pickle=False)
     write_bytes_atomic(series_path(evidence_dir, run_id), buffer.getvalue())
+    buffer = io.BytesIO()
+    np.save(buffer, trade_rows(result), allow_pickle=False)
+    write_bytes_atomic(trades_path(evidence_dir, run_id), buffer.getvalue())
     write_json_atomic(summary_path(evidence_dir, run_id), result.to_dict(arrays=False))
     path = result_path(evidence_dir, run_id)
     write_text_atomic(path, result.to_json() + "\n")
@@ -150,16 +182,31 @@ def read_series(evidence_dir: Path, run_id: str) -> Series | None:
         series = np.load(path, mmap_mode="r", allow_pickle=False)  # memory maps need a path, not a descriptor
     except (OSError, ValueError, EOFError):
         return None
-    if series.ndim != 2 or series.shape[0] not in (2, 3) or series.dtype != np.float64:
+    if series.ndim != 2 or series.shape[0] not in (2, 3, 4) or series.dtype != np.float64:
         return None
     equity = np.asarray(series[1])
-    if series.shape[0] == 3:
+    benchmark = np.asarray(series[3]) if series.shape[0] == 4 and np.isfinite(series[3]).all() else None
+    if series.shape[0] >= 3:
         drawdown = np.asarray(series[2])
     else:
         peak = np.maximum.accumulate(equity)
         with np.errstate(divide="ignore", invalid="ignore"):
             drawdown = np.where(peak > 0, (1.0 - equity / peak) * 100.0, 0.0)
-    return Series(timestamp=series[0].astype(np.int64), equity=equity, drawdown_pct=drawdown)
+    return Series(timestamp=series[0].astype(np.int64), equity=equity, drawdown_pct=drawdown, benchmark=benchmark)
+
+
+def read_trades(evidence_dir: Path, run_id: str) -> np.ndarray | None:
+    """The run's trade table (TRADE_COLUMNS) from ``<id>.trades.npy``, or None (missing, planted, damaged)."""
+    path = trades_path(evidence_dir, run_id)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        rows = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if rows.ndim != 2 or rows.shape[1] != len(TRADE_COLUMNS) or rows.dtype != np.float64:
+        return None
+    return rows
 
 
 def read_json(path: Path) -> Any:

@@ -138,5 +138,24 @@ def test_remove_result_files_takes_back_a_runs_result_but_never_its_record(tmp_p
     write_run_record(tmp_path, {"id": RUN, "status": "failed"})
     (tmp_path / "backtest" / f".{RUN}.json.x1y2.tmp").write_text("torn")
     removed = remove_result_files(tmp_path, RUN)
-    assert len(removed) == 6
+    assert len(removed) == 7
     assert sorted(p.name for p in (tmp_path / "backtest").iterdir()) == [f"run_{RUN}.json"]
+
+
+def test_trades_and_the_benchmark_are_kept_for_the_report_view(tmp_path: Path) -> None:
+    import math
+
+    from spark.service.evidence import TRADE_COLUMNS, read_series, read_trades
+
+    result = small_result()
+    write_result(tmp_path, result)
+    rows = read_trades(tmp_path, RUN)
+    assert rows.shape == (len(result.report.trades), len(TRADE_COLUMNS))
+    trade = dict(zip(TRADE_COLUMNS, rows[0].tolist(), strict=True))
+    first = result.report.trades[0]
+    assert (trade["side"], trade["entry_ts"], trade["entry_price"]) == (1.0, first.entry_ts, first.entry_price)
+    assert trade["exit_ts"] == first.exit_ts and trade["pnl"] == first.pnl and trade["open"] == 0.0
+    series = read_series(tmp_path, RUN)
+    close0 = 100.0
+    assert series.benchmark.tolist() == [10_000.0 * c / close0 for c in (100.0, 101.0, 99.0, 98.0, 103.0, 104.0)]
+    assert not math.isnan(series.benchmark[-1])

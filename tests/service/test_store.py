@@ -157,7 +157,7 @@ def test_load_removes_the_result_files_of_failed_runs_and_stale_temp_files(tmp_p
     folder = runs_dir(tmp_path)
     for n, status in ((1, "done"), (2, "running"), (3, "failed")):
         (folder / f"run_{rid(n)}.json").write_text(json.dumps({"runs": [wire(n, status)]}))
-        for suffix in (".json", ".summary.json", ".equity.npy", "_trades.csv", "_equity.csv"):
+        for suffix in (".json", ".summary.json", ".equity.npy", ".trades.npy", "_trades.csv", "_equity.csv"):
             (folder / f"{rid(n)}{suffix}").write_text("x")
     (folder / f".{rid(1)}.json.abc123.tmp").write_text("torn")
     (folder / "notes.txt").write_text("not ours: kept")
@@ -165,7 +165,10 @@ def test_load_removes_the_result_files_of_failed_runs_and_stale_temp_files(tmp_p
     left = sorted(p.name for p in folder.iterdir())
     assert left == sorted(
         ["notes.txt", *(f"run_{rid(n)}.json" for n in (1, 2, 3))]
-        + [f"{rid(1)}{suffix}" for suffix in (".json", ".summary.json", ".equity.npy", "_trades.csv", "_equity.csv")]
+        + [
+            f"{rid(1)}{suffix}"
+            for suffix in (".json", ".summary.json", ".equity.npy", ".trades.npy", "_trades.csv", "_equity.csv")
+        ]
     )
 
 
