@@ -97,12 +97,15 @@ class Outcome:
     artifacts: tuple[str, ...] = ()
     pair: str | None = None
     timeframe: str | None = None
+    bars: int | None = None
 
 
 class ProgressFn(Protocol):
     """How a runner reports: a fraction 0..1, and the market once its candles are loaded."""
 
-    async def __call__(self, value: float, *, pair: str | None = None, timeframe: str | None = None) -> None: ...
+    async def __call__(
+        self, value: float, *, pair: str | None = None, timeframe: str | None = None, bars: int | None = None
+    ) -> None: ...
 
 
 # A runner executes one job and returns its Outcome, or raises: the error becomes the run's recorded error (a
@@ -164,6 +167,7 @@ class Progress:
     progress: float
     pair: str | None = None
     timeframe: str | None = None
+    bars: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

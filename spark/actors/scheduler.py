@@ -303,7 +303,7 @@ class _Scheduler:
         record = self.store.get(report.run_id)
         if record is None or record.status != "running":
             return
-        market = _market(record, report.pair, report.timeframe)
+        market = _market(record, report.pair, report.timeframe, report.bars)
         now = trio.current_time()
         last = self.progress_sent.get(report.run_id)
         if not market and last is not None and now - last < PROGRESS_EVERY_S:
@@ -324,7 +324,7 @@ class _Scheduler:
         self.progress_sent.pop(run_id, None)
         record = self.store.get(run_id)
         if record is not None and record.status == "running":
-            market = _market(record, outcome.pair, outcome.timeframe)
+            market = _market(record, outcome.pair, outcome.timeframe, outcome.bars)
             await self.end(run_id, error=report.error, stats=outcome.stats, **market)
         self.executing.pop(run_id, None)
         if report.error is None and self.store.status(run_id) == "done":
@@ -359,7 +359,7 @@ class _Scheduler:
     # --- changes -----------------------------------------------------------------------------------------------
 
     async def end(
-        self, run_id: str, *, error: str | None = None, stats: dict[str, Any] | None = None, **market: str
+        self, run_id: str, *, error: str | None = None, stats: dict[str, Any] | None = None, **market: Any
     ) -> int:
         """Move a run to done (no error) or failed; returns the record version (persisted in the background)."""
         was = self.store.status(run_id)
@@ -390,11 +390,13 @@ class _Scheduler:
             log.error("cannot write the record of run %s: %s", run_id, exc)
 
 
-def _market(record: RunRecord, pair: str | None, timeframe: str | None) -> dict[str, str]:
+def _market(record: RunRecord, pair: str | None, timeframe: str | None, bars: int | None) -> dict[str, Any]:
     """The record changes that put the candles' market in place of the request's (empty when nothing changes)."""
-    changes = {}
+    changes: dict[str, Any] = {}
     if pair and pair != record.pair:
         changes["pair"] = pair
     if timeframe and timeframe != record.timeframe:
         changes["timeframe"] = timeframe
+    if bars is not None and bars != record.bars:
+        changes["bars"] = bars
     return changes

@@ -61,9 +61,12 @@ async def _execute(
     reports: trio.MemorySendChannel,
     scopes: dict[str, trio.CancelScope],
 ) -> None:
-    async def progress(value: float, *, pair: str | None = None, timeframe: str | None = None) -> None:
+    async def progress(
+        value: float, *, pair: str | None = None, timeframe: str | None = None, bars: int | None = None
+    ) -> None:
         fraction = min(1.0, max(0.0, float(value)))
-        await reports.send(Progress(run_id=job.run_id, progress=fraction, pair=pair, timeframe=timeframe))
+        report = Progress(run_id=job.run_id, progress=fraction, pair=pair, timeframe=timeframe, bars=bars)
+        await reports.send(report)
 
     finished = Finished(run_id=job.run_id, error="cancelled")
     with scope:

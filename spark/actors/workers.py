@@ -55,10 +55,10 @@ def work(
     from spark.service.evidence import write_artifacts, write_result
     from spark.service.runner import PHASES, execute
 
-    market: dict[str, str] = {}
+    market: dict[str, Any] = {}
 
     def loaded(candles: Any) -> None:
-        market.update(pair=candles.symbol or "", timeframe=candles.timeframe or "")
+        market.update(pair=candles.symbol or "", timeframe=candles.timeframe or "", bars=len(candles))
 
     def report(fraction: float, phase: str) -> None:
         if progress_path is not None:
@@ -150,7 +150,12 @@ async def _follow_progress(path: Path, progress: ProgressFn) -> None:
         doc = await trio.to_thread.run_sync(_read_progress, path)
         if doc is not None and doc != last:
             last = doc
-            await progress(float(doc["progress"]), pair=doc.get("pair") or None, timeframe=doc.get("timeframe") or None)
+            await progress(
+                float(doc["progress"]),
+                pair=doc.get("pair") or None,
+                timeframe=doc.get("timeframe") or None,
+                bars=doc.get("bars"),
+            )
 
 
 def _cause(exc: BaseException) -> str:

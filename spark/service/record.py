@@ -56,14 +56,16 @@ class RunRecord:
     """One run, as every surface shows it. Never changed in place: `replace` makes the next version.
 
     ``pair`` and ``timeframe`` are those of the candles actually run once they are loaded (a queued run shows the
-    request's). ``options`` are the run options by their Python names; ``stats`` the report's summary (snake_case),
-    set when the run is done. The dict fields are owned by the record: nobody mutates them.
+    request's), ``bars`` their count (None until loaded). ``options`` are the run options by their Python names;
+    ``stats`` the report's summary (snake_case), set when the run is done. The dict fields are owned by the record:
+    nobody mutates them.
     """
 
     id: str
     status: Status
     pair: str
     timeframe: str
+    bars: int | None = None
     notes: str = ""
     strategy: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -91,6 +93,7 @@ class RunRecord:
             "status": self.status,
             "pair": self.pair,
             "timeframe": self.timeframe,
+            "bars": self.bars,
             "notes": self.notes,
             "strategy": self.strategy,
             "params": dict(self.params),
@@ -126,6 +129,7 @@ class RunRecord:
             status=status,
             pair=_text(doc, "pair"),
             timeframe=_text(doc, "timeframe"),
+            bars=_int(doc, "bars", nullable=True),
             notes=_text(doc, "notes"),
             strategy=_text(doc, "strategy"),
             params=_object(doc, "params"),
@@ -201,6 +205,7 @@ _DESCRIPTIONS = {
     "stats": "the report's summary statistics once done (maxDrawdownPct is a positive percent)",
     "pair": "the symbol of the candles run (the request's until they are loaded)",
     "timeframe": "the timeframe of the candles run (the request's until they are loaded)",
+    "bars": "the number of candles run (null until they are loaded)",
     "progress": "0..1",
     "plugins": "the plugin generation the run ran with",
 }

@@ -51,11 +51,11 @@ class ScriptedRunner:
             elif kind == "progress":
                 await progress(value)
             elif kind == "market":
-                await progress(0.2, pair=value[0], timeframe=value[1])
+                await progress(0.2, pair=value[0], timeframe=value[1], bars=value[2])
             elif kind == "raise":
                 raise value
         self.completed.append(n)
-        return Outcome(stats={"total_trades": 1}, pair="SYNTH", timeframe="4h")
+        return Outcome(stats={"total_trades": 1}, pair="SYNTH", timeframe="4h", bars=10)
 
 
 @dataclass

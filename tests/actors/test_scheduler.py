@@ -47,7 +47,7 @@ async def test_runs_queue_behind_the_concurrency_limit(autojump_clock, tmp_path)
     record = on_disk(tmp_path, h.ids[2])
     assert record["status"] == "done" and record["progress"] == 1.0 and record["stats"] == {"totalTrades": 1}
     assert record["finishedAt"] == EPOCH_MS + 20_000  # now_ms follows the mock clock
-    assert (record["pair"], record["timeframe"]) == ("SYNTH", "4h")  # the candles run, not the request's
+    assert (record["pair"], record["timeframe"], record["bars"]) == ("SYNTH", "4h", 10)  # the candles run
     m = h.metrics
     assert [m.value("backtest_runs_total", {"status": s}) for s in ("queued", "running", "done", "failed")] == [
         3,
@@ -233,12 +233,13 @@ async def test_a_failing_strategy_fails_its_run_only(autojump_clock, tmp_path):
 async def test_the_market_of_the_candles_replaces_the_requests_once_loaded(autojump_clock, tmp_path):
     """Defect 3: the record named the request's pair and timeframe (ETHUSDT 4h by default) whatever the feed
     read. It now shows the candles' market from the moment they are loaded, and keeps it to the end."""
-    runner = ScriptedRunner({0: [("sleep", 1), ("market", ("GOOG", "1d")), ("sleep", 1)]})
+    runner = ScriptedRunner({0: [("sleep", 1), ("market", ("GOOG", "1d", 2148)), ("sleep", 1)]})
     async with wired(tmp_path, runner) as h:
         await h.submit(0)
         assert (h.store.get(h.ids[0]).pair, h.store.get(h.ids[0]).timeframe) == ("ETHUSDT", "4h")
         await trio.sleep(1.5)
         assert on_disk(tmp_path, h.ids[0])["pair"] == "GOOG"  # written when it changes, not at the end only
+        assert on_disk(tmp_path, h.ids[0])["bars"] == 2148
         await trio.sleep(1)
     assert [(c[2]) for c in h.changes if c[1] == h.ids[0]] == ["queued", "running", "running", "done"]
 

@@ -96,7 +96,7 @@ async def test_the_record_names_the_market_of_the_candles_run(make_settings: Any
         listed = (await (await client.get("/api/backtest")).get_json())["runs"][0]
         detail = await (await client.get(f"/api/backtest/{run_id}")).get_json()
     assert listed["status"] == "done", listed["error"]
-    assert (listed["pair"], listed["timeframe"]) == ("GOOG", "1d")
+    assert (listed["pair"], listed["timeframe"], listed["bars"]) == ("GOOG", "1d", 2148)
     assert (
         (detail["pair"], detail["timeframe"])
         == ("GOOG", "1d")
