@@ -51,7 +51,7 @@ from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller, ReloadStatus, Subscription
 from spark.service.curves import downsample
 from spark.service.record import PluginsUsed
-from spark.service.store import RunStore
+from spark.service.store import RunQuery, RunStore, query
 
 __all__ = ["SHUTDOWN_GRACE_S", "SNAPSHOT_RUNS", "ActorDied", "System", "open_system", "run_server"]
 
@@ -178,8 +178,37 @@ class System:
     def folder(self) -> Path:
         return self.store.folder
 
-    def list_runs(self, limit: int = 100, before: str | None = None) -> dict[str, Any]:
-        return {"runs": [r.to_wire() for r in self.store.page(limit, before)], "total": len(self.store)}
+    async def list_runs(
+        self,
+        limit: int = 100,
+        before: str | None = None,
+        *,
+        status: str | None = None,
+        strategy: str | None = None,
+        pair: str | None = None,
+        sort: str | None = None,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        if (status, strategy, pair, sort) == (None, None, None, None) and offset == 0:
+            return {"runs": [r.to_wire() for r in self.store.page(limit, before)], "total": len(self.store)}
+        field = (sort or "-startedAt").lstrip("-")
+        q = RunQuery(
+            status=status,
+            strategy=strategy,
+            pair=pair,
+            sort=field,
+            descending=(sort or "-").startswith("-"),
+            limit=limit,
+            offset=offset,
+            before=before,
+        )
+        records = self.store.records()  # a snapshot taken on the loop; filtered and sorted in a thread
+
+        def answer() -> dict[str, Any]:
+            page, total = query(records, q)
+            return {"runs": [r.to_wire() for r in page], "total": total}
+
+        return await trio.to_thread.run_sync(answer)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         record = self.store.get(run_id)

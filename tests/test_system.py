@@ -73,7 +73,7 @@ async def test_start_is_audited_queued_on_disk_and_runs_to_done(settings):
         assert (record["impl"], record["notes"], record["progress"], record["error"]) == ("mock", "smoke", 1.0, None)
         assert record["feed"] == {"name": "synthetic", "args": {}} and record["finishedAt"] >= record["startedAt"]
         await wait_for(lambda: run_file(settings, run_id)["status"] == "done")  # written in the background
-        assert system.list_runs() == {"runs": [record], "total": 1}
+        assert (await system.list_runs()) == {"runs": [record], "total": 1}
         assert [a["type"] for a in await system.artifacts(run_id)] == ["run"]
         assert await system.artifact_path(run_id, f"run_{run_id}.json") == settings.evidence_dir / "backtest" / (
             f"run_{run_id}.json"
@@ -124,7 +124,7 @@ async def test_no_audit_no_mutation(settings):
         with pytest.raises(Unavailable) as caught:
             await system.start(RunRequest(), ADMIN, {})
         assert caught.value.status == 503
-        assert system.list_runs() == {"runs": [], "total": 0}
+        assert (await system.list_runs()) == {"runs": [], "total": 0}
         assert not (settings.evidence_dir / "backtest").exists() or not any(
             (settings.evidence_dir / "backtest").iterdir()
         )
@@ -135,7 +135,7 @@ async def test_a_start_or_cancel_cut_short_by_its_caller_still_ends_whole(settin
     async with open_system(replace(settings, mock_delay_s=30, max_concurrent=1, queue_size=1)) as system:
         with trio.move_on_after(0):  # the client hung up at once
             await system.start(RunRequest(), ADMIN, {})
-        [record] = system.list_runs()["runs"]
+        [record] = (await system.list_runs())["runs"]
         with trio.move_on_after(0):
             await system.cancel(record["id"], ADMIN)
         assert system.get_run(record["id"])["error"] == "cancelled"
@@ -155,7 +155,7 @@ async def test_a_full_queue_is_refused_and_audited(settings):
         await system.start(RunRequest(), ADMIN, {})  # waits
         with pytest.raises(Unavailable) as caught:
             await system.start(RunRequest(), ADMIN, {"n": 3})
-        assert caught.value.retry_after >= 1 and system.list_runs()["total"] == 2
+        assert caught.value.retry_after >= 1 and (await system.list_runs())["total"] == 2
     assert [(x["success"], x["payload"]) for x in audit_lines(settings)][-1] == (False, {"n": 3})
 
 
@@ -212,7 +212,7 @@ async def test_shutdown_records_runs_in_flight_and_a_restart_lists_them(settings
     for run_id in ids:
         assert (run_file(settings, run_id)["status"], run_file(settings, run_id)["error"]) == ("failed", "interrupted")
     async with open_system(settings) as system:
-        assert [r["id"] for r in system.list_runs()["runs"]] == ids[::-1]
+        assert [r["id"] for r in (await system.list_runs())["runs"]] == ids[::-1]
 
 
 async def test_a_restart_after_a_crash_marks_cut_off_runs_interrupted(settings):
@@ -238,7 +238,7 @@ async def test_a_restart_after_a_crash_marks_cut_off_runs_interrupted(settings):
     (folder / f"run_{crashed['id']}.json").write_text(json.dumps({"runs": [crashed]}))
     (folder / "run_bt-1700000000001-0000abcd.json").write_text("{torn")
     async with open_system(settings) as system:
-        [record] = system.list_runs()["runs"]
+        [record] = (await system.list_runs())["runs"]
         assert (record["id"], record["status"], record["error"]) == (crashed["id"], "failed", "interrupted")
         assert run_file(settings, crashed["id"])["error"] == "interrupted"
         with pytest.raises(NotFound):  # nothing to cancel, and no 500 either

@@ -11,7 +11,8 @@ from typing import Any
 from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
-from spark.service.record import RunRecord, wire_schema
+from spark.service.record import STATUSES, RunRecord, wire_schema
+from spark.service.store import SORT_FIELDS
 
 __all__ = ["openapi_document"]
 
@@ -157,6 +158,21 @@ def openapi_document(services: Services) -> dict[str, Any]:
         "description": "a run id: only runs older than it (page with the last id of the previous page)",
         "schema": {"type": "string", "pattern": _RUN_ID["schema"]["pattern"]},
     }
+
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+    list_filters = [
+        query("status", {"type": "string", "enum": list(STATUSES)}, "only runs in this status"),
+        query("strategy", {"type": "string", "minLength": 1, "maxLength": 64}, "only runs of this strategy"),
+        query("pair", {"type": "string", "minLength": 1, "maxLength": 64}, "only runs on this market"),
+        query(
+            "sort",
+            {"type": "string", "enum": [*SORT_FIELDS, *(f"-{f}" for f in SORT_FIELDS)]},
+            "order by a record field or stat (a leading - for descending); runs without the value come last",
+        ),
+        query("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0}, "skip (sorted)"),
+    ]
     series = {"type": "array", "items": {"type": "number"}}
     admin = [{"adminToken": []}, {"bearer": []}, {"adminCookie": []}]
     paths: dict[str, Any] = {
@@ -170,7 +186,7 @@ def openapi_document(services: Services) -> dict[str, Any]:
                     "properties": {"runs": {"type": "array", "items": run_ref}, "total": {"type": "integer"}},
                 },
             ),
-            [limit, before],
+            [limit, before, *list_filters],
         ),
         "/api/backtest/{run_id}": _get(
             "A run with its report summary (no per-bar arrays)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from spark.errors import InputError, NotFound
 from spark.ids import check_run_id
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
+from spark.service.record import STATUSES
+from spark.service.store import SORT_FIELDS
 
 __all__ = ["read_routes"]
 
@@ -36,6 +39,20 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not low <= int(raw) <= high:
         raise InputError(f"{name} must be an integer from {low} to {high}, got {raw[:40]!r}", field=name)
     return int(raw)
+
+
+def _choice_arg(name: str, allowed: Sequence[str]) -> str | None:
+    raw = request.args.get(name)
+    if raw is not None and raw not in allowed:
+        raise InputError(f"{name} must be one of {', '.join(allowed)}; got {raw[:40]!r}", field=name)
+    return raw
+
+
+def _text_arg(name: str) -> str | None:
+    raw = request.args.get(name)
+    if raw is not None and not (0 < len(raw) <= 64):
+        raise InputError(f"{name} must be 1 to 64 characters", field=name)
+    return raw
 
 
 def _only_args(*known: str) -> None:
@@ -61,12 +78,22 @@ def read_routes(services: Services) -> Blueprint:
 
     @bp.get("/api/backtest")
     async def list_runs() -> Response:
-        _only_args("limit", "before")
+        _only_args("limit", "before", "status", "strategy", "pair", "sort", "offset")
         limit = _int_arg("limit", 100, 1, MAX_LIMIT)
+        offset = _int_arg("offset", 0, 0, 10_000_000)
         before = request.args.get("before")
         if before is not None:
             before = check_run_id(before)
-        return json_response(services.list_runs(limit, before))
+        status = _choice_arg("status", STATUSES)
+        sort = _choice_arg("sort", [*SORT_FIELDS, *(f"-{name}" for name in SORT_FIELDS)])
+        if sort is not None and before is not None:
+            raise InputError("before pages the default order; page a sorted list with offset", field="before")
+        strategy, pair = _text_arg("strategy"), _text_arg("pair")
+        return json_response(
+            await services.list_runs(
+                limit, before, status=status, strategy=strategy, pair=pair, sort=sort, offset=offset
+            )
+        )
 
     @bp.get("/api/backtest/<run:run_id>")
     async def run_detail(run_id: str) -> Response:

@@ -90,8 +90,20 @@ class Services(Protocol):
     def healthy(self) -> bool:
         """True while every actor is alive."""
 
-    def list_runs(self, limit: int = 100, before: str | None = None) -> dict[str, Any]:
-        """``{"runs": [wire record...], "total": n}``, newest first; ``before`` (a run id) pages to older runs."""
+    async def list_runs(
+        self,
+        limit: int = 100,
+        before: str | None = None,
+        *,
+        status: str | None = None,
+        strategy: str | None = None,
+        pair: str | None = None,
+        sort: str | None = None,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """``{"runs": [wire record...], "total": n matching}``, newest first, or by ``sort`` (a wire name, ``-`` first
+        for descending; see `spark.service.store.SORT_FIELDS`); ``before`` (a run id) pages the default order,
+        ``offset`` a sorted one; filters are exact. Filtering and sorting run off the event loop."""
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The wire record, or None. ``run_id`` must already match the id format."""

@@ -17,6 +17,7 @@ import bisect
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,9 @@ from spark.service.evidence import (
     summary_path,
     write_run_record,
 )
-from spark.service.record import TERMINAL, FeedRef, PluginsUsed, RunRecord, Status
+from spark.service.record import TERMINAL, FeedRef, PluginsUsed, RunRecord, Status, snake
 
-__all__ = ["RunStore", "artifact_names", "new_record"]
+__all__ = ["SORT_FIELDS", "RunQuery", "RunStore", "artifact_names", "new_record", "query"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,65 @@ def new_record(
         started_at=started_at,
         plugins=plugins,
     )
+
+
+# What a list may be sorted by: record fields and the stats of done runs (wire names).
+SORT_FIELDS = (
+    "startedAt",
+    "finishedAt",
+    "bars",
+    "returnPct",
+    "pnl",
+    "maxDrawdownPct",
+    "sharpe",
+    "sortino",
+    "cagrPct",
+    "totalTrades",
+    "winRate",
+    "profitFactor",
+    "exposurePct",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunQuery:
+    """A filtered, sorted page of runs: ``sort`` is a SORT_FIELDS name, ``descending`` its direction. Runs without
+    the value (not done yet, an undefined stat) come last either way."""
+
+    status: str | None = None
+    strategy: str | None = None
+    pair: str | None = None
+    sort: str = "startedAt"
+    descending: bool = True
+    limit: int = 100
+    offset: int = 0
+    before: str | None = None  # only runs older than this id (the default order's cursor)
+
+
+def query(records: list[RunRecord], q: RunQuery) -> tuple[list[RunRecord], int]:
+    """(the page, how many match) of ``records`` (a `RunStore.records` snapshot): blocking, O(n log n), so the
+    service calls it in a worker thread."""
+    cursor = None if q.before is None else (id_time_ms(q.before), q.before)
+    picked = [
+        r
+        for r in records
+        if (q.status is None or r.status == q.status)
+        and (q.strategy is None or r.strategy == q.strategy)
+        and (q.pair is None or r.pair == q.pair)
+        and (cursor is None or (r.started_at, r.id) < cursor)
+    ]
+    key = snake(q.sort)
+
+    def value(r: RunRecord) -> Any:
+        if key in ("started_at", "finished_at", "bars"):
+            return getattr(r, key)
+        return None if r.stats is None else r.stats.get(key)
+
+    present = [r for r in picked if isinstance(value(r), int | float)]
+    missing = [r for r in picked if not isinstance(value(r), int | float)]
+    present.sort(key=lambda r: (value(r), r.started_at, r.id), reverse=q.descending)
+    ordered = present + missing
+    return ordered[q.offset : q.offset + q.limit], len(picked)
 
 
 def artifact_names(run_id: str) -> dict[str, str]:
@@ -107,6 +167,10 @@ class RunStore:
         end = len(self._index) if before is None else bisect.bisect_left(self._index, (id_time_ms(before), before))
         start = 0 if limit is None else max(0, end - max(0, limit))
         return [self._records[run_id] for _, run_id in reversed(self._index[start:end])]
+
+    def records(self) -> list[RunRecord]:
+        """Every record, oldest first: a snapshot to filter and sort off the event loop (`query`)."""
+        return [self._records[run_id] for _, run_id in self._index]
 
     def put(self, record: RunRecord, *, written: bool = False) -> int:
         """Insert or replace a whole record; returns its new version. ``written``: this version is on disk

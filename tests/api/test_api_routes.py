@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import pytest
+import trio
 from apikit import admin
 from quart import Blueprint, Response
 
@@ -270,3 +271,28 @@ async def test_a_plugin_registering_something_else_is_named(make_settings: Any) 
     async with open_system(make_settings(), extra_plugins=[(_BadRoutes(), "badroutes")]) as running:
         with pytest.raises(PluginError, match="badroutes"):
             create_app(running)
+
+
+async def test_runs_are_filtered_and_sorted_on_the_server(make_settings: Any) -> None:
+    """The runs list ranks work: sort by a stat (runs without it last), filter by status, strategy and pair; a
+    sorted list pages with offset; unknown values are a 400."""
+    async with open_system(make_settings(mock_delay_s=0.05)) as system:
+        client = create_app(system).test_client()
+        ids = []
+        for notes, pair in (("a", "AAA"), ("b", "BBB"), ("c", "AAA")):
+            ids.append((await start_run(client, notes=notes, pair=pair))["id"])
+        with trio.fail_after(10):
+            while any(system.get_run(i)["status"] != "done" for i in ids):  # noqa: ASYNC110 - the read API
+                await trio.sleep(0.02)
+        running = (await start_run(client, notes="d"))["id"]
+        by_start = await (await client.get("/api/backtest?sort=startedAt")).get_json()
+        assert [r["id"] for r in by_start["runs"]] == [*ids, running] and by_start["total"] == 4
+        done_aaa = await (await client.get("/api/backtest?status=done&pair=AAA")).get_json()
+        assert [r["id"] for r in done_aaa["runs"]] == [ids[2], ids[0]] and done_aaa["total"] == 2
+        second = await (await client.get("/api/backtest?sort=-startedAt&limit=1&offset=1")).get_json()
+        assert [r["id"] for r in second["runs"]] == [ids[2]]
+        mock_stats = await (await client.get("/api/backtest?sort=-returnPct")).get_json()  # mock runs have none
+        assert len(mock_stats["runs"]) == 4  # all kept, those without the stat last
+        for query in ("status=finished", "sort=colour", "sort=-", f"sort=pnl&before={ids[0]}", "offset=-1"):
+            response = await client.get(f"/api/backtest?{query}")
+            assert response.status_code == 400, query
