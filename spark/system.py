@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import os
 import shutil
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -408,12 +407,6 @@ class System:
             self._closed.set()
 
 
-def _yield_cpu() -> bool:
-    """Worker start-up: a lower CPU priority, so the event loop (/health, SSE, mutations) wins a busy CPU."""
-    os.nice(10)
-    return True
-
-
 @asynccontextmanager
 async def open_system(
     settings: Settings,
@@ -439,7 +432,7 @@ async def open_system(
         if runners is None:
             context = await stack.enter_async_context(
                 trio_parallel.open_worker_context(
-                    idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=_yield_cpu
+                    idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=workers.init_worker
                 )
             )
             progress_dir = await trio.to_thread.run_sync(_fresh_progress_dir, settings.evidence_dir)
@@ -514,8 +507,9 @@ async def run_server(
 
     SIGHUP reloads the settings (environment, then ./spark.toml; host and port stay as bound) with
     ``reload_settings``; a config that does not load is logged and the old one kept. SIGINT/SIGTERM stop
-    gracefully: the server stops accepting, the system records every run in flight and ends every stream, the
-    requests in flight get their answers (bounded by the server's graceful timeout).
+    gracefully within SHUTDOWN_GRACE_S: the server stops accepting, the system records every run in flight and ends
+    every stream, the requests in flight get their answers within the server's graceful timeout (5 s), after which
+    the connections left, such as SSE clients that stopped reading, are reset (`spark.api.server`).
     """
 
     def reload_default() -> Settings:

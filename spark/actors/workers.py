@@ -9,6 +9,11 @@ never crosses back to the event loop: only the summary does. Errors come back as
 exceptions with custom constructors do not survive pickling. Progress goes through a small file per run, which the
 worker replaces atomically at each phase (`spark.service.runner.PHASES`) and the runner polls: cheap, and it needs
 nothing shared between the processes.
+
+Workers die with the server: `init_worker` (the worker context's ``init``) starts a thread in each worker that
+waits on the parent's sentinel and ends the worker the moment the parent is gone, even by ``kill -9``. Not
+``PR_SET_PDEATHSIG``: trio-parallel starts workers from a helper thread, and that signal fires when the thread
+that forked exits, not the process.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,9 +37,10 @@ from spark.config import Settings
 from spark.errors import SparkError
 from spark.plugin.manager import PluginSet, build_plugins
 
-__all__ = ["PROGRESS_POLL_S", "RunFailed", "engine_runner", "warm_up", "work"]
+__all__ = ["PROGRESS_POLL_S", "RunFailed", "engine_runner", "init_worker", "warm_up", "work"]
 
 PROGRESS_POLL_S = 0.2  # how often a running run's progress file is read
+ORPHAN_EXIT_CODE = 1
 
 
 class RunFailed(SparkError):
@@ -81,6 +90,23 @@ def work(
         return "error", (describe_error(exc), Outcome(**market))
     stats = dict(result.report.stats)
     return "ok", Outcome(stats=stats, artifacts=("result", "trades_csv", "equity_csv"), **market)
+
+
+def init_worker() -> bool:
+    """Worker start-up: a lower CPU priority, so the event loop (/health, SSE, mutations) wins a busy CPU, and a
+    daemon thread that ends this process once its parent is gone. True: trio-parallel keeps the worker."""
+    os.nice(10)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="spark-parent-watch", daemon=True).start()
+    return True
+
+
+def _exit_with(sentinel: int) -> None:
+    """Block until ``sentinel`` (the parent's end of a pipe) is readable, i.e. the parent died; then exit at once,
+    without cleanup: whatever the worker was computing belongs to a server that no longer exists."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(ORPHAN_EXIT_CODE)
 
 
 def warm_up(plugin_set: PluginSet) -> None:

@@ -63,6 +63,7 @@ def test_goog_reference_figures_through_the_cli_with_evidence(tmp_path: Path) ->
             f"{run_id}_trades.csv",
             f"{run_id}_equity.csv",
             f"{run_id}.summary.json",
+            f"{run_id}.trades.npy",
             f"{run_id}.equity.npy",
         ]
     )
