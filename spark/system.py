@@ -42,12 +42,13 @@ from spark.actors.messages import AuditLine, Cancel, Reply, Runner, Start, Stop,
 from spark.api import create_app
 from spark.api.server import serve_app
 from spark.config import Settings, load_settings
-from spark.errors import SparkError, Unavailable
+from spark.errors import NotFound, SparkError, Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller, ReloadStatus, Subscription
+from spark.service import report
 from spark.service.curves import downsample
 from spark.service.record import PluginsUsed
 from spark.service.store import RunQuery, RunStore, query
@@ -95,6 +96,7 @@ class System:
         self._closed = trio.Event()
         self.died = trio.Event()  # set when an actor raised; `failure` holds what
         self.failure: BaseException | None = None
+        self._candles = report.CandleCache()  # the price pane's last runs (candles re-read from their feed)
         self._open_questions: set[Reply[Any]] = set()  # replies awaited now (failed at once if an actor dies)
         self._scheduler_stats = scheduler.SchedulerStatistics()
         self._reload_status = ReloadStatus()
@@ -216,10 +218,46 @@ class System:
     async def run_summary(self, run_id: str) -> dict[str, Any] | None:
         return await trio.to_thread.run_sync(self.store.summary, run_id)
 
-    async def equity(self, run_id: str, points: int) -> dict[str, Any] | None:
+    async def equity(
+        self, run_id: str, points: int, start_ms: int | None = None, end_ms: int | None = None
+    ) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             series = self.store.series(run_id)
-            return None if series is None else downsample(series, points)
+            return None if series is None else downsample(series, points, start_ms, end_ms)
+
+        return await trio.to_thread.run_sync(read)
+
+    async def price(self, run_id: str, points: int, start_ms: int | None, end_ms: int | None) -> dict[str, Any]:
+        record, plugins, settings = self.store.get(run_id), self._plugins, self._settings
+        if record is None:
+            raise NotFound(f"no run {run_id}", field="id")
+
+        def read() -> dict[str, Any]:
+            summary = self.store.summary(run_id)
+            return report.price(
+                record,
+                summary,
+                plugins,
+                settings.data_dir,
+                self.store.evidence_dir,
+                self._candles,
+                start_ms,
+                end_ms,
+                points,
+            )
+
+        return await trio.to_thread.run_sync(read)
+
+    async def trades(self, run_id: str, sort: str, limit: int, offset: int) -> dict[str, Any]:
+        return await trio.to_thread.run_sync(report.trade_page, self.store.evidence_dir, run_id, sort, limit, offset)
+
+    async def monthly(self, run_id: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            series = self.store.series(run_id)
+            if series is None:
+                return None
+            options = ((self.store.summary(run_id) or {}).get("metadata") or {}).get("options") or {}
+            return report.monthly_returns(series, options.get("cash"))
 
         return await trio.to_thread.run_sync(read)
 

@@ -23,6 +23,7 @@ from spark.ids import check_run_id
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from spark.service.record import STATUSES
+from spark.service.report import MAX_TRADES_PAGE, TRADE_SORTS
 from spark.service.store import SORT_FIELDS
 
 __all__ = ["read_routes"]
@@ -53,6 +54,20 @@ def _text_arg(name: str) -> str | None:
     if raw is not None and not (0 < len(raw) <= 64):
         raise InputError(f"{name} must be 1 to 64 characters", field=name)
     return raw
+
+
+def _window_args() -> tuple[int | None, int | None]:
+    """``from`` and ``to`` (epoch ms, both inclusive; either may be left out): a zoomed window."""
+    bounds = []
+    for name in ("from", "to"):
+        raw = request.args.get(name)
+        if raw is not None and not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 16):
+            raise InputError(f"{name} must be epoch milliseconds, got {raw[:40]!r}", field=name)
+        bounds.append(None if raw is None else int(raw))
+    start, end = bounds
+    if start is not None and end is not None and end < start:
+        raise InputError(f"to ({end}) is before from ({start})", field="to")
+    return start, end
 
 
 def _only_args(*known: str) -> None:
@@ -103,13 +118,41 @@ def read_routes(services: Services) -> Blueprint:
 
     @bp.get("/api/backtest/<run:run_id>/equity")
     async def run_equity(run_id: str) -> Response:
-        _only_args("points")
+        _only_args("points", "from", "to")
         points = _int_arg("points", DEFAULT_POINTS, MIN_POINTS, MAX_POINTS)
+        start, end = _window_args()
         known_run(run_id)
-        curve = await services.equity(run_id, points)
+        curve = await services.equity(run_id, points, start, end)
         if curve is None:
             raise NotFound(f"run {run_id} has no equity curve (yet)", field="id")
-        return json_response({"id": run_id, "points": points, **curve})
+        return json_response({"id": run_id, "points": points, "from": start, "to": end, **curve})
+
+    @bp.get("/api/backtest/<run:run_id>/ohlc")
+    async def run_ohlc(run_id: str) -> Response:
+        _only_args("points", "from", "to")
+        points = _int_arg("points", DEFAULT_POINTS, MIN_POINTS, MAX_POINTS)
+        start, end = _window_args()
+        known_run(run_id)
+        candles = await services.price(run_id, points, start, end)
+        return json_response({"id": run_id, "points": points, "from": start, "to": end, **candles})
+
+    @bp.get("/api/backtest/<run:run_id>/trades")
+    async def run_trades(run_id: str) -> Response:
+        _only_args("sort", "limit", "offset")
+        sort = _choice_arg("sort", [*TRADE_SORTS, *(f"-{name}" for name in TRADE_SORTS)]) or "id"
+        limit = _int_arg("limit", 100, 1, MAX_TRADES_PAGE)
+        offset = _int_arg("offset", 0, 0, 100_000_000)
+        known_run(run_id)
+        return json_response({"id": run_id, **await services.trades(run_id, sort, limit, offset)})
+
+    @bp.get("/api/backtest/<run:run_id>/monthly")
+    async def run_monthly(run_id: str) -> Response:
+        _only_args()
+        known_run(run_id)
+        returns = await services.monthly(run_id)
+        if returns is None:
+            raise NotFound(f"run {run_id} has no equity curve (yet)", field="id")
+        return json_response({"id": run_id, **returns})
 
     @bp.get("/api/backtest/<run:run_id>/artifacts")
     async def run_artifacts(run_id: str) -> Response:

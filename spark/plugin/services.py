@@ -112,10 +112,23 @@ class Services(Protocol):
         """``{report, metadata}`` of a done run without per-bar or per-trade arrays, or None (read off the event
         loop)."""
 
-    async def equity(self, run_id: str, points: int) -> dict[str, Any] | None:
-        """``{timestamp, equity, drawdownPct, total}`` of a done run, downsampled to at most ``points`` entries
-        keeping the extremes and the deepest drawdown (a positive percent), or None (read and cut down off the
-        event loop)."""
+    async def equity(
+        self, run_id: str, points: int, start_ms: int | None = None, end_ms: int | None = None
+    ) -> dict[str, Any] | None:
+        """``{timestamp, equity, drawdownPct, benchmark, total}`` of a done run within ``start_ms..end_ms``,
+        downsampled to at most ``points`` entries keeping the extremes and the deepest drawdown (a positive
+        percent), or None (read and cut down off the event loop)."""
+
+    async def price(self, run_id: str, points: int, start_ms: int | None, end_ms: int | None) -> dict[str, Any]:
+        """Candles of a done run's data within the window (at most ``points`` OHLC buckets), its strategy's
+        indicator lines and plots, and its trade markers (`spark.service.report.price`). NotFound without a
+        result, Conflict when the data changed since the run."""
+
+    async def trades(self, run_id: str, sort: str, limit: int, offset: int) -> dict[str, Any]:
+        """One sorted page of a run's trades with their return and duration (`spark.service.report.trade_page`)."""
+
+    async def monthly(self, run_id: str) -> dict[str, Any] | None:
+        """Returns per calendar month and year of a done run, or None (`spark.service.report.monthly_returns`)."""
 
     async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the run's files that exist."""
