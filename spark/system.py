@@ -468,11 +468,7 @@ async def open_system(
     system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms)
     async with contextlib.AsyncExitStack() as stack:
         if runners is None:
-            context = await stack.enter_async_context(
-                trio_parallel.open_worker_context(
-                    idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=workers.init_worker
-                )
-            )
+            context = await stack.enter_async_context(_worker_context())
             progress_dir = await trio.to_thread.run_sync(_fresh_progress_dir, settings.evidence_dir)
             stack.push_async_callback(trio.to_thread.run_sync, shutil.rmtree, progress_dir, True)
             runners = {
@@ -498,6 +494,20 @@ async def open_system(
             nursery.cancel_scope.cancel()
     if system.failure is not None:
         raise system.failure
+
+
+@asynccontextmanager
+async def _worker_context() -> AsyncIterator[trio_parallel.WorkerContext]:
+    """The engine's worker processes. At the end, idle workers get WORKER_GRACE_S to exit; one that does not is
+    killed, which trio-parallel reports as an error: logged here, never a failed shutdown (nothing of a run is lost
+    by killing an idle worker)."""
+    try:
+        async with trio_parallel.open_worker_context(
+            idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=workers.init_worker
+        ) as context:
+            yield context
+    except trio_parallel.BrokenWorkerError as exc:
+        log.warning("worker processes had to be killed at shutdown: %s", exc.args[0] if exc.args else exc)
 
 
 def _plugins_for(settings: Settings, extra: tuple[tuple[object, str], ...]) -> Plugins:

@@ -12,6 +12,7 @@ from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from spark.service.record import STATUSES, RunRecord, wire_schema
+from spark.service.report import MAX_TRADES_PAGE, TRADE_SORTS
 from spark.service.store import SORT_FIELDS
 
 __all__ = ["openapi_document"]
@@ -174,6 +175,11 @@ def openapi_document(services: Services) -> dict[str, Any]:
         query("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0}, "skip (sorted)"),
     ]
     series = {"type": "array", "items": {"type": "number"}}
+    nullable_series = {"type": "array", "items": {"type": "number", "nullable": True}}
+    window = [
+        query("from", {"type": "integer", "minimum": -(10**15), "maximum": 10**15}, "window start, epoch ms"),
+        query("to", {"type": "integer", "minimum": -(10**15), "maximum": 10**15}, "window end, epoch ms (inclusive)"),
+    ]
     admin = [{"adminToken": []}, {"bearer": []}, {"adminCookie": []}]
     paths: dict[str, Any] = {
         "/api/backtest": _get(
@@ -206,10 +212,67 @@ def openapi_document(services: Services) -> dict[str, Any]:
                         "timestamp": series,
                         "equity": series,
                         "drawdownPct": series,
+                        "benchmark": series,
                     },
                 },
             ),
-            [_RUN_ID, points],
+            [_RUN_ID, points, *window],
+        ),
+        "/api/backtest/{run_id}/ohlc": _get(
+            "Candles of the run's data (read again) in a window, OHLC buckets keeping the extremes, with the "
+            "strategy's indicator lines and the trade markers; 409 when the data changed since the run",
+            {
+                **_ok(
+                    "the price pane",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "total": {"type": "integer"},
+                            **{name: series for name in ("timestamp", "open", "high", "low", "close", "volume")},
+                            "indicators": {"type": "object", "additionalProperties": nullable_series},
+                            "plots": {"type": "array", "items": {"type": "object"}},
+                            "markers": {"type": "array", "items": {"type": "object"}},
+                            "markersTotal": {"type": "integer"},
+                            "precision": {"type": "integer"},
+                        },
+                    },
+                ),
+                **_errors(409),
+            },
+            [_RUN_ID, points, *window],
+        ),
+        "/api/backtest/{run_id}/trades": _get(
+            "One sorted page of the run's trades, with return % and duration",
+            _ok(
+                "trades",
+                {
+                    "type": "object",
+                    "properties": {
+                        "total": {"type": "integer"},
+                        "trades": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            ),
+            [
+                _RUN_ID,
+                query("sort", {"type": "string", "enum": [*TRADE_SORTS, *(f"-{f}" for f in TRADE_SORTS)]}, "order"),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TRADES_PAGE, "default": 100}, "page"),
+                query("offset", {"type": "integer", "minimum": 0, "maximum": 100_000_000, "default": 0}, "skip"),
+            ],
+        ),
+        "/api/backtest/{run_id}/monthly": _get(
+            "Returns per calendar month and year (UTC), in percent",
+            _ok(
+                "returns",
+                {
+                    "type": "object",
+                    "properties": {
+                        "months": {"type": "array", "items": {"type": "object"}},
+                        "years": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            ),
+            [_RUN_ID],
         ),
         "/api/backtest/{run_id}/artifacts": _get(
             "The run's files",

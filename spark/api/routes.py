@@ -61,7 +61,7 @@ def _window_args() -> tuple[int | None, int | None]:
     bounds = []
     for name in ("from", "to"):
         raw = request.args.get(name)
-        if raw is not None and not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 16):
+        if raw is not None and not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 17):
             raise InputError(f"{name} must be epoch milliseconds, got {raw[:40]!r}", field=name)
         bounds.append(None if raw is None else int(raw))
     start, end = bounds
