@@ -1,5 +1,5 @@
-"""The built-in ``write`` plugin: the guarded mutations ``POST /api/backtest/start`` and
-``DELETE /api/backtest/cancel/<id>``.
+"""The built-in ``write`` plugin: the guarded mutations ``POST /api/backtest/start``,
+``DELETE /api/backtest/cancel/<id>`` and ``DELETE /api/backtest/<id>``.
 
 Operators roll mutations back by switching this plugin off (``SPARK_DISABLED_PLUGINS=write`` + SIGHUP): the routes
 stay registered and answer 404 while ``services.plugin_enabled("write")`` is false, so switching it back on restores
@@ -31,6 +31,7 @@ from spark.plugin.services import Caller, Services
 __all__ = ["register_routes"]
 
 NAME = "write"
+MUTATIONS_PER_MINUTE = 60  # DESIGN's "mutations" rate bucket, per client IP
 
 
 @hookimpl
@@ -41,6 +42,7 @@ def register_routes(register: Callable[[Any], None], services: Services) -> None
 def write_blueprint(services: Services) -> Blueprint:
     bp = Blueprint(NAME, __name__)
     limiter = RateLimiter()
+    deletes = RateLimiter()  # DESIGN's "mutations" bucket
 
     def gate() -> None:
         if not services.plugin_enabled(NAME):
@@ -104,5 +106,21 @@ def write_blueprint(services: Services) -> Blueprint:
             await refuse("cancel", caller, None, {"id": run_id[:64]}, exc)
             raise
         return json_response(await services.cancel(run_id, caller))
+
+    @bp.delete("/api/backtest/<run:run_id>")
+    async def delete(run_id: str) -> Response:
+        gate()
+        caller, auth_error = identify()
+        try:
+            settings = services.settings
+            deletes.hit(caller.ip, limit=MUTATIONS_PER_MINUTE, max_keys=settings.rate_limit_max_ips)
+            if auth_error is not None:
+                raise auth_error
+            body_bytes()
+            check_run_id(run_id)
+        except SparkError as exc:
+            await refuse("delete", caller, None, {"id": run_id[:64]}, exc)
+            raise
+        return json_response(await services.delete(run_id, caller))
 
     return bp

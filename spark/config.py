@@ -15,7 +15,7 @@ from typing import Any
 
 from spark.errors import InputError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "changed_settings", "load_settings"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,3 +143,13 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return str(value)
     except (TypeError, ValueError) as exc:
         raise InputError(f"setting {name}: {exc}", field=name) from None
+
+
+def changed_settings(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:
+    """(name, old, new) of each setting that differs (what a reload changed); the admin token is never shown."""
+    out = []
+    for f in fields(Settings):
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a != b:
+            out.append((f.name, "***", "***") if f.name == "admin_token" else (f.name, a, b))
+    return out

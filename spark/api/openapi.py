@@ -433,6 +433,21 @@ def openapi_document(services: Services) -> dict[str, Any]:
             }
         },
     }
+    paths["/api/backtest/{run_id}"]["delete"] = {
+        "summary": "Delete a done or failed run and its evidence (admin, audited); 409 while it is queued or running",
+        "security": admin,
+        "parameters": [_RUN_ID],
+        "responses": {
+            **_ok(
+                "deleted",
+                {
+                    "type": "object",
+                    "properties": {"ok": {"type": "boolean"}, "id": {"type": "string"}, "deleted": {"type": "boolean"}},
+                },
+            ),
+            **_errors(400, 401, 403, 404, 405, 409, 413, 429, 500, 503),
+        },
+    }
     return {
         "openapi": "3.0.3",
         "info": {

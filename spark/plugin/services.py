@@ -37,7 +37,7 @@ class StreamEvent:
     ``serverTime``); ``id`` increases globally across the process."""
 
     id: int
-    kind: Literal["snapshot", "run"]  # snapshot data: {"runs": [newest 200...], "total", "serverTime"}
+    kind: Literal["snapshot", "run", "deleted"]  # snapshot data: {"runs": [newest 200...], "total", "serverTime"}
     data: dict[str, Any]
 
 
@@ -152,6 +152,10 @@ class Services(Protocol):
         """Cancel a queued or running run (it ends ``failed`` / ``cancelled``, its worker killed, no result files
         left); audited before it is carried out. Returns ``{"ok": true, "id", "status": "failed"}``; a second
         cancel changes nothing. Raises NotFound, Conflict (done), Unavailable (audit)."""
+
+    async def delete(self, run_id: str, caller: Caller) -> dict[str, Any]:
+        """Delete a done or failed run and its evidence (audited before it is carried out). Returns ``{"ok": true,
+        "id", "deleted": true}``; NotFound, Conflict (queued or running), Unavailable (audit)."""
 
     def subscribe(self, last_event_id: int | None) -> AbstractAsyncContextManager[Subscription]:
         """A stream for one SSE client, replaying after ``last_event_id`` from the ring when it can, else starting

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from spark.engine import BacktestResult, equity_csv, trades_csv
-from spark.ids import check_run_id
+from spark.ids import check_run_id, is_run_id
 
 __all__ = [
     "RESULT_SUFFIXES",
@@ -45,7 +45,9 @@ __all__ = [
     "read_json",
     "read_series",
     "read_trades",
+    "remove_orphans",
     "remove_result_files",
+    "remove_run_files",
     "remove_stale_temp_files",
     "result_path",
     "run_record_path",
@@ -271,6 +273,34 @@ def remove_result_files(evidence_dir: Path, run_id: str) -> list[str]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path.name)
+    return removed
+
+
+def remove_run_files(evidence_dir: Path, run_id: str) -> list[str]:
+    """Delete a run: its record first (so a crash in the middle leaves the run gone, not listed half), fsynced,
+    then its result files (a crash leaves orphans, which `remove_orphans` takes at the next start-up)."""
+    record = run_record_path(evidence_dir, run_id)
+    removed: list[str] = []
+    with contextlib.suppress(FileNotFoundError):
+        record.unlink()
+        removed.append(record.name)
+    with contextlib.suppress(FileNotFoundError):
+        _fsync_dir(record.parent)
+    return removed + remove_result_files(evidence_dir, run_id)
+
+
+def remove_orphans(evidence_dir: Path, known: set[str]) -> list[str]:
+    """Remove result files of runs that have no record (a delete cut off by a crash); returns the names removed.
+    Only names of the result layout (a run id, then a RESULT_SUFFIXES suffix) are touched."""
+    folder = Path(evidence_dir) / "backtest"
+    removed: list[str] = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in folder.iterdir():
+            run_id = path.name[:25]
+            if is_run_id(run_id) and run_id not in known and path.name[25:] in RESULT_SUFFIXES:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path.name)
     return removed
 
 

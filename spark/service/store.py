@@ -30,6 +30,7 @@ from spark.service.evidence import (
     Series,
     read_json,
     read_series,
+    remove_orphans,
     remove_result_files,
     remove_stale_temp_files,
     result_path,
@@ -189,6 +190,14 @@ class RunStore:
             self._written[run_id] = version
         return version
 
+    def remove(self, run_id: str) -> None:
+        """Forget a run (deleted): it is no longer listed; its files are the caller's to remove."""
+        record = self._records.pop(run_id, None)
+        if record is not None:
+            self._index.remove((record.started_at, run_id))
+            self._version.pop(run_id, None)
+            self._written.pop(run_id, None)
+
     def update(self, run_id: str, **changes: Any) -> tuple[RunRecord, int]:
         """Replace the record by a copy with ``changes``; returns (new record, version)."""
         record = self._records[run_id].replace(**changes)
@@ -325,6 +334,8 @@ class RunStore:
                 if removed:
                     log.warning("run %s (failed, %s): removed its partial result %s", record.id, record.error, removed)
             store.put(record, written=True)
+        for name in remove_orphans(store.evidence_dir, set(store._records)):
+            log.warning("removed %s: the result of a run whose record is gone (a delete cut off)", name)
         return store, interrupted
 
 
