@@ -30,7 +30,7 @@ from typing import Any
 import trio
 from prometheus_client import CollectorRegistry
 
-from spark.actors import auditor, broadcaster, scheduler, simulator, workers
+from spark.actors import auditor, broadcaster, retention, scheduler, simulator, workers
 from spark.actors.messages import (
     AuditLine,
     Cancel,
@@ -67,8 +67,6 @@ BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
 SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
 UNAVAILABLE_RETRY_S = 5
-RETENTION_FIRST_S = 60.0  # retention's first look after start-up
-RETENTION = Caller(ip="local", user="retention")  # who the audit names for retention's deletes
 
 
 class ActorDied(SparkError):
@@ -215,23 +213,6 @@ class System(RunViews):
         with trio.CancelScope(shield=True):
             reply: Reply[dict[str, Any]] = Reply()
             return await self._ask(self._to_scheduler, Delete(run_id=run_id, caller=caller, reply=reply), reply)
-
-    async def retain(self) -> None:
-        """Retention (Setting ``retention_days``, off at 0): every ``retention_check_s`` (first a minute after
-        start-up, or sooner if the check is more often), delete the ended runs started longer ago, each through the
-        scheduler like any delete and audited with the user "retention". Reads the settings each time (reloads)."""
-        await trio.sleep(min(RETENTION_FIRST_S, self._settings.retention_check_s))
-        while not self._closing:
-            days = self._settings.retention_days
-            if days > 0:
-                cutoff = self.now_ms() - int(days * 86_400_000)
-                old = [r.id for r in self.store.records() if r.terminal and r.started_at < cutoff]
-                for run_id in old:
-                    with contextlib.suppress(SparkError):  # started meanwhile, gone, or the audit is down
-                        await self.delete(run_id, RETENTION)
-                if old:
-                    log.info("retention: %d run(s) older than %g days deleted", len(old), days)
-            await trio.sleep(self._settings.retention_check_s)
 
     @asynccontextmanager
     async def subscribe(self, last_event_id: int | None) -> AsyncIterator[Subscription]:
@@ -404,7 +385,13 @@ async def open_system(
             runners = {"mock": simulator.mock_runner(lambda: system.settings), "engine": engine}
         nursery = await stack.enter_async_context(trio.open_nursery())
         await system._run(nursery, runners, first_event_id=wall_ms())
-        nursery.start_soon(system.retain)
+        nursery.start_soon(
+            retention.run,
+            lambda: system.settings,
+            system.store.records,
+            lambda run_id: system.delete(run_id, retention.RETENTION),
+            now_ms,
+        )
         try:
             yield system
         finally:
