@@ -78,7 +78,7 @@ def work(
     """In the worker process: execute the job, write its result and artifacts. Returns ("ok", Outcome) or
     ("error", (message, Outcome with the market found before the failure))."""
     from spark.actors.simulator import describe_error
-    from spark.service.evidence import write_artifacts, write_result
+    from spark.service.evidence import write_result
     from spark.service.runner import PHASES, execute
 
     market: dict[str, Any] = {}
@@ -100,13 +100,12 @@ def work(
             progress=report,
             loaded=loaded,
         )
-        write_result(evidence_dir, result)
-        write_artifacts(evidence_dir, result)
+        write_result(evidence_dir, result)  # the CSVs are rendered from it when downloaded
         report(PHASES["evidence"], "evidence")
     except Exception as exc:
         return "error", (describe_error(exc), Outcome(**market))
     stats = dict(result.report.stats)
-    return "ok", Outcome(stats=stats, artifacts=("result", "trades_csv", "equity_csv"), **market)
+    return "ok", Outcome(stats=stats, artifacts=("result",), **market)
 
 
 def init_worker() -> bool:

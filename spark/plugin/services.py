@@ -7,7 +7,7 @@ API turns into JSON answers with their status.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -134,7 +134,11 @@ class Services(Protocol):
         """``[{type, name, url, bytes}]`` for the run's files that exist."""
 
     async def artifact_path(self, run_id: str, name: str) -> Path | None:
-        """The file of one artifact, only if ``name`` is one of the run's listed artifacts."""
+        """The file of one artifact, only if ``name`` is one of the run's listed artifacts and a file."""
+
+    async def rendered_artifact(self, run_id: str, name: str) -> Iterator[str] | None:
+        """The lines of a listed artifact rendered on download (``bytes`` null in the list), or None. The iterator
+        blocks: read it in a worker thread."""
 
     async def audit(
         self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool, error: str | None = None

@@ -26,7 +26,16 @@ from spark.service.curves import at_bucket_ends, ohlc, window
 from spark.service.evidence import TRADE_COLUMNS, Series, read_trades
 from spark.service.record import RunRecord
 
-__all__ = ["MAX_MARKERS", "MAX_TRADES_PAGE", "TRADE_SORTS", "CandleCache", "monthly_returns", "price", "trade_page"]
+__all__ = [
+    "MAX_MARKERS",
+    "MAX_TRADES_PAGE",
+    "TRADE_SORTS",
+    "CandleCache",
+    "monthly_returns",
+    "price",
+    "trade_page",
+    "with_benchmark",
+]
 
 MAX_MARKERS = 2_000  # markers in one answer; a zoom shows the rest
 MAX_TRADES_PAGE = 1_000
@@ -111,6 +120,37 @@ def price(
     doc["markers"] = markers
     doc["precision"] = _precision(candles.close)
     return doc
+
+
+def with_benchmark(
+    series: Series,
+    record: RunRecord,
+    summary: dict[str, Any] | None,
+    plugins: Plugins,
+    data_dir: Path,
+    cache: CandleCache,
+) -> Series:
+    """``series`` with its buy-and-hold line (the starting cash in the instrument at the first close, no costs),
+    from the run's data read again; unchanged when that data cannot be read or is not the data run."""
+    metadata = (summary or {}).get("metadata") or {}
+    cash = (metadata.get("options") or {}).get("cash")
+    if not metadata or not isinstance(cash, int | float):
+        return series
+    try:
+        loaded = cache.get(
+            (record.id, _stamp(record, plugins, data_dir)), lambda: _load(record, metadata, plugins, data_dir)
+        )
+    except SparkError:
+        return series
+    close = loaded.candles.close
+    if len(close) != len(series.equity) or not close[0] > 0:
+        return series
+    return Series(
+        timestamp=series.timestamp,
+        equity=series.equity,
+        drawdown_pct=series.drawdown_pct,
+        benchmark=float(cash) * close / close[0],
+    )
 
 
 def _stamp(record: RunRecord, plugins: Plugins, data_dir: Path) -> str | None:

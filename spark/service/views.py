@@ -6,6 +6,7 @@ the event loop only takes O(limit) snapshots.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,16 @@ class RunViews:
     async def equity(
         self, run_id: str, points: int, start_ms: int | None = None, end_ms: int | None = None
     ) -> dict[str, Any] | None:
+        record, plugins, data_dir = self.store.get(run_id), self._plugins, self._settings.data_dir
+
         def read() -> dict[str, Any] | None:
             series = self.store.series(run_id)
-            return None if series is None else downsample(series, points, start_ms, end_ms)
+            if series is None:
+                return None
+            if series.benchmark is None and record is not None:
+                summary = self.store.summary(run_id)
+                series = report.with_benchmark(series, record, summary, plugins, data_dir, self._candles)
+            return downsample(series, points, start_ms, end_ms)
 
         return await trio.to_thread.run_sync(read)
 
@@ -120,6 +128,9 @@ class RunViews:
 
     async def artifact_path(self, run_id: str, name: str) -> Path | None:
         return await trio.to_thread.run_sync(self.store.artifact_path, run_id, name)
+
+    async def rendered_artifact(self, run_id: str, name: str) -> Iterator[str] | None:
+        return await trio.to_thread.run_sync(self.store.rendered_artifact, run_id, name)
 
     def snapshot(self) -> dict[str, Any]:
         """What an SSE snapshot holds: the newest SNAPSHOT_RUNS runs and the total (older ones are paged)."""
