@@ -45,7 +45,7 @@ from spark.actors.messages import (
     Stop,
     Wake,
 )
-from spark.actors.verdicts import Verdicts, cancelled_answer
+from spark.actors.verdicts import RecordBatch, Verdicts, cancelled_answer
 from spark.config import Settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
 from spark.ids import new_run_id, wall_ms
@@ -115,12 +115,14 @@ async def run(
             nursery=nursery,
             statistics=statistics or SchedulerStatistics(),
         )
+        await nursery.start(state.records.run)
         task_status.started()
         async for message in inbox:
             await state.handle(message)
             if state.finished():
                 break
         await state.stop()  # if every sender went away without a Stop
+        state.records.close()
 
 
 class _Scheduler:
@@ -141,7 +143,8 @@ class _Scheduler:
     ) -> None:
         self.store, self.metrics, self.settings, self.now_ms, self.plugins = store, metrics, settings, now_ms, plugins
         self.launch, self.publish, self.to_self = launch, publish, to_self
-        self.verdicts = Verdicts(store, audit)
+        self.records = RecordBatch(store)
+        self.verdicts = Verdicts(store, audit, self.records)
         self.nursery, self.statistics = nursery, statistics
         self.queue: deque[Job] = deque()
         self.accepted: dict[str, _Accepted] = {}  # starts being written and audited

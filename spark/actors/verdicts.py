@@ -18,11 +18,17 @@ import trio
 from spark.actors.messages import AuditLine, Cancel, Delete, Reply, Start
 from spark.errors import SparkError, Unavailable
 from spark.plugin.services import Caller
-from spark.service.evidence import remove_result_files, remove_run_files, run_record_path, write_run_record
+from spark.service.evidence import (
+    remove_result_files,
+    remove_run_files,
+    run_record_path,
+    write_records_atomic,
+    write_run_record,
+)
 from spark.service.record import RunRecord
 from spark.service.store import RunStore
 
-__all__ = ["EVIDENCE_RETRY_S", "Verdicts", "audit_entry", "cancelled_answer"]
+__all__ = ["EVIDENCE_RETRY_S", "RecordBatch", "Verdicts", "audit_entry", "cancelled_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +64,59 @@ def cancelled_answer(run_id: str) -> dict[str, Any]:
     return {"ok": True, "id": run_id, "status": "failed"}
 
 
-class Verdicts:
-    """Writes verdicts to ``store``'s evidence folder and to the auditor's ``audit`` channel."""
+class RecordBatch:
+    """Group commit of the records of accepted starts: records asked for together are written with one pair of
+    flushes (`spark.service.evidence.write_records_atomic`), and each asker is answered once its record is on
+    disk. `run` drains the batch until cancelled (the scheduler cancels it once no start is pending)."""
 
-    def __init__(self, store: RunStore, audit: trio.MemorySendChannel) -> None:
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self._pending: list[tuple[dict[str, Any], Reply[None]]] = []
+        self._wake = trio.Event()
+        self._scope = trio.CancelScope()
+
+    async def write(self, record: RunRecord) -> None:
+        """The record on disk when this returns; raises what kept it from the disk (OSError, ValueError...)."""
+        reply: Reply[None] = Reply()
+        self._pending.append((record.to_wire(), reply))
+        self._wake.set()
+        await reply.wait()
+
+    def close(self) -> None:
+        """End `run` (call it once no start is pending: a batch being written is finished first)."""
+        self._scope.cancel()
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        with self._scope:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            batch, self._pending = self._pending, []
+            with trio.CancelScope(shield=True):  # a batch begun is finished: each asker gets its answer
+                try:
+                    outcomes = await self.store.blocking(
+                        write_records_atomic, self.store.evidence_dir, [w for w, _ in batch]
+                    )
+                except OSError as exc:
+                    outcomes = [exc] * len(batch)
+            for (_, reply), error in zip(batch, outcomes, strict=True):
+                if error is None:
+                    reply.set(None)
+                else:
+                    reply.fail(error)
+
+
+class Verdicts:
+    """Writes verdicts to ``store``'s evidence folder (records of starts through ``records``, a RecordBatch) and to
+    the auditor's ``audit`` channel."""
+
+    def __init__(self, store: RunStore, audit: trio.MemorySendChannel, records: RecordBatch | None = None) -> None:
         self.store, self.audit = store, audit
+        self.records = records
 
     async def write_audit(self, entry: dict[str, Any]) -> None:
         """One audit line, durable when this returns; Unavailable when it cannot be written."""
@@ -80,7 +134,10 @@ class Verdicts:
         error: SparkError | None = None
         entry = audit_entry("start", message.caller, record.id, message.payload)
         try:
-            await self.store.blocking(write_run_record, self.store.evidence_dir, record.to_wire())
+            if self.records is not None:
+                await self.records.write(record)
+            else:
+                await self.store.blocking(write_run_record, self.store.evidence_dir, record.to_wire())
         except (OSError, ValueError, TypeError) as exc:  # a full disk, a value the file cannot hold
             log.error("cannot write the record of run %s: %s", record.id, exc)
             error = Unavailable(

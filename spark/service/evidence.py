@@ -23,12 +23,14 @@ evidence. `remove_result_files` takes back what a run that did not end done may 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import io
 import json
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,7 @@ __all__ = [
     "write_artifacts",
     "write_bytes_atomic",
     "write_json_atomic",
+    "write_records_atomic",
     "write_result",
     "write_run_record",
     "write_text_atomic",
@@ -95,6 +98,73 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def write_records_atomic(evidence_dir: Path, records: list[Mapping[str, Any]]) -> list[BaseException | None]:
+    """Write many run records (``run_<id>.json``) atomically and durably with two flushes in all, not two each:
+    every temp file is written, the filesystem is synced once (``syncfs``; a fsync per file where there is none),
+    each is renamed into place, and the folder is fsynced once. Returns, per record, None or the error that
+    kept it from disk (a record that cannot be serialised or written never stops the others)."""
+    outcome: list[BaseException | None] = [None] * len(records)
+    staged: list[tuple[int, str, Path]] = []
+    folder = Path(evidence_dir) / "backtest"
+    for i, record in enumerate(records):
+        try:
+            path = run_record_path(evidence_dir, record.get("id"))
+            data = (json.dumps({"runs": [dict(record)]}, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fh.fileno(), 0o644)
+                fh.write(data)
+            staged.append((i, tmp, path))
+        except (OSError, ValueError, TypeError) as exc:
+            outcome[i] = exc
+    if staged:
+        try:
+            _sync_files(folder, [tmp for _, tmp, _ in staged])
+            for i, tmp, path in staged:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    outcome[i] = exc
+            _fsync_dir(folder)
+        except OSError as exc:
+            for i, _, _ in staged:
+                outcome[i] = outcome[i] or exc
+        for i, tmp, _ in staged:
+            if outcome[i] is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+    return outcome
+
+
+def _sync_files(folder: Path, paths: list[str]) -> None:
+    """Make the data of ``paths`` durable: one ``syncfs`` of their filesystem, else a fsync each."""
+    if _SYNCFS is not None:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            if _SYNCFS(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _load_syncfs()
 
 
 def write_text_atomic(path: Path, text: str) -> None:

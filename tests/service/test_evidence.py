@@ -182,3 +182,19 @@ def test_the_series_file_is_compact_and_keeps_irregular_times_exact(tmp_path: Pa
     series = read_series(tmp_path, RUN)
     assert series.timestamp.tolist() == ts.tolist() and series.equity.tolist() == result.report.equity.tolist()
     assert series.drawdown_pct.tobytes() == result.report.drawdown_pct.tobytes()  # derived, bit for bit
+
+
+def test_records_written_together_share_their_flushes_and_fail_alone(tmp_path: Path) -> None:
+    """Group commit of run records: many written with one pair of flushes; one that cannot be written (a value
+    JSON cannot hold, a bad id) is refused alone, the others land whole, no temp file stays."""
+    from spark.service.evidence import write_records_atomic
+
+    good = [{"id": f"bt-176370000000{n}-0123abcd", "status": "queued"} for n in range(3)]
+    bad_value = {"id": "bt-1763700000009-0123abcd", "status": float("nan")}
+    bad_id = {"id": "../etc/passwd"}
+    outcome = write_records_atomic(tmp_path, [good[0], bad_value, good[1], bad_id, good[2]])
+    assert [o is None for o in outcome] == [True, False, True, False, True]
+    assert isinstance(outcome[1], ValueError) and isinstance(outcome[3], InputError)
+    for record in good:
+        assert json.loads((tmp_path / "backtest" / f"run_{record['id']}.json").read_text()) == {"runs": [record]}
+    assert leftovers(tmp_path / "backtest") == [] and len(list((tmp_path / "backtest").iterdir())) == 3
