@@ -18,7 +18,7 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from spark.api.auth import authenticate
+from spark.api.auth import authenticate, require
 from spark.api.ratelimit import RateLimiter
 from spark.api.wire import body_bytes, client_ip, json_response, parse_json
 from spark.errors import NotFound, SparkError
@@ -49,13 +49,19 @@ def write_blueprint(services: Services) -> Blueprint:
             body_bytes()  # an oversized body still gets its 413 (and a closed connection)
             raise NotFound("mutations are switched off on this server (plugin 'write' is disabled)")
 
-    def identify() -> tuple[Caller, SparkError | None]:
-        settings = services.settings
+    def identify(role: str, what: str) -> tuple[Caller, SparkError | None]:
+        """Who asks, and why they may not (None: they may): no token, a wrong one, or a role below ``role``."""
+        ip = client_ip(services.settings)
         try:
-            authenticate(settings)
+            user = authenticate(services)
         except SparkError as exc:
-            return Caller(ip=client_ip(settings)), exc
-        return Caller(ip=client_ip(settings), user="admin"), None
+            return Caller(ip=ip), exc
+        caller = Caller(ip=ip, user=user.name, role=user.role)
+        try:
+            require(user, role, what)
+        except SparkError as exc:
+            return caller, exc
+        return caller, None
 
     async def refuse(action: str, caller: Caller, run_id: str | None, payload: Any, exc: SparkError) -> None:
         await services.audit(
@@ -71,7 +77,7 @@ def write_blueprint(services: Services) -> Blueprint:
     @bp.post("/api/backtest/start")
     async def start() -> Response:
         gate()
-        caller, auth_error = identify()
+        caller, auth_error = identify("operator", "starting a run")
         payload: Any = None
         try:
             settings = services.settings
@@ -96,7 +102,7 @@ def write_blueprint(services: Services) -> Blueprint:
     @bp.delete("/api/backtest/cancel/<run_id>")
     async def cancel(run_id: str) -> Response:
         gate()
-        caller, auth_error = identify()
+        caller, auth_error = identify("operator", "cancelling a run")
         try:
             if auth_error is not None:
                 raise auth_error
@@ -110,7 +116,7 @@ def write_blueprint(services: Services) -> Blueprint:
     @bp.delete("/api/backtest/<run:run_id>")
     async def delete(run_id: str) -> Response:
         gate()
-        caller, auth_error = identify()
+        caller, auth_error = identify("admin", "deleting a run")
         try:
             settings = services.settings
             deletes.hit(caller.ip, limit=MUTATIONS_PER_MINUTE, max_keys=settings.rate_limit_max_ips)

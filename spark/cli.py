@@ -24,6 +24,7 @@ COMMANDS = (
     "spark.commands.loadtest",
     "spark.commands.serve",
     "spark.commands.prune",
+    "spark.commands.users",
     "spark.commands.status",
     "spark.commands.reload",
 )

@@ -41,6 +41,7 @@ class Settings:
     sse_retry_ms: int = 3000
     mock_delay_s: float = 3.5  # BACKTEST_IMPL=mock finishes a run after this long
     max_body_bytes: int = 65536
+    users_file: str = ""  # SPARK_USERS_FILE; empty: <state dir>/users.toml (spark users add|list|disable|rotate)
     retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
     retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)
 

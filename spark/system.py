@@ -49,10 +49,11 @@ from spark.ids import wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
 from spark.plugin.request import RunRequest
-from spark.plugin.services import Caller, ReloadStatus, Subscription
+from spark.plugin.services import Caller, Identity, ReloadStatus, Subscription
 from spark.service import report
 from spark.service.record import PluginsUsed
 from spark.service.store import RunStore
+from spark.service.users import UserDirectory, load_users, users_path
 from spark.service.views import RunViews
 
 __all__ = ["SHUTDOWN_GRACE_S", "ActorDied", "System", "open_system"]
@@ -82,6 +83,7 @@ class System(RunViews):
     ) -> None:
         self._settings = settings
         self._plugins = plugins
+        self._users = _users_for(settings)
         self._generation = 1
         self.metrics = metrics
         self.store = store
@@ -119,6 +121,14 @@ class System(RunViews):
         change the plugin set start a new generation; the API and the workers always use the same one."""
         return PluginsUsed(generation=self._generation, names=tuple(self._plugins.names)), self._plugins.plugin_set
 
+    def user_for(self, token: bytes) -> Identity | None:
+        user = self._users.find(token)
+        return None if user is None else Identity(name=user.name, role=user.role)
+
+    @property
+    def users_configured(self) -> bool:
+        return self._users.configured
+
     def plugin_enabled(self, name: str) -> bool:
         """Loaded, and not switched off by the settings in force now. The write plugin is always loaded, so that a
         SIGHUP can switch its routes back on."""
@@ -132,6 +142,7 @@ class System(RunViews):
         generation it was accepted under). A plugin set that does not load raises PluginError and changes
         nothing."""
         fresh = await trio.to_thread.run_sync(_plugins_for, settings, self._plugins.plugin_set.extra)
+        users = await trio.to_thread.run_sync(_users_for, settings)  # a bad users file refuses the reload
         changes = []
         if fresh.plugin_set != self._plugins.plugin_set:
             before, after = set(self._plugins.names), set(fresh.names)
@@ -144,7 +155,9 @@ class System(RunViews):
             )
         if settings != self._settings:
             changes += [f"{name}: {old!r} -> {new!r}" for name, old, new in changed_settings(self._settings, settings)]
-        self._settings = settings
+        if users.users != self._users.users:
+            changes.append(f"users: {len(users.users)} (the users file re-read)")
+        self._settings, self._users = settings, users
         self._reload_status = self._reload_status.succeeded(self.now_ms())
         if self._to_scheduler is not None:
             # busy: it looks at the limits again on its next change; closing: nothing to wake
@@ -401,6 +414,11 @@ async def open_system(
             nursery.cancel_scope.cancel()
     if system.failure is not None:
         raise system.failure
+
+
+def _users_for(settings: Settings) -> UserDirectory:
+    """The users file (re-read at every reload) and ADMIN_TOKEN's built-in ``admin``."""
+    return UserDirectory(load_users(users_path(settings.state_dir, settings.users_file)), settings.admin_token)
 
 
 def _plugins_for(settings: Settings, extra: tuple[tuple[object, str], ...]) -> Plugins:

@@ -1,46 +1,54 @@
-"""The admin token guard for mutations.
+"""The token guard for mutations: who is asking (`authenticate`), and may they (`require`).
 
 Sources, first present wins: ``x-admin-token``, ``Authorization: Bearer <token>``, the cookie ``admin-token``. The
 cookie counts only when ``Origin`` (or, without it, ``Referer``) names this server, so a foreign page cannot ride a
-browser's cookie (403). Comparison is constant-time over UTF-8 bytes (``hmac.compare_digest`` on str raises on
-non-ASCII). A header given twice is refused rather than guessed at. Errors: AuthError (401, the API adds
-``WWW-Authenticate``), Forbidden (403), NotConfigured (500) when no ``ADMIN_TOKEN`` is set.
+browser's cookie (403). A token is ADMIN_TOKEN (the user ``admin``) or a named user's (`spark users`); the lookup
+is constant-time over the token hashes, on bytes. A header given twice is refused rather than guessed at. Errors:
+AuthError (401, the API adds ``WWW-Authenticate``), Forbidden (403: a credential from the wrong place, or a role
+that does not include the one required, said so), NotConfigured (500) when no ADMIN_TOKEN and no user is set.
 """
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
 from quart import request
 
-from spark.config import Settings
 from spark.errors import AuthError, Forbidden, NotConfigured
+from spark.plugin.services import Identity, Services
+from spark.service.users import at_least
 
-__all__ = ["MAX_TOKEN_BYTES", "authenticate"]
+__all__ = ["MAX_TOKEN_BYTES", "authenticate", "require"]
 
 MAX_TOKEN_BYTES = 1024
 COOKIE = "admin-token"
 
 
-def authenticate(settings: Settings) -> None:
-    """Return when the current request carries the admin token; raise otherwise (never says what was wrong with a
-    given token, only that it did not match)."""
-    expected = settings.admin_token
-    if not expected:
+def authenticate(services: Services) -> Identity:
+    """The user whose token the current request carries; raise otherwise (never says what was wrong with a given
+    token, only that it did not match)."""
+    if not services.users_configured:
         raise NotConfigured(
-            "mutations are disabled: no ADMIN_TOKEN is configured on the server "
-            "(set ADMIN_TOKEN, or use `make run`, which generates one)"
+            "mutations are disabled: no ADMIN_TOKEN and no users are configured on the server "
+            "(set ADMIN_TOKEN, use `make run`, which generates one, or add users with `spark users add`)"
         )
     given = _given_token()
     if given is None:
         raise AuthError(
-            "an admin token is required (x-admin-token header, Authorization: Bearer, or the "
-            "admin-token cookie from this site)"
+            "a token is required (x-admin-token header, Authorization: Bearer, or the admin-token cookie from "
+            "this site)"
         )
     given_bytes = given.encode("utf-8", "surrogateescape")
-    if len(given_bytes) > MAX_TOKEN_BYTES or not hmac.compare_digest(given_bytes, expected.encode("utf-8")):
-        raise AuthError("the admin token does not match")
+    user = None if len(given_bytes) > MAX_TOKEN_BYTES else services.user_for(given_bytes)
+    if user is None:
+        raise AuthError("the token does not match a user")
+    return user
+
+
+def require(identity: Identity, role: str, what: str) -> None:
+    """Forbidden (403, with the reason) unless ``identity``'s role includes ``role``."""
+    if not at_least(identity.role, role):
+        raise Forbidden(f"user {identity.name!r} has the role {identity.role}: {what} needs the {role} role")
 
 
 def _single(name: str) -> str | None:

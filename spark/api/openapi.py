@@ -371,6 +371,19 @@ def openapi_document(services: Services) -> dict[str, Any]:
                 },
             ),
         ),
+        "/api/whoami": {
+            "get": {
+                "summary": "The user a token belongs to: {user, role}",
+                "security": admin,
+                "responses": {
+                    **_ok(
+                        "who",
+                        {"type": "object", "properties": {"user": {"type": "string"}, "role": {"type": "string"}}},
+                    ),
+                    **_errors(400, 401, 403, 405, 413, 500),
+                },
+            }
+        },
         "/health": _get(
             "Liveness of the actors",
             {

@@ -17,6 +17,7 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Blueprint, Response, request
 
+from spark.api.auth import authenticate
 from spark.api.wire import json_response
 from spark.errors import InputError, NotFound
 from spark.ids import check_run_id
@@ -203,6 +204,13 @@ def read_routes(services: Services) -> Blueprint:
                 "reloadError": reloaded.error,
             }
         )
+
+    @bp.get("/api/whoami")
+    async def whoami() -> Response:
+        """The user a token belongs to (the dashboard shows it and guards its buttons by the role)."""
+        _only_args()
+        user = authenticate(services)
+        return json_response({"user": user.name, "role": user.role})
 
     @bp.get("/health")
     async def health() -> Response:

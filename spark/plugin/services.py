@@ -23,12 +23,21 @@ __all__ = ["Caller", "ReloadStatus", "Services", "StreamEvent", "Subscription"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """A user a token belongs to: its name (what the audit records) and role (viewer, operator, approver, admin)."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Caller:
-    """Who asked: recorded in the audit line (``ip``, ``user``). ``user`` is "admin" once the token matched,
-    "anonymous" otherwise."""
+    """Who asked: recorded in the audit line (``ip``, ``user``). ``user`` is the name the token belongs to
+    ("admin" for ADMIN_TOKEN), "anonymous" without a token that matched; ``role`` is that user's."""
 
     ip: str
     user: str = "anonymous"
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +88,13 @@ class Services(Protocol):
     def plugin_generation(self) -> tuple[Any, PluginSet]:
         """(the generation a run started now records, the plugin set its worker builds). A reload that changes
         the installed plugins starts a new generation."""
+
+    def user_for(self, token: bytes) -> Identity | None:
+        """The enabled user a token belongs to (ADMIN_TOKEN: ``admin``), or None; constant time over the users."""
+
+    @property
+    def users_configured(self) -> bool:
+        """Somebody can mutate at all (an ADMIN_TOKEN, or a user in the users file)."""
 
     def plugin_enabled(self, name: str) -> bool:
         """False once config switches the plugin off (checked per request, so SIGHUP acts at once)."""

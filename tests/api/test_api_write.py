@@ -291,3 +291,39 @@ async def test_delete_removes_an_ended_run_and_refuses_others(client: Any, syste
         ("delete", True),
         ("delete", False),
     ]
+
+
+async def test_every_mutation_checks_the_users_role_and_audits_the_name(make_settings: Any, tmp_path: Any) -> None:
+    """A viewer may not start, an operator may start and cancel but not delete, an admin may; a refusal is a 403
+    saying why, audited with the user's name (never the token)."""
+    from spark.service.users import add_user
+
+    settings = make_settings(mock_delay_s=30.0, state_dir=tmp_path / "state")
+    tokens = {
+        role: add_user(tmp_path / "state" / "users.toml", f"u-{role}", role, 0) for role in ("viewer", "operator")
+    }
+    async with open_system(settings) as system:
+        client = create_app(system).test_client()
+
+        def as_(role: str) -> dict[str, str]:
+            return {"x-admin-token": tokens[role]}
+
+        refused = await client.post(START, json={}, headers=as_("viewer"))
+        assert refused.status_code == 403 and "operator role" in (await refused.get_json())["message"]
+        run = await (await client.post(START, json={}, headers=as_("operator"))).get_json()
+        assert (await client.delete(cancel_url(run["id"]), headers=as_("operator"))).status_code == 200
+        denied = await client.delete(f"/api/backtest/{run['id']}", headers=as_("operator"))
+        assert denied.status_code == 403 and "admin role" in (await denied.get_json())["message"]
+        assert (await client.delete(f"/api/backtest/{run['id']}", headers=admin())).status_code == 200
+        who = await (await client.get("/api/whoami", headers=as_("operator"))).get_json()
+        assert who == {"user": "u-operator", "role": "operator"}
+        assert (await client.get("/api/whoami")).status_code == 401
+    lines = audit_lines(settings)
+    assert [(x["action"], x["user"], x["success"]) for x in lines] == [
+        ("start", "u-viewer", False),
+        ("start", "u-operator", True),
+        ("cancel", "u-operator", True),
+        ("delete", "u-operator", False),
+        ("delete", "admin", True),
+    ]
+    assert not any(token in json.dumps(lines) for token in tokens.values())
