@@ -18,15 +18,17 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from spark.api.auth import authenticate, require
 from spark.api.ratelimit import RateLimiter
-from spark.api.wire import body_bytes, client_ip, json_response, parse_json
-from spark.errors import NotFound, SparkError
+from spark.api.wire import body_bytes, json_response, parse_json
+from spark.errors import SparkError
 from spark.ids import check_run_id
 from spark.plugin.feeds import FeedEnv
 from spark.plugin.hookspecs import hookimpl
 from spark.plugin.request import RunRequest
-from spark.plugin.services import Caller, Services
+from spark.plugin.services import Services
+
+from .guard import Guard
+from .write_changes import changes_blueprint
 
 __all__ = ["register_routes"]
 
@@ -37,6 +39,7 @@ MUTATIONS_PER_MINUTE = 60  # DESIGN's "mutations" rate bucket, per client IP
 @hookimpl
 def register_routes(register: Callable[[Any], None], services: Services) -> None:
     register(write_blueprint(services))
+    register(changes_blueprint(services, Guard(services, NAME)))
 
 
 def write_blueprint(services: Services) -> Blueprint:
@@ -44,35 +47,8 @@ def write_blueprint(services: Services) -> Blueprint:
     limiter = RateLimiter()
     deletes = RateLimiter()  # DESIGN's "mutations" bucket
 
-    def gate() -> None:
-        if not services.plugin_enabled(NAME):
-            body_bytes()  # an oversized body still gets its 413 (and a closed connection)
-            raise NotFound("mutations are switched off on this server (plugin 'write' is disabled)")
-
-    def identify(role: str, what: str) -> tuple[Caller, SparkError | None]:
-        """Who asks, and why they may not (None: they may): no token, a wrong one, or a role below ``role``."""
-        ip = client_ip(services.settings)
-        try:
-            user = authenticate(services)
-        except SparkError as exc:
-            return Caller(ip=ip), exc
-        caller = Caller(ip=ip, user=user.name, role=user.role)
-        try:
-            require(user, role, what)
-        except SparkError as exc:
-            return caller, exc
-        return caller, None
-
-    async def refuse(action: str, caller: Caller, run_id: str | None, payload: Any, exc: SparkError) -> None:
-        await services.audit(
-            action=action,
-            caller=caller,
-            run_id=run_id,
-            payload=payload,
-            success=False,
-            error=f"{exc.code}: {exc.message}",
-        )
-        raise exc
+    guard = Guard(services, NAME)
+    gate, identify, refuse = guard.gate, guard.identify, guard.refuse
 
     @bp.post("/api/backtest/start")
     async def start() -> Response:

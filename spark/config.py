@@ -41,6 +41,15 @@ class Settings:
     sse_retry_ms: int = 3000
     mock_delay_s: float = 3.5  # BACKTEST_IMPL=mock finishes a run after this long
     max_body_bytes: int = 65536
+    # promotion gates of change requests (issue 12) and the four-eyes rule
+    gate_min_trades: int = 30
+    gate_max_drawdown_pct: float = 25.0
+    gate_min_oos_sharpe: float = 0.5
+    gate_min_deflated_sharpe: float = 0.95
+    gate_max_degradation: float = 0.5
+    gate_max_params: int = 10
+    change_ttl_days: float = 7.0  # a pending change request expires after this
+    approvals_required: int = 1  # approvers (never the requester); a failing gate needs two with override reasons
     users_file: str = ""  # SPARK_USERS_FILE; empty: <state dir>/users.toml (spark users add|list|disable|rotate)
     retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
     retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)

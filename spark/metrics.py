@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["ARTIFACT_TYPES", "DURATION_BUCKETS", "ENQUEUE_BUCKETS", "STATUSES", "Metrics"]
@@ -57,12 +59,31 @@ class Metrics:
         self.stream_dropped = Counter(
             "backtest_stream_dropped", "SSE clients dropped after repeated overflow.", registry=r
         )
+        self.change_requests = Gauge("spark_change_requests", "Change requests by state.", ["state"], registry=r)
+        self.change_decisions = Counter(
+            "spark_change_decisions", "Change-request decisions, by verdict.", ["verdict"], registry=r
+        )
+        for verdict in ("submit", "edit", "approve", "reject", "withdraw", "expire", "refused"):
+            self.change_decisions.labels(verdict=verdict)
+        self.guardrail_overrides = Counter(
+            "spark_guardrail_overrides",
+            "Approvals over a failing gate, and live sessions from unapproved params.",
+            registry=r,
+        )
         self.enqueue_latency = Histogram(
             "backtest_enqueue_latency_seconds",
             "Time from a start request accepted to its run queued.",
             buckets=ENQUEUE_BUCKETS,
             registry=r,
         )
+
+    def count_changes(self, store: Any) -> None:
+        """Change requests by state, after every transition (the registry calls it)."""
+        states = {}
+        for request in store.requests.values():
+            states[request.state] = states.get(request.state, 0) + 1
+        for state in ("pending", "active", "rejected", "withdrawn", "expired", "superseded"):
+            self.change_requests.labels(state=state).set(states.get(state, 0))
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """The current value of one sample (0.0 if absent): for tests and the CLI, not for hot paths."""

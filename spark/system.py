@@ -30,7 +30,8 @@ from typing import Any
 import trio
 from prometheus_client import CollectorRegistry
 
-from spark.actors import auditor, broadcaster, retention, scheduler, simulator, workers
+from spark.actors import auditor, broadcaster, registry, retention, scheduler, simulator, workers
+from spark.actors.desk import ChangeDesk
 from spark.actors.messages import (
     AuditLine,
     Cancel,
@@ -51,6 +52,7 @@ from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller, Identity, ReloadStatus, Subscription
 from spark.service import report
+from spark.service.changestore import ChangeStore
 from spark.service.record import PluginsUsed
 from spark.service.store import RunStore
 from spark.service.users import UserDirectory, load_users, users_path
@@ -66,6 +68,7 @@ SCHEDULER_INBOX = 16
 LAUNCH_BUFFER = 0
 BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
+REGISTRY_INBOX = 8
 SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
 UNAVAILABLE_RETRY_S = 5
 
@@ -74,12 +77,19 @@ class ActorDied(SparkError):
     """An actor of the system raised: a bug. The system stopped; the process should exit non-zero."""
 
 
-class System(RunViews):
+class System(RunViews, ChangeDesk):
     """Implements `spark.plugin.services.Services` (its reads in `spark.service.views.RunViews`). Built and started
     by `open_system`."""
 
     def __init__(
-        self, *, settings: Settings, plugins: Plugins, metrics: Metrics, store: RunStore, now_ms: Callable[[], int]
+        self,
+        *,
+        settings: Settings,
+        plugins: Plugins,
+        metrics: Metrics,
+        store: RunStore,
+        now_ms: Callable[[], int],
+        changes: ChangeStore | None = None,
     ) -> None:
         self._settings = settings
         self._plugins = plugins
@@ -93,6 +103,8 @@ class System(RunViews):
         self._to_scheduler: trio.MemorySendChannel | None = None
         self._to_broadcaster: trio.MemorySendChannel | None = None
         self._to_auditor: trio.MemorySendChannel | None = None
+        self._to_registry: trio.MemorySendChannel | None = None
+        self._changes = changes if changes is not None else ChangeStore(settings.evidence_dir)
         self._scheduler_done = trio.Event()
         self._closed = trio.Event()
         self.died = trio.Event()  # set when an actor raised; `failure` holds what
@@ -182,7 +194,7 @@ class System(RunViews):
         return (
             not self._closing
             and not self.died.is_set()
-            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler"}
+            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler", "registry"}
         )
 
     # --- mutations ---------------------------------------------------------------------------------------------
@@ -300,6 +312,7 @@ class System(RunViews):
         to_simulator, simulator_inbox = trio.open_memory_channel[Any](LAUNCH_BUFFER)
         to_broadcaster, broadcaster_inbox = trio.open_memory_channel[Any](BROADCAST_INBOX)
         to_auditor, auditor_inbox = trio.open_memory_channel[Any](AUDIT_INBOX)
+        to_registry, registry_inbox = trio.open_memory_channel[Any](REGISTRY_INBOX)
         await nursery.start(
             self._actor,
             "auditor",
@@ -340,11 +353,27 @@ class System(RunViews):
                 "metrics": self.metrics,
                 "settings": lambda: self._settings,
                 "plugins": self.plugin_generation,
+                "protected": self._changes.names,
                 "now_ms": self.now_ms,
                 "statistics": self._scheduler_stats,
             },
         )
+        await nursery.start(
+            self._actor,
+            "registry",
+            registry.run,
+            {
+                "inbox": registry_inbox,
+                "audit": to_auditor.clone(),
+                "publish": to_broadcaster.clone(),
+                "store": self._changes,
+                "settings": lambda: self._settings,
+                "metrics": self.metrics,
+                "now_ms": self.now_ms,
+            },
+        )
         self._to_scheduler, self._to_broadcaster, self._to_auditor = to_scheduler, to_broadcaster, to_auditor
+        self._to_registry = to_registry
 
     async def aclose(self) -> None:
         """Stop in order (module docstring). A second call waits for the first to finish."""
@@ -358,7 +387,7 @@ class System(RunViews):
                     await self._to_scheduler.send(Stop())
                 await self._to_scheduler.aclose()
                 await self._scheduler_done.wait()
-            for channel in (self._to_broadcaster, self._to_auditor):
+            for channel in (self._to_registry, self._to_broadcaster, self._to_auditor):
                 if channel is not None:
                     await channel.aclose()
         finally:
@@ -382,9 +411,10 @@ async def open_system(
     plugins = await trio.to_thread.run_sync(_plugins_for, settings, extra)
     metrics = Metrics()
     store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir, now_ms)
+    changes = await trio.to_thread.run_sync(ChangeStore.load, settings.evidence_dir)
     if interrupted:
         log.warning("%d run(s) cut off by the last shutdown are now failed, interrupted", len(interrupted))
-    system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms)
+    system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms, changes=changes)
     async with contextlib.AsyncExitStack() as stack:
         if runners is None:
             engine = await stack.enter_async_context(

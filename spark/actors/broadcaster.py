@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from spark.actors.messages import RunChanged, RunDeleted, Subscribe, Unsubscribe
+from spark.actors.messages import ChangeChanged, RunChanged, RunDeleted, Subscribe, Unsubscribe
 from spark.errors import Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
@@ -136,10 +136,12 @@ async def run(
         task_status.started()
         try:
             async for message in inbox:
-                if isinstance(message, RunChanged | RunDeleted):
+                if isinstance(message, RunChanged | RunDeleted | ChangeChanged):
                     hub.last_id += 1
                     if isinstance(message, RunChanged):
                         data, kind = message.record.to_wire(), "run"
+                    elif isinstance(message, ChangeChanged):
+                        data, kind = message.request, "change"
                     else:
                         data, kind = {"id": message.run_id}, "deleted"
                     event = StreamEvent(id=hub.last_id, kind=kind, data={**data, "serverTime": now_ms()})

@@ -22,6 +22,7 @@ __all__ = [
     "AuditLine",
     "Cancel",
     "CancelRun",
+    "ChangeChanged",
     "Committed",
     "Delete",
     "Finished",
@@ -149,6 +150,13 @@ class Delete:
     run_id: str
     caller: Caller
     reply: Reply[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeChanged:
+    """For the broadcaster: a change request moved (SSE ``event: change``), with the active sets now."""
+
+    request: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

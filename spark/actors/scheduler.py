@@ -95,6 +95,7 @@ async def run(
     metrics: Metrics,
     settings: Callable[[], Settings],
     plugins: Callable[[], tuple[PluginsUsed, PluginSet] | None] = lambda: None,
+    protected: Callable[[str], bool] = lambda run_id: False,
     now_ms: Callable[[], int] = wall_ms,
     statistics: SchedulerStatistics | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -107,6 +108,7 @@ async def run(
             metrics=metrics,
             settings=settings,
             plugins=plugins,
+            protected=protected,
             now_ms=now_ms,
             launch=launch,
             publish=publish,
@@ -133,6 +135,7 @@ class _Scheduler:
         metrics: Metrics,
         settings: Callable[[], Settings],
         plugins: Callable[[], tuple[PluginsUsed, PluginSet] | None],
+        protected: Callable[[str], bool],
         now_ms: Callable[[], int],
         launch: trio.MemorySendChannel,
         publish: trio.MemorySendChannel,
@@ -142,7 +145,7 @@ class _Scheduler:
         statistics: SchedulerStatistics,
     ) -> None:
         self.store, self.metrics, self.settings, self.now_ms, self.plugins = store, metrics, settings, now_ms, plugins
-        self.launch, self.publish, self.to_self = launch, publish, to_self
+        self.launch, self.publish, self.to_self, self.protected = launch, publish, to_self, protected
         self.records = RecordBatch(store)
         self.verdicts = Verdicts(store, audit, self.records)
         self.nursery, self.statistics = nursery, statistics
@@ -290,6 +293,8 @@ class _Scheduler:
             refusal = NotFound(f"no run {run_id}")
         elif status in ("queued", "running") or self.cancelling[run_id] or run_id in self.deleting:
             refusal = Conflict(f"run {run_id} is {status}: only done or failed runs can be deleted")
+        elif self.protected(run_id):
+            refusal = Conflict(f"run {run_id} is evidence of a change request: it is kept")
         if refusal is not None:
             self.nursery.start_soon(
                 self.verdicts.refuse, "delete", message.caller, run_id, None, message.reply, refusal

@@ -14,6 +14,7 @@ from quart import Blueprint, Response, request
 from quart_trio import QuartTrio
 from werkzeug.routing import BaseConverter
 
+from spark.api.changes import changes_routes
 from spark.api.dashboard import dashboard_blueprint
 from spark.api.errors import install_error_handlers
 from spark.api.openapi import openapi_document
@@ -35,7 +36,7 @@ class RunIdConverter(BaseConverter):
 
 
 # Blueprints whose routes take the body themselves (and audit an oversized one); others refuse it at once.
-BODY_READING_BLUEPRINTS = frozenset({"write"})
+BODY_READING_BLUEPRINTS = frozenset({"write", "write_changes"})
 
 
 def create_app(services: Services) -> QuartTrio:
@@ -62,6 +63,7 @@ def create_app(services: Services) -> QuartTrio:
 
     app.register_blueprint(read_routes(services))
     app.register_blueprint(stream_routes(services))
+    app.register_blueprint(changes_routes(services))
     app.register_blueprint(dashboard_blueprint())
 
     @app.get("/openapi.json")

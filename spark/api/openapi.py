@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from spark.api.openapi_changes import change_paths
 from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
@@ -468,6 +469,6 @@ def openapi_document(services: Services) -> dict[str, Any]:
             "version": "0.1.0",
             "description": "Errors are always JSON {error, message, field}.",
         },
-        "paths": paths,
+        "paths": {**paths, **change_paths(admin)},
         "components": _components(services),
     }

@@ -46,7 +46,7 @@ class StreamEvent:
     ``serverTime``); ``id`` increases globally across the process."""
 
     id: int
-    kind: Literal["snapshot", "run", "deleted"]  # snapshot data: {"runs": [newest 200...], "total", "serverTime"}
+    kind: Literal["snapshot", "run", "deleted", "change"]  # snapshot: {"runs": [newest 200], "total", "serverTime"}
     data: dict[str, Any]
 
 
@@ -176,6 +176,26 @@ class Services(Protocol):
     async def delete(self, run_id: str, caller: Caller) -> dict[str, Any]:
         """Delete a done or failed run and its evidence (audited before it is carried out). Returns ``{"ok": true,
         "id", "deleted": true}``; NotFound, Conflict (queued or running), Unavailable (audit)."""
+
+    def change_requests(self, state: str | None = None) -> list[dict[str, Any]]:
+        """Change requests (newest first), each with the active set it would replace."""
+
+    def change_request(self, change_id: str) -> dict[str, Any] | None: ...
+
+    def param_sets(self) -> list[dict[str, Any]]:
+        """Every parameter set, active and superseded."""
+
+    async def submit_change(self, body: Any, caller: Caller) -> dict[str, Any]:
+        """Check a change request's body and evidence, evaluate its gates, and have the registry decide
+        (pending, audited). InputError naming the field; Unavailable when it cannot be written or audited."""
+
+    async def edit_change(self, change_id: str, body: Any, caller: Caller) -> dict[str, Any]:
+        """The requester's PATCH: back to pending, earlier approvals void."""
+
+    async def decide_change(
+        self, change_id: str, action: str, caller: Caller, params_sha: str | None, reason: str | None
+    ) -> dict[str, Any]:
+        """approve | reject | withdraw, decided by the registry under the four-eyes rules."""
 
     def subscribe(self, last_event_id: int | None) -> AbstractAsyncContextManager[Subscription]:
         """A stream for one SSE client, replaying after ``last_event_id`` from the ring when it can, else starting

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pytest
@@ -197,7 +198,7 @@ async def test_plugins_config_health_metrics_openapi(client: Any, system: Any) -
     doc = await (await client.get("/openapi.json")).get_json()
     assert doc["openapi"].startswith("3.")
     routes = {
-        rule.rule.replace("<run:run_id>", "{run_id}").replace("<run_id>", "{run_id}").replace("<name>", "{name}")
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for rule in client.app.url_map.iter_rules()
         if rule.endpoint != "static" and not rule.endpoint.startswith("dashboard.")
     }  # the page, not the API
