@@ -1,5 +1,5 @@
-"""The built-in ``write`` plugin: the guarded mutations ``POST /api/backtest/start`` and
-``DELETE /api/backtest/cancel/<id>``.
+"""The built-in ``write`` plugin: the guarded mutations ``POST /api/backtest/start``,
+``DELETE /api/backtest/cancel/<id>`` and ``POST /api/data`` (an upload of a CSV file into the data directory).
 
 Operators roll mutations back by switching this plugin off (``SPARK_DISABLED_PLUGINS=write`` + SIGHUP): the routes
 stay registered and answer 404 while ``services.plugin_enabled("write")`` is false, so switching it back on restores
@@ -9,6 +9,12 @@ cannot be written the attempt is refused with 503.
 
 Order for a start: the body (already read, bounded), the token (its verdict decides the audited ``user``), the rate
 limit (every attempt from an address counts, so token guessing is throttled too), then the body's content.
+
+An upload goes the same way in the "mutations" rate bucket, its body bounded by ``max_upload_bytes``: the file is
+parsed into Candles (a bad file is a 400 naming the line) and written to a temp file before it takes its name (no
+overwrite unless ``?replace=true``: a clash is a 409), then audited as ``data.upload`` with its name and size (never
+its content); if that audit cannot be written the upload is taken back and the answer is 503. Every refusal is
+audited too.
 """
 
 from __future__ import annotations
@@ -16,17 +22,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from quart import Blueprint, Response
+import trio
+from quart import Blueprint, Response, request
 
 from spark.api.auth import authenticate
+from spark.api.data import read_upload, upload_args
 from spark.api.ratelimit import RateLimiter
-from spark.api.wire import body_bytes, client_ip, json_response, parse_json
+from spark.api.wire import body_bytes, body_limit, client_ip, json_response, parse_json
 from spark.errors import NotFound, SparkError
 from spark.ids import check_run_id
 from spark.plugin.feeds import FeedEnv
 from spark.plugin.hookspecs import hookimpl
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller, Services
+from spark.service.library import StagedUpload, stage_upload
 
 __all__ = ["register_routes"]
 
@@ -40,7 +49,8 @@ def register_routes(register: Callable[[Any], None], services: Services) -> None
 
 def write_blueprint(services: Services) -> Blueprint:
     bp = Blueprint(NAME, __name__)
-    limiter = RateLimiter()
+    limiter = RateLimiter(what="starts")
+    mutations = RateLimiter(what="mutations")
 
     def gate() -> None:
         if not services.plugin_enabled(NAME):
@@ -104,5 +114,46 @@ def write_blueprint(services: Services) -> Blueprint:
             await refuse("cancel", caller, None, {"id": run_id[:64]}, exc)
             raise
         return json_response(await services.cancel(run_id, caller))
+
+    @bp.post("/api/data")
+    @body_limit("max_upload_bytes")
+    async def upload_data() -> Response:
+        gate()
+        caller, auth_error = identify()
+        payload: dict[str, Any] = {"name": (request.args.get("name") or "")[:128] or None, "bytes": None}
+        staged: StagedUpload | None = None
+        done = False
+        try:
+            try:
+                settings = services.settings
+                mutations.hit(
+                    caller.ip, limit=settings.mutation_rate_limit_per_minute, max_keys=settings.rate_limit_max_ips
+                )
+                if auth_error is not None:
+                    raise auth_error
+                payload["bytes"] = request.content_length
+                raw = body_bytes()
+                payload["bytes"] = len(raw)
+                name, replace = upload_args()
+                payload["replace"] = replace
+                content_type = request.headers.get("Content-Type", "")
+                upload = await trio.to_thread.run_sync(read_upload, content_type, raw, name)
+                payload.update(name=upload.name, bytes=len(upload.content))
+                staged = await trio.to_thread.run_sync(
+                    lambda: stage_upload(settings.data_dir, upload.name, upload.content, replace=replace)
+                )
+                description = await trio.to_thread.run_sync(staged.commit)
+            except SparkError as exc:
+                await refuse("data.upload", caller, None, payload, exc)
+                raise
+            await services.audit(action="data.upload", caller=caller, run_id=None, payload=payload, success=True)
+            done = True
+        finally:
+            if staged is not None:
+                with trio.CancelScope(shield=True):
+                    if not done:  # refused, cancelled or not audited: not done, so nothing stays
+                        await trio.to_thread.run_sync(staged.undo)
+                    await trio.to_thread.run_sync(staged.close)
+        return json_response(description, 201)
 
     return bp

@@ -32,7 +32,8 @@ class Settings:
     state_dir: Path = Path(".spark")  # SPARK_STATE_DIR: the server's pid file (one server per state dir)
     queue_size: int = 100  # runs waiting; over it a start answers 503
     max_concurrent: int = field(default_factory=lambda: os.cpu_count() or 1)
-    rate_limit_per_minute: int = 10  # starts per client IP per minute
+    rate_limit_per_minute: int = 10  # starts per client IP per minute (the "starts" bucket)
+    mutation_rate_limit_per_minute: int = 60  # other mutations (uploads, ...) per client IP per minute
     rate_limit_max_ips: int = 10_000  # memory bound on tracked IPs
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust; 0 ignores the header
     heartbeat_s: float = 15.0
@@ -41,6 +42,7 @@ class Settings:
     sse_retry_ms: int = 3000
     mock_delay_s: float = 3.5  # BACKTEST_IMPL=mock finishes a run after this long
     max_body_bytes: int = 65536
+    max_upload_bytes: int = 50 * 1024 * 1024  # the body limit of POST /api/data (a CSV file)
 
     @property
     def audit_dir(self) -> Path:
@@ -109,6 +111,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         "queue_size",
         "max_concurrent",
         "rate_limit_per_minute",
+        "mutation_rate_limit_per_minute",
+        "max_upload_bytes",
         "sse_max_clients",
         "sse_ring_size",
         "max_body_bytes",
