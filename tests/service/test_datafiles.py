@@ -275,3 +275,22 @@ def test_median_spacing_ignores_weekend_gaps() -> None:
     days = np.array([0, 1, 2, 3, 4, 7, 8, 9, 10, 11, 14], dtype=np.int64) * 86_400_000
     assert infer_timeframe(days) == "1d"
     assert infer_timeframe(days[:1]) == ""
+
+
+def test_the_readme_csv_examples_read_as_described(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("So these all read:\n\n```\n", 1)[1].split("```", 1)[0]
+    examples = [chunk for chunk in block.split("\n\n") if chunk.strip()]
+    formats = []
+    for i, chunk in enumerate(examples):
+        path = tmp_path / f"readme{i}.csv"
+        path.write_text("".join(line.split("  #", 1)[0].rstrip() + "\n" for line in chunk.splitlines()))
+        c = load_candles(path)
+        formats.append((c.source["format"], c.source["delimiter"], c.source["volume"]))
+    assert formats == [
+        ("date", ",", "present"),
+        ("yahoo", ",", "present"),
+        ("date", ",", "present"),
+        ("epoch_ms", ",", "absent"),
+        ("date", ";", "present"),
+    ]
