@@ -26,7 +26,7 @@ import trio
 from quart import Blueprint, Response, request
 
 from spark.api.auth import authenticate
-from spark.api.data import read_upload, upload_args
+from spark.api.data import read_upload, summarise_off_loop, upload_args
 from spark.api.ratelimit import RateLimiter
 from spark.api.wire import body_bytes, body_limit, client_ip, json_response, parse_json
 from spark.errors import NotFound, SparkError
@@ -140,7 +140,9 @@ def write_blueprint(services: Services) -> Blueprint:
                 upload = await trio.to_thread.run_sync(read_upload, content_type, raw, name)
                 payload.update(name=upload.name, bytes=len(upload.content))
                 staged = await trio.to_thread.run_sync(
-                    lambda: stage_upload(settings.data_dir, upload.name, upload.content, replace=replace)
+                    lambda: stage_upload(
+                        settings.data_dir, upload.name, upload.content, replace=replace, summarise=summarise_off_loop
+                    )
                 )
                 description = await trio.to_thread.run_sync(staged.commit)
             except SparkError as exc:

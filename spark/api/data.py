@@ -2,7 +2,9 @@
 ``POST /api/data`` (a route of the write plugin, so switching ``write`` off rolls it back) reads its upload.
 
 The listing is `spark.service.library.DataLibrary`'s, read in a worker thread; its cache (by inode, mtime and size)
-lives with this app, so a list re-parses only files that changed. An upload is a raw CSV body (``Content-Type:
+lives with this app, so a list re-parses only files that changed. Parsing holds the GIL (a 1,000,000-row file for a
+second or more, which would stall the event loop however it is threaded), so files from `OFF_PROCESS_BYTES` up are
+parsed in a worker process (`off_process`), small ones in the thread. An upload is a raw CSV body (``Content-Type:
 text/csv`` or ``text/plain``, named by ``?name=``) or ``multipart/form-data`` whose ``file`` part carries the file
 (named by ``?name=``, else derived from the part's file name), as the dashboard sends it.
 """
@@ -10,10 +12,15 @@ text/csv`` or ``text/plain``, named by ``?name=``) or ``multipart/form-data`` wh
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
 
 import trio
+import trio_parallel
 from quart import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import MultiPartParser
@@ -22,13 +29,32 @@ from werkzeug.http import parse_options_header
 from spark.api.wire import json_response
 from spark.errors import InputError, ParamError
 from spark.plugin.services import Services
-from spark.service.library import DataLibrary, check_upload_name, upload_name_from_filename
+from spark.service.library import (
+    DataLibrary,
+    check_upload_name,
+    describe_file,
+    summarise,
+    upload_name_from_filename,
+)
 
-__all__ = ["RAW_TYPES", "Upload", "data_routes", "read_upload", "upload_args"]
+__all__ = [
+    "OFF_PROCESS_BYTES",
+    "RAW_TYPES",
+    "Upload",
+    "data_routes",
+    "off_process",
+    "read_upload",
+    "summarise_off_loop",
+    "upload_args",
+]
 
+OFF_PROCESS_BYTES = 1_000_000  # parsing this much holds the GIL ~20 ms; more goes to a worker process
 RAW_TYPES = ("text/csv", "text/plain")
+_T = TypeVar("_T")
 _MAX_PARTS = 16
-_MAX_FIELD_BYTES = 65_536  # a form's text fields (the file part itself is bounded by the body limit)
+# A form's text fields. Werkzeug also applies it to its decoder's buffer (what is left of the last read plus the
+# next 64 KiB read), so it must stay well above the read size or a file part of any size is refused.
+_MAX_FIELD_BYTES = 1_048_576
 
 
 def _only_args(*known: str) -> None:
@@ -38,9 +64,27 @@ def _only_args(*known: str) -> None:
             raise InputError(f"unknown query parameter {name[:40]!r} (allowed: {allowed})", field=name[:40])
 
 
+def off_process(size: int, fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` from a worker thread of trio: in that thread for a small ``size``, else in a worker process
+    (trio-parallel, killed if the request is cancelled). ``fn`` must be a module-level function of picklable
+    arguments; its exceptions come back as they were raised."""
+    if size < OFF_PROCESS_BYTES:
+        return fn(*args)
+    return trio.from_thread.run(partial(trio_parallel.run_sync, fn, *args, kill_on_cancel=True))
+
+
+def _describe_off_loop(path: Path, name: str, st: os.stat_result) -> dict[str, Any]:
+    return off_process(st.st_size, describe_file, path, name, st)
+
+
+def summarise_off_loop(name: str, content: bytes) -> dict[str, Any]:
+    """`spark.service.library.summarise`, a big upload parsed in a worker process (for `stage_upload`)."""
+    return off_process(len(content), summarise, name, content)
+
+
 def data_routes(services: Services) -> Blueprint:
     bp = Blueprint("data", __name__)
-    library = DataLibrary()
+    library = DataLibrary(describe=_describe_off_loop)
 
     @bp.get("/api/data")
     async def list_data() -> Response:
@@ -94,7 +138,7 @@ def read_upload(content_type: str, body: bytes, name: str | None) -> Upload:
             field="Content-Type",
         )
     check_upload_name(name)
-    if not content.strip():
+    if not content or content.isspace():  # isspace stops at the first other byte: no copy of a big body
         raise ParamError("the uploaded file is empty", field="file")
     return Upload(name=name, content=content)
 

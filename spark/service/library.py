@@ -7,11 +7,16 @@ stored there atomically.
   callers on the event loop run it in a thread.
 - `check_upload_name` and `upload_name_from_filename`: the only names an upload may take (plain
   ``[A-Za-z0-9._-]``, ``.csv``), from a name the client gave or derived from a browser's file name.
-- `stage_upload` parses the bytes into Candles first (a bad file is a DataError naming its line, and nothing is
-  written), then writes them to a hidden temp file in the folder (fsync). `StagedUpload.commit` puts it in place
-  (a hard link, so an existing name is never overwritten unless ``replace``; then the old file is kept aside until
-  `close`), `undo` takes the commit back (the audit could not be written), `close` removes what is left. No reader
-  ever sees a half-written file under a listed name.
+- `stage_upload` parses the bytes into Candles first (`summarise`; a bad file is a DataError naming its line, and
+  nothing is written), then writes them to a hidden temp file in the folder (fsync). `StagedUpload.commit` puts it
+  in place (a hard link, so an existing name is never overwritten unless ``replace``; then the old file is kept
+  aside until `close`), `undo` takes the commit back (the audit could not be written), `close` removes what is
+  left. No reader ever sees a half-written file under a listed name.
+
+Parsing is CPU work that holds the GIL (a 1,000,000-row file for a second or more), so the HTTP layer hands big
+files to a worker process: `DataLibrary` takes the ``describe`` function it calls for a file that changed, and
+`stage_upload` the ``summarise`` function; the defaults parse in the calling thread. Both are module-level
+functions of plain arguments, so they run in another process as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +43,9 @@ __all__ = [
     "StagedUpload",
     "check_upload_name",
     "describe_candles",
+    "describe_file",
     "stage_upload",
+    "summarise",
     "upload_name_from_filename",
 ]
 
@@ -46,6 +54,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}\.csv")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TEMP_PREFIX = ".upload-"
 _STALE_S = 3600.0  # a temp file this old was left by a crash: removed by the next upload
+Describe = Callable[[Path, str, os.stat_result], dict[str, Any]]
 _NOT_READ = {
     "bars": None,
     "timeframe": None,
@@ -108,7 +117,15 @@ def _parse(name: str, raw: bytes) -> Candles:
     return load_candles(buffer)
 
 
-def _describe(path: Path, name: str, st: os.stat_result) -> dict[str, Any]:
+def summarise(name: str, content: bytes) -> dict[str, Any]:
+    """`describe_candles` of an upload's bytes read as the file ``name``; DataError naming the line if they do not
+    parse."""
+    return describe_candles(_parse(name, content))
+
+
+def describe_file(path: Path, name: str, st: os.stat_result) -> dict[str, Any]:
+    """A file's description under ``name`` (``st``: its stat, the cache key's); never raises: a file that cannot be
+    read or parsed has its ``error`` and nulls."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -139,8 +156,9 @@ def _readable(root: Path) -> list[tuple[str, Path]]:
 class DataLibrary:
     """Describes the files of a data directory, caching each description by (inode, mtime, size)."""
 
-    def __init__(self, *, max_files: int = MAX_FILES) -> None:
+    def __init__(self, *, max_files: int = MAX_FILES, describe: Describe = describe_file) -> None:
         self._max_files = max_files
+        self._describe = describe
         self._cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
         self._lock = threading.Lock()  # one list at a time: a second waits and finds the cache warm
         self.parsed = 0  # files parsed so far (what the cache saves is visible)
@@ -162,7 +180,7 @@ class DataLibrary:
                 if cached is not None and cached[0] == key:
                     description = cached[1]
                 else:
-                    description = _describe(real, name, st)
+                    description = self._describe(real, name, st)
                     self.parsed += 1
                 cache[f"{name}\0{real}"] = (key, description)
                 files.append(description)
@@ -232,8 +250,15 @@ class StagedUpload:
         self.backup = None
 
 
-def stage_upload(data_dir: Path, name: str, content: bytes, *, replace: bool = False) -> StagedUpload:
-    """Validate ``content`` as candles and write it to a temp file beside its final name ``name``.
+def stage_upload(
+    data_dir: Path,
+    name: str,
+    content: bytes,
+    *,
+    replace: bool = False,
+    summarise: Callable[[str, bytes], dict[str, Any]] = summarise,
+) -> StagedUpload:
+    """Validate ``content`` as candles (``summarise``) and write it to a temp file beside its final name ``name``.
 
     Raises ParamError (a bad name), Conflict (the name is taken and not ``replace``: checked before parsing, and
     again by `StagedUpload.commit`), DataError (the file does not parse; nothing written) or SparkError (the folder
@@ -242,7 +267,7 @@ def stage_upload(data_dir: Path, name: str, content: bytes, *, replace: bool = F
     root = Path(os.path.realpath(data_dir))
     if not replace and os.path.lexists(root / name):
         raise Conflict(f"a data file named {name!r} exists; add ?replace=true to overwrite it", field="name")
-    summary = describe_candles(_parse(name, content))
+    summary = summarise(name, content)
     try:
         root.mkdir(parents=True, exist_ok=True)
         _sweep_stale(root)

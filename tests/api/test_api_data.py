@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 from apikit import TOKEN, admin, audit_lines, served
 from werkzeug.datastructures import FileStorage
 
 from spark.api import create_app
+from spark.api.data import OFF_PROCESS_BYTES, off_process
 from spark.system import open_system
 
 DATA = "/api/data"
@@ -293,8 +296,45 @@ async def test_multipart_uploads_over_a_real_server_on_one_keep_alive_connection
             assert response.status_code == 201, response.text
         response = await http.post(DATA, files={"file": ("run 0.csv", SMALL, "text/csv")})
         assert response.status_code == 409
+        big = big_file(20_000)  # well over the multipart parser's 64 KiB read size, below OFF_PROCESS_BYTES
+        assert 200_000 < len(big) < OFF_PROCESS_BYTES
+        response = await http.post(DATA, files={"file": ("big.csv", big, "text/csv")})
+        assert response.status_code == 201, response.text
+        assert response.json()["bars"] == 20_000
         response = await http.post(DATA, files={"file": ("bad.csv", b"nope\n", "text/csv")})
         assert response.status_code == 400 and "bad.csv line 1" in response.json()["message"]
         listing = (await http.get(DATA)).json()
-        assert [f["name"] for f in listing["files"]] == ["run_0.csv", "run_1.csv", "run_2.csv"]
-    assert data_files(settings) == ["run_0.csv", "run_1.csv", "run_2.csv"]
+        assert [f["name"] for f in listing["files"]] == ["big.csv", "run_0.csv", "run_1.csv", "run_2.csv"]
+    assert data_files(settings) == ["big.csv", "run_0.csv", "run_1.csv", "run_2.csv"]
+
+
+def big_file(rows: int, bad_row: int | None = None) -> bytes:
+    """An epoch-ms file over OFF_PROCESS_BYTES (its parse goes to a worker process); ``bad_row`` holds an 'x'."""
+    lines = [f"{1509836520000 + 60_000 * i},1.25,2.5,0.5,1.5,{i}\n" for i in range(rows)]
+    if bad_row is not None:
+        lines[bad_row] = lines[bad_row].replace(",2.5,", ",x,")
+    return ("timestamp,open,high,low,close,volume\n" + "".join(lines)).encode()
+
+
+async def test_big_files_are_parsed_in_a_worker_process_with_the_same_answers(client: Any, settings: Any) -> None:
+    body = big_file(40_000)
+    assert len(body) > OFF_PROCESS_BYTES
+    response = await client.post(f"{DATA}?name=big.csv", data=body, headers=admin(**CSV))
+    assert response.status_code == 201, await response.get_data()
+    assert (await response.get_json())["bars"] == 40_000
+    response = await client.post(f"{DATA}?name=bad.csv", data=big_file(40_000, 30_000), headers=admin(**CSV))
+    assert response.status_code == 400  # the DataError crossed back from the worker as it was raised
+    assert (await response.get_json())["message"] == "bad.csv line 30002: 'x' is not a number (column high)"
+    seed(Path(settings.data_dir), broken_csv=big_file(40_000, 5))
+    listing = await (await client.get(DATA)).get_json()
+    assert [(f["name"], f["bars"]) for f in listing["files"]] == [("big.csv", 40_000), ("broken.csv", None)]
+    assert listing["files"][1]["error"] == "broken.csv line 7: 'x' is not a number (column high)"
+    assert data_files(settings) == ["big.csv", "broken.csv"]
+
+
+async def test_off_process_runs_big_work_in_another_process_and_small_work_in_the_thread() -> None:
+    def both() -> tuple[int, int]:
+        return off_process(OFF_PROCESS_BYTES - 1, os.getpid), off_process(OFF_PROCESS_BYTES, os.getpid)
+
+    small, big = await trio.to_thread.run_sync(both)
+    assert small == os.getpid() and big != os.getpid()
