@@ -232,6 +232,14 @@ def _default_candles() -> Candles:
         return load_candles(fh, symbol="GOOG", timeframe="1d")
 
 
+def stamp_csv(args: Mapping[str, Any], env: FeedEnv) -> str:
+    """The file's size and modification time: it changes when the file does (FeedSpec.stamp)."""
+    raw = str(args.get("path", ""))
+    path = _inside(raw, env.data_dir) if env.restricted else Path(raw)
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 @hookimpl
 def register_feeds(register: Callable[[FeedSpec], None]) -> None:
     register(
@@ -240,6 +248,7 @@ def register_feeds(register: Callable[[FeedSpec], None]) -> None:
             load=load_csv,
             params=CSV_PARAMS,
             check=check_csv,
+            stamp=stamp_csv,
             help="a CSV file: a date or epoch-ms time column, then Open, High, Low, Close, optional Adj Close "
             "and Volume (pandas, Yahoo and lower-case headers; ',' or ';' separated)",
         )

@@ -1,5 +1,6 @@
 """The built-in ``write`` plugin: the guarded mutations ``POST /api/backtest/start``,
-``DELETE /api/backtest/cancel/<id>`` and ``POST /api/data`` (an upload of a CSV file into the data directory).
+``DELETE /api/backtest/cancel/<id>``, ``DELETE /api/backtest/<id>`` and ``POST /api/data`` (an upload of a CSV file
+into the data directory).
 
 Operators roll mutations back by switching this plugin off (``SPARK_DISABLED_PLUGINS=write`` + SIGHUP): the routes
 stay registered and answer 404 while ``services.plugin_enabled("write")`` is false, so switching it back on restores
@@ -50,7 +51,7 @@ def register_routes(register: Callable[[Any], None], services: Services) -> None
 def write_blueprint(services: Services) -> Blueprint:
     bp = Blueprint(NAME, __name__)
     limiter = RateLimiter(what="starts")
-    mutations = RateLimiter(what="mutations")
+    mutations = RateLimiter(what="mutations")  # DESIGN's "mutations" bucket: deletes and uploads share it
 
     def gate() -> None:
         if not services.plugin_enabled(NAME):
@@ -157,5 +158,23 @@ def write_blueprint(services: Services) -> Blueprint:
                         await trio.to_thread.run_sync(staged.undo)
                     await trio.to_thread.run_sync(staged.close)
         return json_response(description, 201)
+
+    @bp.delete("/api/backtest/<run:run_id>")
+    async def delete(run_id: str) -> Response:
+        gate()
+        caller, auth_error = identify()
+        try:
+            settings = services.settings
+            mutations.hit(
+                caller.ip, limit=settings.mutation_rate_limit_per_minute, max_keys=settings.rate_limit_max_ips
+            )
+            if auth_error is not None:
+                raise auth_error
+            body_bytes()
+            check_run_id(run_id)
+        except SparkError as exc:
+            await refuse("delete", caller, None, {"id": run_id[:64]}, exc)
+            raise
+        return json_response(await services.delete(run_id, caller))
 
     return bp

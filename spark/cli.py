@@ -23,6 +23,7 @@ COMMANDS = (
     "spark.commands.audit",
     "spark.commands.loadtest",
     "spark.commands.serve",
+    "spark.commands.prune",
     "spark.commands.status",
     "spark.commands.reload",
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from spark.errors import InputError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "changed_settings", "load_settings"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +43,8 @@ class Settings:
     mock_delay_s: float = 3.5  # BACKTEST_IMPL=mock finishes a run after this long
     max_body_bytes: int = 65536
     max_upload_bytes: int = 50 * 1024 * 1024  # the body limit of POST /api/data (a CSV file)
+    retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
+    retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)
 
     @property
     def audit_dir(self) -> Path:
@@ -147,3 +149,13 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return str(value)
     except (TypeError, ValueError) as exc:
         raise InputError(f"setting {name}: {exc}", field=name) from None
+
+
+def changed_settings(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:
+    """(name, old, new) of each setting that differs (what a reload changed); the admin token is never shown."""
+    out = []
+    for f in fields(Settings):
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a != b:
+            out.append((f.name, "***", "***") if f.name == "admin_token" else (f.name, a, b))
+    return out

@@ -4,7 +4,7 @@ actor in one nursery and implements `spark.plugin.services.Services`, the only d
     System ──Start/Cancel/Stop──> scheduler ──Launch/CancelRun──> simulator ──worker processes
       │  ▲                        │ ▲ ▲ └──Progress/Finished (into the scheduler's inbox)──┘
       │  └─ verdicts (replies)    │ │ └──Committed (its own writes, into its inbox)
-      │                           │ └──AuditLine (every start/cancel verdict, before it is answered)──┐
+      │                           │ └──AuditLine (every start/cancel/delete verdict, before its answer)┐
       │                           └──RunChanged──> broadcaster ──per-client channels──> subscribers   │
       └──AuditLine (refusals the HTTP layer decides)──> auditor ──> logs/audit/backtest_YYYYMMDD.log <┘
 
@@ -16,43 +16,46 @@ An actor that dies (a bug) is not survived quietly: it is logged, `healthy()` tu
 stops what it can, and `open_system` re-raises the error as ActorDied, so `spark serve` exits non-zero and a
 supervisor restarts it. A process alive but deaf is the one outcome ruled out.
 
-`run_server` adds the HTTP server (Hypercorn) beside the system and turns signals into actions: SIGHUP reloads the
-settings, SIGINT and SIGTERM stop everything gracefully.
+`spark.server.run_server` adds the HTTP server (Hypercorn) beside the system and turns signals into actions.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import logging
-import shutil
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import trio
-import trio_parallel
 from prometheus_client import CollectorRegistry
 
-from spark.actors import auditor, broadcaster, scheduler, simulator, workers
-from spark.actors.messages import AuditLine, Cancel, Reply, Runner, Start, Stop, Subscribe, Unsubscribe, Wake
-from spark.api import create_app
-from spark.api.server import serve_app
-from spark.config import Settings, load_settings
+from spark.actors import auditor, broadcaster, retention, scheduler, simulator, workers
+from spark.actors.messages import (
+    AuditLine,
+    Cancel,
+    Delete,
+    Reply,
+    Runner,
+    Start,
+    Stop,
+    Subscribe,
+    Unsubscribe,
+    Wake,
+)
+from spark.config import Settings, changed_settings
 from spark.errors import SparkError, Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller, ReloadStatus, Subscription
-from spark.service.curves import downsample
+from spark.service import report
 from spark.service.record import PluginsUsed
-from spark.service.store import RunQuery, RunStore, query
+from spark.service.store import RunStore
+from spark.service.views import RunViews
 
-__all__ = ["SHUTDOWN_GRACE_S", "SNAPSHOT_RUNS", "ActorDied", "System", "open_system", "run_server"]
+__all__ = ["SHUTDOWN_GRACE_S", "ActorDied", "System", "open_system"]
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +66,16 @@ LAUNCH_BUFFER = 0
 BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
 SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
-WORKER_IDLE_S = 600.0  # an idle worker process lives this long, ready for the next run
-WORKER_GRACE_S = 5.0  # at shutdown, idle workers get this long to exit before they are killed
 UNAVAILABLE_RETRY_S = 5
-PROGRESS_FOLDER = ".progress"  # inside the evidence folder: per-run progress files of engine workers
-SNAPSHOT_RUNS = 200  # runs in an SSE snapshot (the newest); older ones are paged with GET /api/backtest?before=
 
 
 class ActorDied(SparkError):
     """An actor of the system raised: a bug. The system stopped; the process should exit non-zero."""
 
 
-class System:
-    """Implements `spark.plugin.services.Services`. Built and started by `open_system`."""
+class System(RunViews):
+    """Implements `spark.plugin.services.Services` (its reads in `spark.service.views.RunViews`). Built and started
+    by `open_system`."""
 
     def __init__(
         self, *, settings: Settings, plugins: Plugins, metrics: Metrics, store: RunStore, now_ms: Callable[[], int]
@@ -95,6 +95,7 @@ class System:
         self._closed = trio.Event()
         self.died = trio.Event()  # set when an actor raised; `failure` holds what
         self.failure: BaseException | None = None
+        self._candles = report.CandleCache()  # the price pane's last runs (candles re-read from their feed)
         self._open_questions: set[Reply[Any]] = set()  # replies awaited now (failed at once if an actor dies)
         self._scheduler_stats = scheduler.SchedulerStatistics()
         self._reload_status = ReloadStatus()
@@ -142,7 +143,7 @@ class System:
                 + "".join(f", -{name}" for name in sorted(before - after))
             )
         if settings != self._settings:
-            changes += [f"{name}: {old!r} -> {new!r}" for name, old, new in _differences(self._settings, settings)]
+            changes += [f"{name}: {old!r} -> {new!r}" for name, old, new in changed_settings(self._settings, settings)]
         self._settings = settings
         self._reload_status = self._reload_status.succeeded(self.now_ms())
         if self._to_scheduler is not None:
@@ -170,68 +171,6 @@ class System:
             and not self.died.is_set()
             and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler"}
         )
-
-    # --- reads -------------------------------------------------------------------------------------------------
-
-    @property
-    def folder(self) -> Path:
-        return self.store.folder
-
-    async def list_runs(
-        self,
-        limit: int = 100,
-        before: str | None = None,
-        *,
-        status: str | None = None,
-        strategy: str | None = None,
-        pair: str | None = None,
-        sort: str | None = None,
-        offset: int = 0,
-    ) -> dict[str, Any]:
-        if (status, strategy, pair, sort) == (None, None, None, None) and offset == 0:
-            return {"runs": [r.to_wire() for r in self.store.page(limit, before)], "total": len(self.store)}
-        field = (sort or "-startedAt").lstrip("-")
-        q = RunQuery(
-            status=status,
-            strategy=strategy,
-            pair=pair,
-            sort=field,
-            descending=(sort or "-").startswith("-"),
-            limit=limit,
-            offset=offset,
-            before=before,
-        )
-        records = self.store.records()  # a snapshot taken on the loop; filtered and sorted in a thread
-
-        def answer() -> dict[str, Any]:
-            page, total = query(records, q)
-            return {"runs": [r.to_wire() for r in page], "total": total}
-
-        return await trio.to_thread.run_sync(answer)
-
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        record = self.store.get(run_id)
-        return None if record is None else record.to_wire()
-
-    async def run_summary(self, run_id: str) -> dict[str, Any] | None:
-        return await trio.to_thread.run_sync(self.store.summary, run_id)
-
-    async def equity(self, run_id: str, points: int) -> dict[str, Any] | None:
-        def read() -> dict[str, Any] | None:
-            series = self.store.series(run_id)
-            return None if series is None else downsample(series, points)
-
-        return await trio.to_thread.run_sync(read)
-
-    async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
-        return await trio.to_thread.run_sync(self.store.artifacts, run_id)
-
-    async def artifact_path(self, run_id: str, name: str) -> Path | None:
-        return await trio.to_thread.run_sync(self.store.artifact_path, run_id, name)
-
-    def snapshot(self) -> dict[str, Any]:
-        """What an SSE snapshot holds: the newest SNAPSHOT_RUNS runs and the total (older ones are paged)."""
-        return {"runs": [r.to_wire() for r in self.store.page(SNAPSHOT_RUNS)], "total": len(self.store)}
 
     # --- mutations ---------------------------------------------------------------------------------------------
 
@@ -268,6 +207,12 @@ class System:
         with trio.CancelScope(shield=True):
             reply: Reply[dict[str, Any]] = Reply()
             return await self._ask(self._to_scheduler, Cancel(run_id=run_id, caller=caller, reply=reply), reply)
+
+    async def delete(self, run_id: str, caller: Caller) -> dict[str, Any]:
+        """Ask the scheduler to delete a done or failed run and its evidence; shielded like `start`."""
+        with trio.CancelScope(shield=True):
+            reply: Reply[dict[str, Any]] = Reply()
+            return await self._ask(self._to_scheduler, Delete(run_id=run_id, caller=caller, reply=reply), reply)
 
     @asynccontextmanager
     async def subscribe(self, last_event_id: int | None) -> AsyncIterator[Subscription]:
@@ -420,7 +365,6 @@ async def open_system(
     a scripted runner at the process boundary); ``extra_plugins`` are (plugin, name) pairs registered after the
     built-ins (tests: throwaway strategies)."""
     extra = tuple(extra_plugins)
-    context: trio_parallel.WorkerContext | None = None
     # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
     plugins = await trio.to_thread.run_sync(_plugins_for, settings, extra)
     metrics = Metrics()
@@ -430,27 +374,24 @@ async def open_system(
     system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms)
     async with contextlib.AsyncExitStack() as stack:
         if runners is None:
-            context = await stack.enter_async_context(
-                trio_parallel.open_worker_context(
-                    idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=workers.init_worker
-                )
-            )
-            progress_dir = await trio.to_thread.run_sync(_fresh_progress_dir, settings.evidence_dir)
-            stack.push_async_callback(trio.to_thread.run_sync, shutil.rmtree, progress_dir, True)
-            runners = {
-                "mock": simulator.mock_runner(lambda: system.settings),
-                "engine": workers.engine_runner(
+            engine = await stack.enter_async_context(
+                workers.open_engine_tier(
                     lambda: system.settings,
                     evidence_dir=settings.evidence_dir,
-                    progress_dir=progress_dir,
                     plugin_set=lambda: system.plugins.plugin_set,
-                    context=context,
-                ),
-            }
+                    warm=settings.impl == "engine",
+                )
+            )
+            runners = {"mock": simulator.mock_runner(lambda: system.settings), "engine": engine}
         nursery = await stack.enter_async_context(trio.open_nursery())
         await system._run(nursery, runners, first_event_id=wall_ms())
-        if context is not None and settings.impl == "engine":
-            nursery.start_soon(_warm_up, context, plugins.plugin_set)
+        nursery.start_soon(
+            retention.run,
+            lambda: system.settings,
+            system.store.records,
+            lambda run_id: system.delete(run_id, retention.RETENTION),
+            now_ms,
+        )
         try:
             yield system
         finally:
@@ -466,87 +407,3 @@ def _plugins_for(settings: Settings, extra: tuple[tuple[object, str], ...]) -> P
     """Scan and load the plugins ``settings`` allow (blocking: imports). The write plugin loads even when disabled
     and is gated per request, so a reload can switch it back on."""
     return build_plugins(scan_plugins([name for name in settings.disabled_plugins if name != "write"], extra))
-
-
-def _differences(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:
-    """(name, old, new) of each setting that differs; the admin token is never shown."""
-    out = []
-    for f in dataclasses.fields(Settings):
-        a, b = getattr(old, f.name), getattr(new, f.name)
-        if a != b:
-            out.append((f.name, "***", "***") if f.name == "admin_token" else (f.name, a, b))
-    return out
-
-
-def _fresh_progress_dir(evidence_dir: Path) -> Path:
-    """The folder of the engine runs' progress files (``evidence/.progress``), emptied: files left by a process
-    that died are stale."""
-    folder = Path(evidence_dir) / PROGRESS_FOLDER
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-async def _warm_up(context: trio_parallel.WorkerContext, plugin_set: PluginSet) -> None:
-    """Start one worker ahead of the first run (imports, plugins); a failure here only costs the first run time."""
-    try:
-        await context.run_sync(functools.partial(workers.warm_up, plugin_set), kill_on_cancel=True)
-    except Exception as exc:
-        log.warning("warming up a worker failed: %s", exc)
-
-
-async def run_server(
-    settings: Settings,
-    *,
-    extra_plugins: Iterable[tuple[object, str]] = (),
-    reload_settings: Callable[[], Settings] | None = None,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """The service: the system plus the HTTP server on ``settings.host:port`` (0: a free port), until SIGINT or
-    SIGTERM. ``task_status.started`` gets the bound URLs.
-
-    SIGHUP reloads the settings (environment, then ./spark.toml; host and port stay as bound) with
-    ``reload_settings``; a config that does not load is logged and the old one kept. SIGINT/SIGTERM stop
-    gracefully within SHUTDOWN_GRACE_S: the server stops accepting, the system records every run in flight and ends
-    every stream, the requests in flight get their answers within the server's graceful timeout (5 s), after which
-    the connections left, such as SSE clients that stopped reading, are reset (`spark.api.server`).
-    """
-
-    def reload_default() -> Settings:
-        return load_settings(host=settings.host, port=settings.port)
-
-    reload_settings = reload_default if reload_settings is None else reload_settings
-    stop = trio.Event()
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        async with open_system(settings, extra_plugins=extra_plugins) as system, trio.open_nursery() as nursery:
-            app = create_app(system)
-            urls = await nursery.start(
-                functools.partial(serve_app, app, host=settings.host, port=settings.port, shutdown_trigger=stop.wait)
-            )
-            task_status.started(urls)
-            with trio.CancelScope() as serving:
-                watcher = trio.CancelScope()
-                nursery.start_soon(_stop_when_dead, system, serving, watcher)
-                async for signum in signals:
-                    if signum != signal.SIGHUP:
-                        log.info("signal %s: stopping", signal.Signals(signum).name)
-                        break
-                    try:
-                        changes = await system.reload(reload_settings())
-                    except SparkError as exc:
-                        log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
-                        system.reload_failed(exc.message)
-                        continue
-                    log.info("SIGHUP: configuration reloaded: %s", "; ".join(changes) or "nothing changed")
-            watcher.cancel()
-            stop.set()
-            with trio.move_on_after(SHUTDOWN_GRACE_S):
-                await system.aclose()
-
-
-async def _stop_when_dead(system: System, serving: trio.CancelScope, watcher: trio.CancelScope) -> None:
-    """An actor died: stop serving as for SIGTERM; `open_system` then raises the failure."""
-    with watcher:
-        await system.died.wait()
-        log.critical("stopping: %s", system.failure)
-        serving.cancel()

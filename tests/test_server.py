@@ -1,4 +1,4 @@
-"""`spark.system.run_server` in this process, on a free port: SIGHUP switches the write routes off and on while
+"""`spark.server.run_server` in this process, on a free port: SIGHUP switches the write routes off and on while
 reads and runs go on; SIGTERM stops it gracefully with the runs in flight recorded."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import httpx
 import trio
 
 from spark.config import Settings
-from spark.system import run_server
+from spark.server import run_server
 
 TOKEN = {"x-admin-token": "tok"}
 

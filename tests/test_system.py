@@ -283,3 +283,17 @@ async def test_a_reload_that_changes_the_plugin_set_starts_a_new_generation(sett
         second = (await system.start(RunRequest(), ADMIN, {}))["id"]
         assert system.get_run(first)["plugins"] == {"generation": 1, "names": ["strategies", "feeds", "write", "extra"]}
         assert system.get_run(second)["plugins"] == {"generation": 2, "names": ["strategies", "feeds", "write"]}
+
+
+async def test_retention_deletes_ended_runs_older_than_the_setting(settings):
+    now = [1_800_000_000_000]
+    kept = replace(settings, mock_delay_s=0.01, retention_days=1.0, retention_check_s=0.2)
+    async with open_system(kept, now_ms=lambda: now[0]) as system:
+        old = (await system.start(RunRequest(), ADMIN, {}))["id"]
+        await wait_for(lambda: system.get_run(old)["status"] == "done")
+        now[0] += 2 * 86_400_000  # two days later
+        young = (await system.start(RunRequest(), ADMIN, {}))["id"]
+        await wait_for(lambda: system.get_run(old) is None)
+        assert system.get_run(young) is not None
+    deletes = [x for x in audit_lines(settings) if x["action"] == "delete"]
+    assert [(x["id"], x["user"], x["success"]) for x in deletes] == [(old, "retention", True)]

@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from spark.actors.messages import RunChanged, Subscribe, Unsubscribe
+from spark.actors.messages import RunChanged, RunDeleted, Subscribe, Unsubscribe
 from spark.errors import Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
@@ -136,11 +136,13 @@ async def run(
         task_status.started()
         try:
             async for message in inbox:
-                if isinstance(message, RunChanged):
+                if isinstance(message, RunChanged | RunDeleted):
                     hub.last_id += 1
-                    event = StreamEvent(
-                        id=hub.last_id, kind="run", data={**message.record.to_wire(), "serverTime": now_ms()}
-                    )
+                    if isinstance(message, RunChanged):
+                        data, kind = message.record.to_wire(), "run"
+                    else:
+                        data, kind = {"id": message.run_id}, "deleted"
+                    event = StreamEvent(id=hub.last_id, kind=kind, data={**data, "serverTime": now_ms()})
                     hub.ring.append(event)
                     for client_id, (stream, send) in list(clients.items()):
                         verdict = _deliver(stream, send, event)

@@ -23,6 +23,7 @@ __all__ = [
     "Cancel",
     "CancelRun",
     "Committed",
+    "Delete",
     "Finished",
     "Job",
     "Launch",
@@ -31,6 +32,7 @@ __all__ = [
     "ProgressFn",
     "Reply",
     "RunChanged",
+    "RunDeleted",
     "Runner",
     "Start",
     "Stop",
@@ -140,6 +142,23 @@ class Cancel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Delete:
+    """Delete a done or failed run and its evidence: decided by the scheduler, audited, then carried out and
+    answered with ``{"ok": true, "id", "deleted": true}``; NotFound, Conflict (queued or running) otherwise."""
+
+    run_id: str
+    caller: Caller
+    reply: Reply[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDeleted:
+    """For the broadcaster: a run is gone (SSE ``event: deleted``)."""
+
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Wake:
     """Settings changed (SIGHUP): look again whether more runs may start."""
 
@@ -155,7 +174,7 @@ class Committed:
     """The scheduler's own report: the verdict on ``run_id`` (a start or a cancel) is written (``error`` None) or
     could not be (``error`` is what the client is answered)."""
 
-    kind: Literal["start", "cancel"]
+    kind: Literal["start", "cancel", "delete"]
     run_id: str
     reply: Reply[dict[str, Any]]
     error: SparkError | None = None

@@ -1,8 +1,8 @@
-"""The scheduler: one loop, the single owner of run state and the one decider of starts and cancels.
+"""The scheduler: one loop, the single owner of run state and the one decider of starts, cancels and deletes.
 
-Everything reaches it through one inbox, in order: requests from the system (Start, Cancel, Wake, Stop), the
-simulator's reports (Progress, Finished) and the outcome of its own writes (Committed). Nothing else changes a run,
-so no two decisions ever interleave.
+Everything reaches it through one inbox, in order: requests from the system (Start, Cancel, Delete, Wake, Stop),
+the simulator's reports (Progress, Finished) and the outcome of its own writes (Committed). Nothing else changes a
+run, so no two decisions ever interleave. A delete is decided and audited like a cancel (done or failed runs only).
 
 **Decide, write, then answer.** A start is decided here (refused when the queue is full or the service is
 stopping; else accepted with a new id and a slot held). The accepted run's record is written to disk, then the
@@ -10,10 +10,9 @@ verdict is audited (fsync); only then is the run queued, published and the clien
 be written the verdict becomes a refusal (audited as one, answered 503); if the audit cannot be written nothing
 happens (the record is taken back) and the client gets 503. A refusal is audited before it is answered. A cancel is
 decided the same way: the verdict is audited first, and only then carried out, so an audit line never claims what
-did not happen (`spark.actors.verdicts` does the writing). While a cancel is being audited its run is not
-launched, and a report that it finished is held until the cancel's fate is known: a run cancelled before its launch
-never starts; one cancelled while running is killed; either way it leaves no result files (a run that ends failed
-never does).
+did not happen (`spark.actors.verdicts` does the writing). While a cancel is audited its run is not launched, and a
+report that it finished is held: a run cancelled before its launch never starts; one cancelled while running is
+killed; either way it leaves no result files (a run that ends failed never does).
 
 Every status change goes, in order, to the run store (memory at once, disk in the background with per-run
 ordering), to the metrics and to the broadcaster. Statuses: queued -> running -> done | failed. On Stop every queued
@@ -35,12 +34,13 @@ from spark.actors.messages import (
     Cancel,
     CancelRun,
     Committed,
+    Delete,
     Finished,
     Job,
     Launch,
     Progress,
-    Reply,
     RunChanged,
+    RunDeleted,
     Start,
     Stop,
     Wake,
@@ -51,7 +51,6 @@ from spark.errors import Conflict, NotFound, SparkError, Unavailable
 from spark.ids import new_run_id, wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import PluginSet
-from spark.service.evidence import remove_result_files
 from spark.service.record import PluginsUsed, RunRecord
 from spark.service.store import RunStore, new_record
 
@@ -63,14 +62,14 @@ QUEUE_FULL_RETRY_S = 5  # Retry-After when the queue is full
 PROGRESS_EVERY_S = 0.25  # a run's progress is published at most this often
 
 
+@dataclass(slots=True)
 class SchedulerStatistics:
     """What is worth inspecting, kept current by the scheduler: runs waiting, starts being written and audited,
     runs whose worker is still going (a cancelled run counts until its worker is gone)."""
 
-    __slots__ = ("executing", "queued", "reserved")
-
-    def __init__(self) -> None:
-        self.queued = self.reserved = self.executing = 0
+    queued: int = 0
+    reserved: int = 0
+    executing: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {"queued": self.queued, "reserved": self.reserved, "executing": self.executing}
@@ -148,6 +147,7 @@ class _Scheduler:
         self.accepted: dict[str, _Accepted] = {}  # starts being written and audited
         self.cancelling: Counter[str] = Counter()  # run id -> cancel verdicts being audited
         self.held: dict[str, Finished] = {}  # finished while a cancel of it was being audited
+        self.deleting: set[str] = set()  # deletes being audited
         self.executing: dict[str, float] = {}  # run id -> trio time it started; until its worker is gone
         self.progress_sent: dict[str, float] = {}  # run id -> trio time its progress was last published
         self.closing = False
@@ -162,7 +162,10 @@ class _Scheduler:
             elif isinstance(message, Cancel):
                 self.decide_cancel(message)
             elif isinstance(message, Committed):
-                await (self.started(message) if message.kind == "start" else self.cancelled(message))
+                committed = {"start": self.started, "cancel": self.cancelled, "delete": self.deleted}
+                await committed[message.kind](message)
+            elif isinstance(message, Delete):
+                self.decide_delete(message)
             elif isinstance(message, Progress):
                 await self.progress(message)
             elif isinstance(message, Finished):
@@ -179,7 +182,7 @@ class _Scheduler:
 
     def finished(self) -> bool:
         """Stopping, and nothing this actor started is still going: no write pending, no worker alive."""
-        return self.closing and not self.accepted and not self.cancelling and not self.executing
+        return self.closing and not self.accepted and not self.cancelling and not self.executing and not self.deleting
 
     # --- starts ------------------------------------------------------------------------------------------------
 
@@ -272,15 +275,39 @@ class _Scheduler:
         if version is None:
             message.reply.set(cancelled_answer(run_id))
         else:
-            self.nursery.start_soon(self._flush_then_answer, run_id, version, message.reply)
+            self.nursery.start_soon(self.verdicts.flush_then_answer, run_id, version, message.reply)
         await self.dispatch()
 
-    async def _flush_then_answer(self, run_id: str, version: int, reply: Reply[dict[str, Any]]) -> None:
-        try:
-            await self.store.flush(run_id, version)
-        except OSError as exc:  # the cancel happened and is audited; the record catches up on the next write
-            log.error("cannot write the record of run %s: %s", run_id, exc)
-        reply.set(cancelled_answer(run_id))
+    # --- deletes ------------------------------------------------------------------------------------------------
+
+    def decide_delete(self, message: Delete) -> None:
+        run_id, status = message.run_id, self.store.status(message.run_id)
+        refusal: SparkError | None = None
+        if status is None:
+            refusal = NotFound(f"no run {run_id}")
+        elif status in ("queued", "running") or self.cancelling[run_id] or run_id in self.deleting:
+            refusal = Conflict(f"run {run_id} is {status}: only done or failed runs can be deleted")
+        if refusal is not None:
+            self.nursery.start_soon(
+                self.verdicts.refuse, "delete", message.caller, run_id, None, message.reply, refusal
+            )
+            return
+        self.deleting.add(run_id)
+        self.nursery.start_soon(self._commit_delete, message)
+
+    async def _commit_delete(self, message: Delete) -> None:
+        error = await self.verdicts.delete(message)
+        await self.to_self.send(Committed(kind="delete", run_id=message.run_id, reply=message.reply, error=error))
+
+    async def deleted(self, message: Committed) -> None:
+        run_id = message.run_id
+        self.deleting.discard(run_id)
+        if message.error is not None:
+            message.reply.fail(message.error)
+            return
+        self.store.remove(run_id)
+        await self.publish.send(RunDeleted(run_id=run_id))
+        self.nursery.start_soon(self.verdicts.remove_run, run_id, message.reply)
 
     # --- running -----------------------------------------------------------------------------------------------
 
@@ -303,7 +330,7 @@ class _Scheduler:
         record = self.store.get(report.run_id)
         if record is None or record.status != "running":
             return
-        market = _market(record, report.pair, report.timeframe, report.bars)
+        market = record.market_changes(report.pair, report.timeframe, report.bars)
         now = trio.current_time()
         last = self.progress_sent.get(report.run_id)
         if not market and last is not None and now - last < PROGRESS_EVERY_S:
@@ -324,7 +351,7 @@ class _Scheduler:
         self.progress_sent.pop(run_id, None)
         record = self.store.get(run_id)
         if record is not None and record.status == "running":
-            market = _market(record, outcome.pair, outcome.timeframe, outcome.bars)
+            market = record.market_changes(outcome.pair, outcome.timeframe, outcome.bars)
             await self.end(run_id, error=report.error, stats=outcome.stats, **market)
         self.executing.pop(run_id, None)
         if report.error is None and self.store.status(run_id) == "done":
@@ -332,16 +359,7 @@ class _Scheduler:
                 self.metrics.artifacts.labels(type=kind).inc()
             return
         # ended failed (cancelled, interrupted, an error): whatever its worker wrote is not a result
-        self.nursery.start_soon(self._remove_results, run_id)
-
-    async def _remove_results(self, run_id: str) -> None:
-        try:
-            removed = await self.store.blocking(remove_result_files, self.store.evidence_dir, run_id)
-        except OSError as exc:
-            log.error("cannot remove the result files of run %s: %s", run_id, exc)
-            return
-        if removed:
-            log.info("run %s did not end done: removed %s", run_id, ", ".join(removed))
+        self.nursery.start_soon(self.verdicts.remove_results, run_id)
 
     async def stop(self) -> None:
         """Every queued or running run ends failed, "interrupted"; the simulator is told to stop."""
@@ -379,24 +397,6 @@ class _Scheduler:
         if "status" in changes:
             self.metrics.runs_total.labels(status=changes["status"]).inc()
         if persist:
-            self.nursery.start_soon(self._persist, run_id, version)
+            self.nursery.start_soon(self.verdicts.persist, run_id, version)
         await self.publish.send(RunChanged(record=record))
         return version
-
-    async def _persist(self, run_id: str, version: int) -> None:
-        try:
-            await self.store.flush(run_id, version)
-        except (OSError, ValueError) as exc:
-            log.error("cannot write the record of run %s: %s", run_id, exc)
-
-
-def _market(record: RunRecord, pair: str | None, timeframe: str | None, bars: int | None) -> dict[str, Any]:
-    """The record changes that put the candles' market in place of the request's (empty when nothing changes)."""
-    changes: dict[str, Any] = {}
-    if pair and pair != record.pair:
-        changes["pair"] = pair
-    if timeframe and timeframe != record.timeframe:
-        changes["timeframe"] = timeframe
-    if bars is not None and bars != record.bars:
-        changes["bars"] = bars
-    return changes

@@ -1,4 +1,5 @@
-"""How the scheduler's verdicts are written before anyone is answered: the run record first, then the audit line.
+"""How the scheduler's decisions reach the disk: verdicts written before anyone is answered (the run record first,
+then the audit line), and the files that follow a decision (records rewritten, results removed).
 
 The scheduler decides (`spark.actors.scheduler`); these coroutines do the writing in its nursery, off its loop, and
 say what came of it: None when the verdict is on disk and audited, else the error the client is to be answered with.
@@ -14,10 +15,10 @@ from typing import Any
 
 import trio
 
-from spark.actors.messages import AuditLine, Cancel, Reply, Start
+from spark.actors.messages import AuditLine, Cancel, Delete, Reply, Start
 from spark.errors import SparkError, Unavailable
 from spark.plugin.services import Caller
-from spark.service.evidence import run_record_path, write_run_record
+from spark.service.evidence import remove_result_files, remove_run_files, run_record_path, write_run_record
 from spark.service.record import RunRecord
 from spark.service.store import RunStore
 
@@ -103,6 +104,14 @@ class Verdicts:
             return exc
         return None
 
+    async def delete(self, message: Delete) -> Unavailable | None:
+        """Audit an accepted delete (carried out only once this returns None)."""
+        try:
+            await self.write_audit(audit_entry("delete", message.caller, message.run_id, None))
+        except Unavailable as exc:
+            return exc
+        return None
+
     async def unchanged(self, message: Cancel) -> None:
         """A cancel of a run already failed: nothing changes; audited, then answered."""
         try:
@@ -130,6 +139,38 @@ class Verdicts:
             reply.fail(exc)
             return
         reply.fail(error)
+
+    # --- files that follow a decision ----------------------------------------------------------------------------
+
+    async def persist(self, run_id: str, version: int) -> None:
+        """Write version ``version`` (or newer) of a run's record; a failure is logged (the next write catches up)."""
+        try:
+            await self.store.flush(run_id, version)
+        except (OSError, ValueError) as exc:
+            log.error("cannot write the record of run %s: %s", run_id, exc)
+
+    async def flush_then_answer(self, run_id: str, version: int, reply: Reply[dict[str, Any]]) -> None:
+        """A cancel carried out: its record written (or the failure logged: the cancel happened), then answered."""
+        await self.persist(run_id, version)
+        reply.set(cancelled_answer(run_id))
+
+    async def remove_results(self, run_id: str) -> None:
+        """A run that ended failed keeps no result files: take back whatever its worker wrote."""
+        try:
+            removed = await self.store.blocking(remove_result_files, self.store.evidence_dir, run_id)
+        except OSError as exc:
+            log.error("cannot remove the result files of run %s: %s", run_id, exc)
+            return
+        if removed:
+            log.info("run %s did not end done: removed %s", run_id, ", ".join(removed))
+
+    async def remove_run(self, run_id: str, reply: Reply[dict[str, Any]]) -> None:
+        """A delete carried out: the record, then the result files; then answered."""
+        try:
+            await self.store.blocking(remove_run_files, self.store.evidence_dir, run_id)
+        except OSError as exc:  # decided and audited: what is left goes at the next start-up (orphans)
+            log.error("cannot remove every file of run %s: %s", run_id, exc)
+        reply.set({"ok": True, "id": run_id, "deleted": True})
 
 
 def _reason(exc: BaseException) -> str:

@@ -21,11 +21,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +40,23 @@ from spark.config import Settings
 from spark.errors import SparkError
 from spark.plugin.manager import PluginSet, build_plugins
 
-__all__ = ["PROGRESS_POLL_S", "RunFailed", "engine_runner", "init_worker", "warm_up", "work"]
+__all__ = [
+    "PROGRESS_FOLDER",
+    "PROGRESS_POLL_S",
+    "RunFailed",
+    "engine_runner",
+    "init_worker",
+    "open_engine_tier",
+    "warm_up",
+    "work",
+]
+
+log = logging.getLogger(__name__)
 
 PROGRESS_POLL_S = 0.2  # how often a running run's progress file is read
+PROGRESS_FOLDER = ".progress"  # inside the evidence folder: per-run progress files of engine workers
+WORKER_IDLE_S = 600.0  # an idle worker process lives this long, ready for the next run
+WORKER_GRACE_S = 5.0  # at shutdown, idle workers get this long to exit before they are killed
 ORPHAN_EXIT_CODE = 1
 
 
@@ -61,7 +78,7 @@ def work(
     """In the worker process: execute the job, write its result and artifacts. Returns ("ok", Outcome) or
     ("error", (message, Outcome with the market found before the failure))."""
     from spark.actors.simulator import describe_error
-    from spark.service.evidence import write_artifacts, write_result
+    from spark.service.evidence import write_result
     from spark.service.runner import PHASES, execute
 
     market: dict[str, Any] = {}
@@ -83,13 +100,12 @@ def work(
             progress=report,
             loaded=loaded,
         )
-        write_result(evidence_dir, result)
-        write_artifacts(evidence_dir, result)
+        write_result(evidence_dir, result)  # the CSVs are rendered from it when downloaded
         report(PHASES["evidence"], "evidence")
     except Exception as exc:
         return "error", (describe_error(exc), Outcome(**market))
     stats = dict(result.report.stats)
-    return "ok", Outcome(stats=stats, artifacts=("result", "trades_csv", "equity_csv"), **market)
+    return "ok", Outcome(stats=stats, artifacts=("result",), **market)
 
 
 def init_worker() -> bool:
@@ -191,3 +207,57 @@ def _cause(exc: BaseException) -> str:
         if code is not None:
             return f"exit code {code}"
     return str(exc) or type(exc).__name__
+
+
+@asynccontextmanager
+async def open_engine_tier(
+    settings: Callable[[], Settings],
+    *,
+    evidence_dir: Path,
+    plugin_set: Callable[[], PluginSet],
+    warm: bool,
+) -> AsyncIterator[Runner]:
+    """The engine's worker tier: the worker processes (trio-parallel), the runs' progress folder (emptied: files a
+    dead process left are stale), and the Runner over them; with ``warm``, one worker starts ahead of the first
+    run. On exit idle workers get WORKER_GRACE_S to end; one that does not is killed, which trio-parallel reports as
+    an error: logged, never a failed shutdown (nothing of a run is lost with an idle worker)."""
+    progress_dir = await trio.to_thread.run_sync(_fresh_progress_dir, Path(evidence_dir))
+    try:
+        async with (
+            trio_parallel.open_worker_context(
+                idle_timeout=WORKER_IDLE_S, grace_period=WORKER_GRACE_S, init=init_worker
+            ) as context,
+            trio.open_nursery() as nursery,
+        ):
+            if warm:
+                nursery.start_soon(_warm_up, context, plugin_set())
+            try:
+                yield engine_runner(
+                    settings,
+                    evidence_dir=evidence_dir,
+                    progress_dir=progress_dir,
+                    plugin_set=plugin_set,
+                    context=context,
+                )
+            finally:
+                nursery.cancel_scope.cancel()
+    except trio_parallel.BrokenWorkerError as exc:
+        log.warning("worker processes had to be killed at shutdown: %s", exc.args[0] if exc.args else exc)
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(shutil.rmtree, progress_dir, True)
+
+
+def _fresh_progress_dir(evidence_dir: Path) -> Path:
+    folder = evidence_dir / PROGRESS_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def _warm_up(context: trio_parallel.WorkerContext, plugins: PluginSet) -> None:
+    """Start one worker ahead of the first run (imports, plugins); a failure here only costs the first run time."""
+    try:
+        await context.run_sync(functools.partial(warm_up, plugins), kill_on_cancel=True)
+    except Exception as exc:
+        log.warning("warming up a worker failed: %s", exc)

@@ -13,6 +13,7 @@ from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from spark.service.record import STATUSES, RunRecord, wire_schema
+from spark.service.report import MAX_TRADES_PAGE, TRADE_SORTS
 from spark.service.store import SORT_FIELDS
 
 __all__ = ["openapi_document"]
@@ -24,7 +25,7 @@ _ERROR_CODES = {
     403: "Token cookie from a foreign origin",
     404: "No such route, run or artifact (or writes off)",
     405: "Method not allowed (see Allow)",
-    409: "The run is already done, or a data file of that name exists",
+    409: "The run is done (cancel) or not yet ended (delete), or a data file of that name exists",
     413: "Body over the size limit",
     429: "Too many starts or mutations from this address (see Retry-After)",
     500: "Server not configured for this (no ADMIN_TOKEN)",
@@ -175,6 +176,11 @@ def openapi_document(services: Services) -> dict[str, Any]:
         query("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0}, "skip (sorted)"),
     ]
     series = {"type": "array", "items": {"type": "number"}}
+    nullable_series = {"type": "array", "items": {"type": "number", "nullable": True}}
+    window = [
+        query("from", {"type": "integer", "minimum": -(10**15), "maximum": 10**15}, "window start, epoch ms"),
+        query("to", {"type": "integer", "minimum": -(10**15), "maximum": 10**15}, "window end, epoch ms (inclusive)"),
+    ]
     admin = [{"adminToken": []}, {"bearer": []}, {"adminCookie": []}]
     paths: dict[str, Any] = {
         "/api/backtest": _get(
@@ -207,10 +213,67 @@ def openapi_document(services: Services) -> dict[str, Any]:
                         "timestamp": series,
                         "equity": series,
                         "drawdownPct": series,
+                        "benchmark": series,
                     },
                 },
             ),
-            [_RUN_ID, points],
+            [_RUN_ID, points, *window],
+        ),
+        "/api/backtest/{run_id}/ohlc": _get(
+            "Candles of the run's data (read again) in a window, OHLC buckets keeping the extremes, with the "
+            "strategy's indicator lines and the trade markers; 409 when the data changed since the run",
+            {
+                **_ok(
+                    "the price pane",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "total": {"type": "integer"},
+                            **{name: series for name in ("timestamp", "open", "high", "low", "close", "volume")},
+                            "indicators": {"type": "object", "additionalProperties": nullable_series},
+                            "plots": {"type": "array", "items": {"type": "object"}},
+                            "markers": {"type": "array", "items": {"type": "object"}},
+                            "markersTotal": {"type": "integer"},
+                            "precision": {"type": "integer"},
+                        },
+                    },
+                ),
+                **_errors(409),
+            },
+            [_RUN_ID, points, *window],
+        ),
+        "/api/backtest/{run_id}/trades": _get(
+            "One sorted page of the run's trades, with return % and duration",
+            _ok(
+                "trades",
+                {
+                    "type": "object",
+                    "properties": {
+                        "total": {"type": "integer"},
+                        "trades": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            ),
+            [
+                _RUN_ID,
+                query("sort", {"type": "string", "enum": [*TRADE_SORTS, *(f"-{f}" for f in TRADE_SORTS)]}, "order"),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TRADES_PAGE, "default": 100}, "page"),
+                query("offset", {"type": "integer", "minimum": 0, "maximum": 100_000_000, "default": 0}, "skip"),
+            ],
+        ),
+        "/api/backtest/{run_id}/monthly": _get(
+            "Returns per calendar month and year (UTC), in percent",
+            _ok(
+                "returns",
+                {
+                    "type": "object",
+                    "properties": {
+                        "months": {"type": "array", "items": {"type": "object"}},
+                        "years": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            ),
+            [_RUN_ID],
         ),
         "/api/backtest/{run_id}/artifacts": _get(
             "The run's files",
@@ -369,6 +432,21 @@ def openapi_document(services: Services) -> dict[str, Any]:
                     **_errors(400, 401, 403, 404, 405, 409, 413, 500, 503),
                 },
             }
+        },
+    }
+    paths["/api/backtest/{run_id}"]["delete"] = {
+        "summary": "Delete a done or failed run and its evidence (admin, audited); 409 while it is queued or running",
+        "security": admin,
+        "parameters": [_RUN_ID],
+        "responses": {
+            **_ok(
+                "deleted",
+                {
+                    "type": "object",
+                    "properties": {"ok": {"type": "boolean"}, "id": {"type": "string"}, "deleted": {"type": "boolean"}},
+                },
+            ),
+            **_errors(400, 401, 403, 404, 405, 409, 413, 429, 500, 503),
         },
     }
     paths.update(data_paths(admin))

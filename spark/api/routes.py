@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,14 @@ from spark.ids import check_run_id
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from spark.service.record import STATUSES
+from spark.service.report import MAX_TRADES_PAGE, TRADE_SORTS
 from spark.service.store import SORT_FIELDS
 
 __all__ = ["read_routes"]
 
 MAX_LIMIT = 10_000
 _CHUNK = 64 * 1024
+RENDER_CHUNK = 256 * 1024
 _CONTENT_TYPES = {".json": "application/json", ".csv": "text/csv; charset=utf-8"}
 
 
@@ -53,6 +55,20 @@ def _text_arg(name: str) -> str | None:
     if raw is not None and not (0 < len(raw) <= 64):
         raise InputError(f"{name} must be 1 to 64 characters", field=name)
     return raw
+
+
+def _window_args() -> tuple[int | None, int | None]:
+    """``from`` and ``to`` (epoch ms, both inclusive; either may be left out): a zoomed window."""
+    bounds = []
+    for name in ("from", "to"):
+        raw = request.args.get(name)
+        if raw is not None and not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 17):
+            raise InputError(f"{name} must be epoch milliseconds, got {raw[:40]!r}", field=name)
+        bounds.append(None if raw is None else int(raw))
+    start, end = bounds
+    if start is not None and end is not None and end < start:
+        raise InputError(f"to ({end}) is before from ({start})", field="to")
+    return start, end
 
 
 def _only_args(*known: str) -> None:
@@ -103,13 +119,41 @@ def read_routes(services: Services) -> Blueprint:
 
     @bp.get("/api/backtest/<run:run_id>/equity")
     async def run_equity(run_id: str) -> Response:
-        _only_args("points")
+        _only_args("points", "from", "to")
         points = _int_arg("points", DEFAULT_POINTS, MIN_POINTS, MAX_POINTS)
+        start, end = _window_args()
         known_run(run_id)
-        curve = await services.equity(run_id, points)
+        curve = await services.equity(run_id, points, start, end)
         if curve is None:
             raise NotFound(f"run {run_id} has no equity curve (yet)", field="id")
-        return json_response({"id": run_id, "points": points, **curve})
+        return json_response({"id": run_id, "points": points, "from": start, "to": end, **curve})
+
+    @bp.get("/api/backtest/<run:run_id>/ohlc")
+    async def run_ohlc(run_id: str) -> Response:
+        _only_args("points", "from", "to")
+        points = _int_arg("points", DEFAULT_POINTS, MIN_POINTS, MAX_POINTS)
+        start, end = _window_args()
+        known_run(run_id)
+        candles = await services.price(run_id, points, start, end)
+        return json_response({"id": run_id, "points": points, "from": start, "to": end, **candles})
+
+    @bp.get("/api/backtest/<run:run_id>/trades")
+    async def run_trades(run_id: str) -> Response:
+        _only_args("sort", "limit", "offset")
+        sort = _choice_arg("sort", [*TRADE_SORTS, *(f"-{name}" for name in TRADE_SORTS)]) or "id"
+        limit = _int_arg("limit", 100, 1, MAX_TRADES_PAGE)
+        offset = _int_arg("offset", 0, 0, 100_000_000)
+        known_run(run_id)
+        return json_response({"id": run_id, **await services.trades(run_id, sort, limit, offset)})
+
+    @bp.get("/api/backtest/<run:run_id>/monthly")
+    async def run_monthly(run_id: str) -> Response:
+        _only_args()
+        known_run(run_id)
+        returns = await services.monthly(run_id)
+        if returns is None:
+            raise NotFound(f"run {run_id} has no equity curve (yet)", field="id")
+        return json_response({"id": run_id, **returns})
 
     @bp.get("/api/backtest/<run:run_id>/artifacts")
     async def run_artifacts(run_id: str) -> Response:
@@ -121,7 +165,11 @@ def read_routes(services: Services) -> Blueprint:
         known_run(run_id)
         path = await services.artifact_path(run_id, name)
         if path is None:
-            raise NotFound(f"run {run_id} has no artifact {name[:64]!r}", field="name")
+            lines = await services.rendered_artifact(run_id, name)
+            if lines is None:
+                raise NotFound(f"run {run_id} has no artifact {name[:64]!r}", field="name")
+            headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+            return Response(_RenderedBody(lines), status=200, content_type=_CONTENT_TYPES[".csv"], headers=headers)
         fd = await trio.to_thread.run_sync(_open_inside, path, services.settings.evidence_dir)
         size = os.fstat(fd).st_size
         content_type = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")
@@ -210,3 +258,36 @@ class _FileBody:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class _RenderedBody:
+    """A CSV rendered as it is sent: lines taken from the renderer in a worker thread, about RENDER_CHUNK bytes at a
+    time, so a 1,000,000-bar equity CSV never blocks the event loop nor sits in memory whole."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines: Iterator[str] | None = lines
+
+    def __aiter__(self) -> _RenderedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._lines is None:
+            raise StopAsyncIteration
+        chunk = await trio.to_thread.run_sync(_take, self._lines, RENDER_CHUNK)
+        if not chunk:
+            self._lines = None
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        self._lines = None
+
+
+def _take(lines: Iterator[str], size: int) -> bytes:
+    parts, total = [], 0
+    for line in lines:
+        parts.append(line)
+        total += len(line)
+        if total >= size:
+            break
+    return "".join(parts).encode()

@@ -2,7 +2,8 @@
 
 Everything is validated before the run (strategy, params, feed and its args, options); bad input prints one line
 and exits non-zero with nothing written. After a run, evidence goes to ``--evidence-dir`` (default
-``SPARK_EVIDENCE_DIR`` or ``./evidence``): the result, its trades and equity as CSV, and the run record.
+``SPARK_EVIDENCE_DIR`` or ``./evidence``): the result and its compact forms and the run record; the trades and equity
+as CSV files too with ``--csv``; nothing with ``--no-evidence``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--margin", action="store_true", help="allow orders that need more cash than the account holds")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the report")
+    p.add_argument("--csv", action="store_true", help="also write the trades and equity as CSV files beside it")
+    p.add_argument("--no-evidence", action="store_true", help="write nothing: print the report (or --json) only")
     p.add_argument("--evidence-dir", type=Path, help="where evidence goes (default: SPARK_EVIDENCE_DIR or ./evidence)")
     p.set_defaults(func=run)
 
@@ -124,12 +127,15 @@ def run(args: argparse.Namespace) -> int:
         stats=dict(result.report.stats),
         plugins=PluginsUsed(generation=1, names=tuple(plugins.names)),
     )
-    try:
-        path = write_result(evidence_dir, result)
-        write_artifacts(evidence_dir, result)
-        write_run_record(evidence_dir, record.to_wire())
-    except OSError as exc:
-        raise SparkError(f"cannot write evidence in {evidence_dir}: {exc.strerror or exc}") from None
+    path: Path | None = None
+    if not args.no_evidence:
+        try:
+            path = write_result(evidence_dir, result)
+            if args.csv:
+                write_artifacts(evidence_dir, result)
+            write_run_record(evidence_dir, record.to_wire())
+        except OSError as exc:
+            raise SparkError(f"cannot write evidence in {evidence_dir}: {exc.strerror or exc}") from None
     if args.json:
         sys.stdout.write(result.to_json() + "\n")
     else:
@@ -178,7 +184,7 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def report_text(result: BacktestResult, feed: str, evidence: Path, last_trades: int = 5) -> str:
+def report_text(result: BacktestResult, feed: str, evidence: Path | None, last_trades: int = 5) -> str:
     """The terminal report: run, data, options, stats, the last trades, fingerprint, evidence path."""
     meta, stats = result.metadata, result.report.stats
     opts = meta["options"]
@@ -221,7 +227,7 @@ def report_text(result: BacktestResult, feed: str, evidence: Path, last_trades: 
         "",
         f"fingerprint   {meta['fingerprint']}",
         f"orders hash   {meta['orders_hash']}",
-        f"evidence      {evidence}",
+        f"evidence      {evidence if evidence is not None else 'none written (--no-evidence)'}",
         "",
     ]
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 Prints the URL once the socket is bound (with ``--port 0``, the real port: tests read it from stdout) and writes
 the pid file ``<state dir>/spark.pid`` (`spark.ops.pidfile`; `spark status` and `spark reload` read it), then
-serves until SIGINT or SIGTERM, which shut it down gracefully and remove the pid file (`spark.system.run_server`
+serves until SIGINT or SIGTERM, which shut it down gracefully and remove the pid file (`spark.server.run_server`
 handles the signals, SIGHUP included). A live server already owning the state dir's pid file: refused, exit 2.
 Without ADMIN_TOKEN the service still serves reads; mutations answer 500 saying why.
 """
@@ -48,7 +48,7 @@ def _urls(started: Any, settings: Settings) -> list[str]:
 
 
 async def _serve(settings: Settings, show_token: bool, pid_file: Path) -> None:
-    from spark.system import run_server  # the system loads only for this command, not for every `spark` call
+    from spark.server import run_server  # the system loads only for this command, not for every `spark` call
 
     claimed = False
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["equity_pass"]
+__all__ = ["drawdown_from", "equity_pass"]
 
 
 @njit(cache=True, error_model="numpy")
@@ -57,3 +57,12 @@ def equity_pass(equity, cash):
     mean = shift + s1 / n
     m2 = max(s2 - s1 * s1 / n, 0.0)
     return dd, max_dd, run_bars, run_start, run_end, mean, m2, down2, ok
+
+
+def drawdown_from(equity: np.ndarray, cash: float) -> np.ndarray:
+    """Per-bar drawdown (a positive percent below the running peak, the starting cash the first peak), bit for bit
+    what `equity_pass` computes: evidence stores the equity only and derives this on read."""
+    equity = np.asarray(equity, dtype=np.float64)
+    peak = np.maximum.accumulate(np.concatenate([[float(cash)], equity]))[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(equity >= peak, 0.0, (peak - equity) * (100.0 / peak))

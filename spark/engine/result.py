@@ -17,9 +17,21 @@ import numpy as np
 
 from spark.engine.kernel import REASONS
 
-__all__ = ["BacktestResult", "Fill", "Rejected", "Report", "Table", "Trade", "camel", "equity_csv", "trades_csv"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "BacktestResult",
+    "Fill",
+    "Rejected",
+    "Report",
+    "Table",
+    "Trade",
+    "camel",
+    "equity_csv",
+    "trades_csv",
+]
 
 T = TypeVar("T")
+SCHEMA_VERSION = 2  # 2: the result document carries no per-bar arrays (1 had timestamp, equity, drawdownPct)
 
 
 def camel(name: str) -> str:
@@ -205,9 +217,6 @@ class Report:
             "trades": [t.to_json() for t in self.trades],
             "fills": [f.to_json() for f in self.fills],
             "rejected": [r.to_json() for r in self.rejected],
-            "timestamp": self.timestamp.tolist(),
-            "equity": self.equity.tolist(),
-            "drawdownPct": self.drawdown_pct.tolist(),
         }
 
 
@@ -223,10 +232,17 @@ class BacktestResult:
         return self.report.summary()
 
     def to_dict(self, *, arrays: bool = True) -> dict[str, Any]:
-        """The wire document. ``arrays=False`` leaves out the per-bar and per-trade arrays: ``{id, report: {stats},
-        metadata}``, what a detail view shows at once (small whatever the run's length)."""
+        """The wire document (schema SCHEMA_VERSION): stats, trades, fills and rejected orders, never per-bar arrays
+        (equity and drawdown per bar are `report.equity` and `report.drawdown_pct`, and in evidence a compact
+        series file). ``arrays=False`` leaves out the per-trade lists too: ``{id, report: {stats}, metadata}``,
+        what a detail view shows at once."""
         report = self.report.to_dict() if arrays else {"stats": self.report.summary()}
-        return {"id": self.id, "report": report, "metadata": _camel_meta(self.metadata)}
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "id": self.id,
+            "report": report,
+            "metadata": _camel_meta(self.metadata),
+        }
 
     def to_json(self, *, indent: int | None = None) -> str:
         """JSON text; refuses NaN/infinity (the engine never produces them)."""

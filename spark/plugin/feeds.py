@@ -28,7 +28,9 @@ class FeedSpec:
 
     ``args`` are already checked against ``params``. ``check(args, env)``, if given, is the cheap part of loading
     (does the named file exist, is the name allowed) run when a request is accepted, so the API can answer 400 at
-    once instead of queueing a run that must fail.
+    once instead of queueing a run that must fail. ``stamp(args, env)``, if given, is a cheap token that changes
+    whenever the data behind ``args`` may have (a file's size and mtime): the service re-reads a run's data for its
+    chart only when the stamp moved, and then compares the data's hash with the run's.
     """
 
     name: str
@@ -36,6 +38,7 @@ class FeedSpec:
     params: tuple[Param, ...] = ()
     help: str = ""
     check: Callable[[Mapping[str, Any], FeedEnv], None] | None = None
+    stamp: Callable[[Mapping[str, Any], FeedEnv], str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "help": self.help, "params": [p.to_json() for p in self.params]}

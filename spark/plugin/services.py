@@ -7,7 +7,7 @@ API turns into JSON answers with their status.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,7 +37,7 @@ class StreamEvent:
     ``serverTime``); ``id`` increases globally across the process."""
 
     id: int
-    kind: Literal["snapshot", "run"]  # snapshot data: {"runs": [newest 200...], "total", "serverTime"}
+    kind: Literal["snapshot", "run", "deleted"]  # snapshot data: {"runs": [newest 200...], "total", "serverTime"}
     data: dict[str, Any]
 
 
@@ -112,16 +112,33 @@ class Services(Protocol):
         """``{report, metadata}`` of a done run without per-bar or per-trade arrays, or None (read off the event
         loop)."""
 
-    async def equity(self, run_id: str, points: int) -> dict[str, Any] | None:
-        """``{timestamp, equity, drawdownPct, total}`` of a done run, downsampled to at most ``points`` entries
-        keeping the extremes and the deepest drawdown (a positive percent), or None (read and cut down off the
-        event loop)."""
+    async def equity(
+        self, run_id: str, points: int, start_ms: int | None = None, end_ms: int | None = None
+    ) -> dict[str, Any] | None:
+        """``{timestamp, equity, drawdownPct, benchmark, total}`` of a done run within ``start_ms..end_ms``,
+        downsampled to at most ``points`` entries keeping the extremes and the deepest drawdown (a positive
+        percent), or None (read and cut down off the event loop)."""
+
+    async def price(self, run_id: str, points: int, start_ms: int | None, end_ms: int | None) -> dict[str, Any]:
+        """Candles of a done run's data within the window (at most ``points`` OHLC buckets), its strategy's
+        indicator lines and plots, and its trade markers (`spark.service.report.price`). NotFound without a
+        result, Conflict when the data changed since the run."""
+
+    async def trades(self, run_id: str, sort: str, limit: int, offset: int) -> dict[str, Any]:
+        """One sorted page of a run's trades with their return and duration (`spark.service.report.trade_page`)."""
+
+    async def monthly(self, run_id: str) -> dict[str, Any] | None:
+        """Returns per calendar month and year of a done run, or None (`spark.service.report.monthly_returns`)."""
 
     async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the run's files that exist."""
 
     async def artifact_path(self, run_id: str, name: str) -> Path | None:
-        """The file of one artifact, only if ``name`` is one of the run's listed artifacts."""
+        """The file of one artifact, only if ``name`` is one of the run's listed artifacts and a file."""
+
+    async def rendered_artifact(self, run_id: str, name: str) -> Iterator[str] | None:
+        """The lines of a listed artifact rendered on download (``bytes`` null in the list), or None. The iterator
+        blocks: read it in a worker thread."""
 
     async def audit(
         self, *, action: str, caller: Caller, run_id: str | None, payload: Any, success: bool, error: str | None = None
@@ -139,6 +156,10 @@ class Services(Protocol):
         """Cancel a queued or running run (it ends ``failed`` / ``cancelled``, its worker killed, no result files
         left); audited before it is carried out. Returns ``{"ok": true, "id", "status": "failed"}``; a second
         cancel changes nothing. Raises NotFound, Conflict (done), Unavailable (audit)."""
+
+    async def delete(self, run_id: str, caller: Caller) -> dict[str, Any]:
+        """Delete a done or failed run and its evidence (audited before it is carried out). Returns ``{"ok": true,
+        "id", "deleted": true}``; NotFound, Conflict (queued or running), Unavailable (audit)."""
 
     def subscribe(self, last_event_id: int | None) -> AbstractAsyncContextManager[Subscription]:
         """A stream for one SSE client, replaying after ``last_event_id`` from the ring when it can, else starting

@@ -8,11 +8,12 @@ Layout under ``evidence_dir`` (``SPARK_EVIDENCE_DIR``, default ``./evidence``)::
 
     backtest/<id>.json           the full result {id, report, metadata, ...}
     backtest/<id>.summary.json   the result without per-bar or per-trade arrays (what a detail view shows)
-    backtest/<id>.equity.npy     timestamp, equity, drawdown (a positive percent), buy and hold per bar (4, n)
-    backtest/<id>.trades.npy     one row per trade, float64 (n, 10): TRADE_COLUMNS (the report view's markers)
+    backtest/<id>.series.npz     per bar: equity (float64) and time (a start and uint32 steps, or int64 stamps),
+                                 with the starting cash; drawdown is derived from them on read (`Series`)
+    backtest/<id>.trades.npy     one row per trade, float64 (n, 12): TRADE_COLUMNS (markers, the trades route)
     backtest/run_<id>.json       {"runs": [record]}, rewritten on every status change
-    backtest/<id>_trades.csv     one line per trade
-    backtest/<id>_equity.csv     equity and drawdown per bar
+    backtest/<id>_trades.csv     one line per trade      } rendered from the two files above when downloaded;
+    backtest/<id>_equity.csv     equity and drawdown per bar } written as files only by `spark backtest --csv`
 
 Ids are checked against the run-id format before any path is built from them. Readers (`read_series`,
 `read_json`) open files without following symlinks and only regular files: a link planted in the folder is not
@@ -28,30 +29,45 @@ import os
 import stat
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from spark.engine import BacktestResult, equity_csv, trades_csv
-from spark.ids import check_run_id
+from spark.ids import check_run_id, is_run_id
+from spark.service.columns import (
+    TRADE_COLUMNS,
+    Series,
+    equity_csv_lines,
+    load_legacy_series,
+    load_series,
+    load_trades,
+    time_columns,
+    trade_rows,
+    trades_csv_lines,
+)
 
 __all__ = [
     "RESULT_SUFFIXES",
     "TRADE_COLUMNS",
     "Series",
     "artifact_paths",
+    "equity_csv_lines",
+    "legacy_series_path",
     "read_json",
     "read_series",
     "read_trades",
+    "remove_orphans",
     "remove_result_files",
+    "remove_run_files",
     "remove_stale_temp_files",
     "result_path",
     "run_record_path",
     "series_path",
     "summary_path",
     "trade_rows",
+    "trades_csv_lines",
     "trades_path",
     "write_artifacts",
     "write_bytes_atomic",
@@ -109,6 +125,11 @@ def summary_path(evidence_dir: Path, run_id: str) -> Path:
 
 
 def series_path(evidence_dir: Path, run_id: str) -> Path:
+    return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.series.npz"
+
+
+def legacy_series_path(evidence_dir: Path, run_id: str) -> Path:
+    """Where evidence from before schema 2 kept its per-bar series: a (2..4, n) float64 ``<id>.equity.npy``."""
     return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.equity.npy"
 
 
@@ -117,50 +138,21 @@ def trades_path(evidence_dir: Path, run_id: str) -> Path:
 
 
 # What a run's result consists of, by file-name suffix after the id (the run record `run_<id>.json` is not part).
-RESULT_SUFFIXES = (".json", ".summary.json", ".equity.npy", ".trades.npy", "_trades.csv", "_equity.csv")
-# Columns of <id>.trades.npy: side is +1 long / -1 short; exit_ts and exit_price are NaN for a trade still open.
-TRADE_COLUMNS = ("id", "side", "qty", "entry_ts", "entry_price", "exit_ts", "exit_price", "pnl", "fees", "open")
-
-
-def trade_rows(result: BacktestResult) -> np.ndarray:
-    """The trades as a float64 (n, 10) table in TRADE_COLUMNS order (times in epoch ms, exact in a float64)."""
-    table = result.report.trades.array
-    ts = result.report.timestamp.astype(np.float64)
-    rows = np.empty((len(table), len(TRADE_COLUMNS)), dtype=np.float64)
-    if len(table):
-        is_open = table[:, 9] == 1.0
-        rows[:, 0], rows[:, 1], rows[:, 2] = table[:, 0], np.sign(table[:, 1]), table[:, 2]
-        rows[:, 3], rows[:, 4] = ts[table[:, 3].astype(np.int64)], table[:, 5]
-        rows[:, 5] = np.where(is_open, np.nan, ts[table[:, 4].astype(np.int64)])
-        rows[:, 6] = np.where(is_open, np.nan, table[:, 6])
-        rows[:, 7], rows[:, 8], rows[:, 9] = table[:, 7], table[:, 8], is_open
-    return rows
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """Per-bar timestamp (int64 epoch ms), equity, drawdown (a positive percent below the running peak) and the
-    buy-and-hold benchmark (the starting cash in the instrument, no costs; None in evidence from before it)."""
-
-    timestamp: np.ndarray
-    equity: np.ndarray
-    drawdown_pct: np.ndarray
-    benchmark: np.ndarray | None = None
+RESULT_SUFFIXES = (".json", ".summary.json", ".series.npz", ".equity.npy", ".trades.npy", "_trades.csv", "_equity.csv")
 
 
 def write_result(evidence_dir: Path, result: BacktestResult) -> Path:
-    """Write ``backtest/<id>.json`` (the full result document) and, before it, its compact forms:
-    ``<id>.equity.npy`` (timestamp, equity, drawdown) and ``<id>.summary.json`` (the result without per-bar or
-    per-trade arrays), so the service answers a detail or an equity request for a 1,000,000-bar run without
-    parsing a 60 MB document. Returns the full result's path."""
+    """Write ``backtest/<id>.json`` (the result document: stats, trades, fills, no per-bar arrays) and, before it,
+    its compact forms: ``<id>.series.npz`` (equity and time per bar), ``<id>.trades.npy`` and
+    ``<id>.summary.json``, so the service answers a detail, a chart or a trade page of a 1,000,000-bar run without
+    parsing a document. Returns the result's path."""
     if not isinstance(result, BacktestResult):
         raise TypeError(f"write_result takes a BacktestResult, got {type(result).__name__}")
     run_id = check_run_id(result.id)
     report = result.report
     buffer = io.BytesIO()
-    benchmark = report.benchmark if report.benchmark is not None else np.full(len(report.equity), np.nan)
-    columns = (report.timestamp.astype(np.float64), report.equity, report.drawdown_pct, benchmark)
-    np.save(buffer, np.stack(columns), allow_pickle=False)
+    cash = np.array([result.metadata["options"]["cash"]], dtype=np.float64)
+    np.savez(buffer, equity=report.equity, cash=cash, **time_columns(report.timestamp))
     write_bytes_atomic(series_path(evidence_dir, run_id), buffer.getvalue())
     buffer = io.BytesIO()
     np.save(buffer, trade_rows(result), allow_pickle=False)
@@ -172,41 +164,15 @@ def write_result(evidence_dir: Path, result: BacktestResult) -> Path:
 
 
 def read_series(evidence_dir: Path, run_id: str) -> Series | None:
-    """The per-bar series of a run from ``<id>.equity.npy`` (memory-mapped), or None when it is missing, a
-    symlink, not a regular file, or not the shape `write_result` writes. Files from before drawdown was stored
-    (two rows) get it computed from the equity (the running peak of the curve itself)."""
-    path = series_path(evidence_dir, run_id)
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):  # a symlink or anything but a file: not evidence
-            return None
-        series = np.load(path, mmap_mode="r", allow_pickle=False)  # memory maps need a path, not a descriptor
-    except (OSError, ValueError, EOFError):
-        return None
-    if series.ndim != 2 or series.shape[0] not in (2, 3, 4) or series.dtype != np.float64:
-        return None
-    equity = np.asarray(series[1])
-    benchmark = np.asarray(series[3]) if series.shape[0] == 4 and np.isfinite(series[3]).all() else None
-    if series.shape[0] >= 3:
-        drawdown = np.asarray(series[2])
-    else:
-        peak = np.maximum.accumulate(equity)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            drawdown = np.where(peak > 0, (1.0 - equity / peak) * 100.0, 0.0)
-    return Series(timestamp=series[0].astype(np.int64), equity=equity, drawdown_pct=drawdown, benchmark=benchmark)
+    """The per-bar series of a run (``<id>.series.npz``, or the ``<id>.equity.npy`` of schema 1); None when it is
+    missing, a symlink, not a regular file, or not the shape written (`spark.service.columns`)."""
+    series = load_series(series_path(evidence_dir, run_id))
+    return series if series is not None else load_legacy_series(legacy_series_path(evidence_dir, run_id))
 
 
 def read_trades(evidence_dir: Path, run_id: str) -> np.ndarray | None:
     """The run's trade table (TRADE_COLUMNS) from ``<id>.trades.npy``, or None (missing, planted, damaged)."""
-    path = trades_path(evidence_dir, run_id)
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return None
-        rows = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return None
-    if rows.ndim != 2 or rows.shape[1] != len(TRADE_COLUMNS) or rows.dtype != np.float64:
-        return None
-    return rows
+    return load_trades(trades_path(evidence_dir, run_id))
 
 
 def read_json(path: Path) -> Any:
@@ -271,6 +237,34 @@ def remove_result_files(evidence_dir: Path, run_id: str) -> list[str]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path.name)
+    return removed
+
+
+def remove_run_files(evidence_dir: Path, run_id: str) -> list[str]:
+    """Delete a run: its record first (so a crash in the middle leaves the run gone, not listed half), fsynced,
+    then its result files (a crash leaves orphans, which `remove_orphans` takes at the next start-up)."""
+    record = run_record_path(evidence_dir, run_id)
+    removed: list[str] = []
+    with contextlib.suppress(FileNotFoundError):
+        record.unlink()
+        removed.append(record.name)
+    with contextlib.suppress(FileNotFoundError):
+        _fsync_dir(record.parent)
+    return removed + remove_result_files(evidence_dir, run_id)
+
+
+def remove_orphans(evidence_dir: Path, known: set[str]) -> list[str]:
+    """Remove result files of runs that have no record (a delete cut off by a crash); returns the names removed.
+    Only names of the result layout (a run id, then a RESULT_SUFFIXES suffix) are touched."""
+    folder = Path(evidence_dir) / "backtest"
+    removed: list[str] = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in folder.iterdir():
+            run_id = path.name[:25]
+            if is_run_id(run_id) and run_id not in known and path.name[25:] in RESULT_SUFFIXES:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path.name)
     return removed
 
 

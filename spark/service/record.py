@@ -82,6 +82,17 @@ class RunRecord:
     def replace(self, **changes: Any) -> RunRecord:
         return dataclasses.replace(self, **changes)
 
+    def market_changes(self, pair: str | None, timeframe: str | None, bars: int | None) -> dict[str, Any]:
+        """The changes that put the loaded candles' market in place of the request's (empty: nothing changes)."""
+        changes: dict[str, Any] = {}
+        if pair and pair != self.pair:
+            changes["pair"] = pair
+        if timeframe and timeframe != self.timeframe:
+            changes["timeframe"] = timeframe
+        if bars is not None and bars != self.bars:
+            changes["bars"] = bars
+        return changes
+
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL

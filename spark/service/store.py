@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,18 @@ from spark.ids import id_time_ms, is_run_id, wall_ms
 from spark.plugin.request import RunRequest
 from spark.service.evidence import (
     Series,
+    equity_csv_lines,
     read_json,
     read_series,
+    read_trades,
+    remove_orphans,
     remove_result_files,
     remove_stale_temp_files,
     result_path,
+    series_path,
     summary_path,
+    trades_csv_lines,
+    trades_path,
     write_run_record,
 )
 from spark.service.record import TERMINAL, FeedRef, PluginsUsed, RunRecord, Status, snake
@@ -124,6 +130,19 @@ def query(records: list[RunRecord], q: RunQuery) -> tuple[list[RunRecord], int]:
     return ordered[q.offset : q.offset + q.limit], len(picked)
 
 
+RENDERED = ("trades_csv", "equity_csv")  # CSVs the service renders from columnar evidence when downloaded
+
+
+def _file_size(path: Path) -> int | None:
+    """The size of a regular file reached without a symlink, or None."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
 def artifact_names(run_id: str) -> dict[str, str]:
     """Artifact type -> file name inside ``evidence/backtest`` (the layout of `spark.service.evidence`)."""
     return {
@@ -188,6 +207,14 @@ class RunStore:
         if written:
             self._written[run_id] = version
         return version
+
+    def remove(self, run_id: str) -> None:
+        """Forget a run (deleted): it is no longer listed; its files are the caller's to remove."""
+        record = self._records.pop(run_id, None)
+        if record is not None:
+            self._index.remove((record.started_at, run_id))
+            self._version.pop(run_id, None)
+            self._written.pop(run_id, None)
 
     def update(self, run_id: str, **changes: Any) -> tuple[RunRecord, int]:
         """Replace the record by a copy with ``changes``; returns (new record, version)."""
@@ -267,26 +294,44 @@ class RunStore:
         return doc if isinstance(doc, dict) else None
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
-        """``[{type, name, url, bytes}]`` for the known run's files that exist (regular files, no symlinks)."""
+        """``[{type, name, url, bytes}]`` for the known run's files that exist (regular files, no symlinks), and the
+        CSVs rendered on download from its columnar evidence (``bytes`` null: their size is known once rendered)."""
         if not is_run_id(run_id) or run_id not in self._records:
             return []
         found = []
         for kind, name in artifact_names(run_id).items():
-            path = self.folder / name
-            try:
-                if path.is_symlink() or not path.is_file():
-                    continue
-                size = path.stat().st_size
-            except OSError:
+            size = _file_size(self.folder / name)
+            if size is None and kind in RENDERED and self._renderable(run_id, kind):
+                size = -1
+            if size is None:
                 continue
-            found.append({"type": kind, "name": name, "url": f"/api/backtest/{run_id}/artifacts/{name}", "bytes": size})
+            url = f"/api/backtest/{run_id}/artifacts/{name}"
+            found.append({"type": kind, "name": name, "url": url, "bytes": None if size < 0 else size})
         return found
 
+    def _renderable(self, run_id: str, kind: str) -> bool:
+        if kind == "trades_csv":
+            return _file_size(trades_path(self.evidence_dir, run_id)) is not None
+        return _file_size(series_path(self.evidence_dir, run_id)) is not None
+
     def artifact_path(self, run_id: str, name: str) -> Path | None:
-        """The path of one listed artifact of the run; None for any other name."""
-        if any(item["name"] == name for item in self.artifacts(run_id)):
+        """The file of one listed artifact of the run that is a file; None for any other name, or a rendered one."""
+        if any(item["name"] == name and item["bytes"] is not None for item in self.artifacts(run_id)):
             return self.folder / name
         return None
+
+    def rendered_artifact(self, run_id: str, name: str) -> Iterator[str] | None:
+        """The lines of a CSV the run lists as rendered (``bytes`` null), made from its columnar evidence as they
+        are read; None for any other name."""
+        listed = {item["name"]: item for item in self.artifacts(run_id)}
+        item = listed.get(name)
+        if item is None or item["bytes"] is not None:
+            return None
+        if item["type"] == "trades_csv":
+            rows = read_trades(self.evidence_dir, run_id)
+            return None if rows is None else trades_csv_lines(rows)
+        series = self.series(run_id)
+        return None if series is None else equity_csv_lines(series)
 
     # --- start-up ----------------------------------------------------------------------------------------------
 
@@ -325,6 +370,8 @@ class RunStore:
                 if removed:
                     log.warning("run %s (failed, %s): removed its partial result %s", record.id, record.error, removed)
             store.put(record, written=True)
+        for name in remove_orphans(store.evidence_dir, set(store._records)):
+            log.warning("removed %s: the result of a run whose record is gone (a delete cut off)", name)
         return store, interrupted
 
 

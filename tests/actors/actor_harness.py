@@ -16,7 +16,7 @@ from typing import Any
 import trio
 
 from spark.actors import auditor, scheduler, simulator
-from spark.actors.messages import Cancel, Job, Outcome, ProgressFn, Reply, Start, Stop
+from spark.actors.messages import Cancel, Delete, Job, Outcome, ProgressFn, Reply, RunDeleted, Start, Stop
 from spark.config import Settings
 from spark.metrics import Metrics
 from spark.plugin.request import RunRequest
@@ -90,6 +90,12 @@ class Harness:
         await self.to_scheduler.send(Cancel(run_id=run_id, caller=ADMIN, reply=reply))
         return await reply.wait()
 
+    async def delete(self, n: int | str) -> dict[str, Any]:
+        reply: Reply[dict[str, Any]] = Reply()
+        run_id = self.ids[n] if isinstance(n, int) else n
+        await self.to_scheduler.send(Delete(run_id=run_id, caller=ADMIN, reply=reply))
+        return await reply.wait()
+
     def statuses(self, n: int) -> list[tuple[float, str]]:
         """(time since start, status) of each status change of run n, in order."""
         out: list[tuple[float, str]] = []
@@ -127,6 +133,9 @@ async def wired(tmp_path: Path, runner: ScriptedRunner, **overrides: Any) -> Asy
         async with published:
             task_status.started()
             async for change in published:
+                if isinstance(change, RunDeleted):
+                    harness.changes.append((trio.current_time(), change.run_id, "deleted", 0.0, None))
+                    continue
                 r = change.record
                 harness.changes.append((trio.current_time(), r.id, r.status, r.progress, r.error))
 

@@ -297,3 +297,22 @@ async def test_shutdown_records_every_run_in_flight(autojump_clock, tmp_path):
     assert h.metrics.value("backtest_active_runs") == 0
     assert h.metrics.value("backtest_runs_total", {"status": "failed"}) == 5
     assert h.runner.completed == []
+
+
+async def test_a_delete_is_decided_audited_then_carried_out(autojump_clock, tmp_path):
+    """Only ended runs are deleted: the record goes first, then the result files; the run leaves the list and the
+    stream says so; a queued or running run is a Conflict, an unknown one NotFound; each verdict audited as told."""
+    async with wired(tmp_path, ScriptedRunner(default_s=5.0), max_concurrent=1) as h:
+        await h.submit(0)
+        await h.submit(1)
+        await trio.sleep(6)  # run 0 done, run 1 running
+        folder = tmp_path / "backtest"
+        (folder / f"{h.ids[0]}.json").write_text("{}")  # a result file beside the record
+        told = [await outcome(h.delete(1)), await outcome(h.delete(0)), await outcome(h.delete(0))]
+        await trio.sleep(0.1)
+    assert isinstance(told[0][1], Conflict) and told[1] == ("ok", {"ok": True, "id": h.ids[0], "deleted": True})
+    assert isinstance(told[2][1], NotFound)
+    assert h.store.get(h.ids[0]) is None and not list(folder.glob(f"*{h.ids[0]}*"))
+    assert (h.ids[0], "deleted") in [(c[1], c[2]) for c in h.changes]  # published: streams drop it
+    lines = [line for line in h.audit() if line["action"] == "delete"]
+    assert [audited_as_answered(line, t) for line, t in zip(lines, told, strict=True)] == [True, True, True]

@@ -128,8 +128,10 @@ async def test_goog_through_the_service_gives_the_reference_figures(settings):
         artifacts = await system.artifacts(run_id)
         assert sorted(a["type"] for a in artifacts) == ["equity_csv", "result", "run", "trades_csv"]
         m = system.metrics
-        for kind in ("result", "trades_csv", "equity_csv", "run"):
+        for kind in ("result", "run"):
             assert m.value("backtest_artifacts_generated_total", {"type": kind}) == 1
+        for kind in ("trades_csv", "equity_csv"):  # rendered when downloaded, never written by the service
+            assert m.value("backtest_artifacts_generated_total", {"type": kind}) == 0
         path = trio.Path(settings.evidence_dir / "backtest" / f"run_{run_id}.json")
         with trio.fail_after(10):  # the record is rewritten in the background once the run is done
             while (on_disk := json.loads(await path.read_text())["runs"][0])["status"] != "done":  # noqa: ASYNC110

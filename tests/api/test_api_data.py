@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from apikit import TOKEN, admin, audit_lines, served
+from apikit import TOKEN, admin, audit_lines, served, wait_until
 from werkzeug.datastructures import FileStorage
 
 from spark.api import create_app
@@ -338,3 +338,15 @@ async def test_off_process_runs_big_work_in_another_process_and_small_work_in_th
 
     small, big = await trio.to_thread.run_sync(both)
     assert small == os.getpid() and big != os.getpid()
+
+
+async def test_deletes_and_uploads_share_the_mutations_bucket(make_settings: Any) -> None:
+    settings = make_settings(mutation_rate_limit_per_minute=2, mock_delay_s=0.05)
+    async with open_system(settings) as running:
+        client = create_app(running).test_client()
+        assert (await client.post(f"{DATA}?name=a.csv", data=SMALL, headers=admin(**CSV))).status_code == 201
+        started = await (await client.post("/api/backtest/start", json={}, headers=admin())).get_json()
+        await wait_until(lambda: running.get_run(started["id"])["status"] == "done")
+        assert (await client.delete(f"/api/backtest/{started['id']}", headers=admin())).status_code == 200
+        response = await client.post(f"{DATA}?name=b.csv", data=SMALL, headers=admin(**CSV))
+        assert response.status_code == 429  # the upload and the delete used up the bucket of 2

@@ -56,7 +56,20 @@ async def test_goog_sma_cross_through_the_service(make_settings: Any, data_dir: 
         assert not any(isinstance(v, list) for v in detail["report"].values())  # no per-bar arrays
         assert "equity" not in detail["report"] and "trades" not in detail["report"]
 
-        full = result["report"]["equity"]
+        from spark_plugins.strategies import SMA_CROSS
+
+        from spark.engine import Options, backtest  # the same run in this process: the reference arrays
+        from spark.service.datafiles import load_candles
+
+        reference = backtest(
+            load_candles(data / "GOOG.csv"),
+            SMA_CROSS,
+            {"fast": 10, "slow": 30},
+            Options(fee=0.001, size=1),
+            run_id=run_id,
+            started_at=1,
+        )
+        full = reference.report.equity.tolist()
         curve = await (await client.get(f"/api/backtest/{run_id}/equity?points=50")).get_json()
         assert curve["total"] == len(full) == 2148
         assert 2 < len(curve["equity"]) <= 50 and len(curve["timestamp"]) == len(curve["equity"])
@@ -67,7 +80,7 @@ async def test_goog_sma_cross_through_the_service(make_settings: Any, data_dir: 
         assert min(curve["drawdownPct"]) >= 0
         whole = await (await client.get(f"/api/backtest/{run_id}/equity?points=4000")).get_json()
         assert whole["equity"] == pytest.approx(full)
-        assert whole["drawdownPct"] == pytest.approx(result["report"]["drawdownPct"])
+        assert whole["drawdownPct"] == reference.report.drawdown_pct.tolist()  # derived on read, bit for bit
         for bad in ("0", "4", "x", "4001", "100000"):
             assert (await client.get(f"/api/backtest/{run_id}/equity?points={bad}")).status_code == 400
 
@@ -78,8 +91,13 @@ async def test_goog_sma_cross_through_the_service(make_settings: Any, data_dir: 
             response = await client.get(item["url"])
             assert response.status_code == 200, kind
             body = await response.get_data()
+            if kind in ("trades_csv", "equity_csv"):  # rendered when downloaded: no file, no size known before
+                assert item["bytes"] is None and not (settings.evidence_dir / "backtest" / item["name"]).exists()
+                continue
             assert len(body) == item["bytes"]
             assert body == (settings.evidence_dir / "backtest" / item["name"]).read_bytes()
+        equity_csv = await (await client.get(kinds["equity_csv"]["url"])).get_data(as_text=True)
+        assert len(equity_csv.splitlines()) == 1 + 2148
         trades_csv = await (await client.get(kinds["trades_csv"]["url"])).get_data(as_text=True)
         assert len(trades_csv.strip().splitlines()) == 1 + 33
 

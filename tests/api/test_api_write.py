@@ -271,3 +271,23 @@ async def test_switching_write_off_and_on_without_restart(client: Any, system: A
     await system.reload(settings)
     assert (await client.delete(cancel_url(run["id"]), headers=admin())).status_code == 200
     assert (await client.post(START, json={}, headers=admin())).status_code == 201
+
+
+async def test_delete_removes_an_ended_run_and_refuses_others(client: Any, system: Any, settings: Any) -> None:
+    run = await (await client.post(START, json={}, headers=admin())).get_json()
+    busy = await client.delete(f"/api/backtest/{run['id']}", headers=admin())
+    assert busy.status_code == 409  # queued or running: cancel it first
+    assert (await client.delete(cancel_url(run["id"]), headers=admin())).status_code == 200
+    assert (await client.delete(f"/api/backtest/{run['id']}")).status_code == 401  # no token
+    gone = await client.delete(f"/api/backtest/{run['id']}", headers=admin())
+    assert gone.status_code == 200 and await gone.get_json() == {"ok": True, "id": run["id"], "deleted": True}
+    assert (await client.get(f"/api/backtest/{run['id']}")).status_code == 404
+    assert not (settings.evidence_dir / "backtest" / f"run_{run['id']}.json").exists()
+    assert (await client.delete("/api/backtest/not-an-id", headers=admin())).status_code == 400
+    lines = [json.loads(x) for p in settings.audit_dir.glob("*.log") for x in p.read_text().splitlines()]
+    assert [(x["action"], x["success"]) for x in lines if x["action"] == "delete"] == [
+        ("delete", False),
+        ("delete", False),
+        ("delete", True),
+        ("delete", False),
+    ]

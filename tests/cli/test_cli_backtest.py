@@ -46,7 +46,9 @@ def evidence_files(folder: Path) -> list[str]:
 
 
 def test_goog_reference_figures_through_the_cli_with_evidence(tmp_path: Path) -> None:
-    out = spark("backtest", "--data", str(DATA / "GOOG.csv"), *GOLDEN, "--json", "--evidence-dir", "ev", cwd=tmp_path)
+    out = spark(
+        "backtest", "--data", str(DATA / "GOOG.csv"), *GOLDEN, "--json", "--csv", "--evidence-dir", "ev", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     doc = json.loads(out.stdout)
@@ -64,7 +66,7 @@ def test_goog_reference_figures_through_the_cli_with_evidence(tmp_path: Path) ->
             f"{run_id}_equity.csv",
             f"{run_id}.summary.json",
             f"{run_id}.trades.npy",
-            f"{run_id}.equity.npy",
+            f"{run_id}.series.npz",
         ]
     )
     assert json.loads((folder / f"{run_id}.json").read_text()) == doc
@@ -75,6 +77,17 @@ def test_goog_reference_figures_through_the_cli_with_evidence(tmp_path: Path) ->
     trades = (folder / f"{run_id}_trades.csv").read_text().splitlines()
     assert len(trades) == 34 and trades[-1].endswith(",true")  # header, 32 closed, 1 open
     assert len((folder / f"{run_id}_equity.csv").read_text().splitlines()) == 2149
+
+
+def test_csv_files_only_with_csv_and_no_files_with_no_evidence(tmp_path: Path) -> None:
+    plain = spark("backtest", "--json", "--evidence-dir", "ev", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    run_id = json.loads(plain.stdout)["id"]
+    assert not [name for name in evidence_files(tmp_path / "ev") if name.endswith(".csv")]
+    assert f"{run_id}.series.npz" in evidence_files(tmp_path / "ev")
+    none = spark("backtest", "--no-evidence", "--evidence-dir", "nothing", cwd=tmp_path)
+    assert none.returncode == 0 and "none written (--no-evidence)" in none.stdout
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_make_run_default_report_on_the_terminal(tmp_path: Path) -> None:

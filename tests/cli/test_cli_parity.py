@@ -35,6 +35,7 @@ def cli_run(tmp_path: Path, data_dir: Path, *flags: str) -> tuple[str, Path]:
             "--evidence-dir",
             str(evidence),
             "--json",
+            "--csv",
             *flags,
         ],
         capture_output=True,

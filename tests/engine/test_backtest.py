@@ -32,11 +32,12 @@ def test_id_and_wire_shape() -> None:
     result = backtest(GOOG, SMA_CROSS, {"fast": 10, "slow": 30}, OPTS, **RUN)
     assert re.fullmatch(r"bt-[0-9]{13}-[0-9a-f]{8}", result.id)
     wire = json.loads(result.to_json())
-    assert set(wire) == {"id", "report", "metadata"}
+    assert set(wire) == {"schemaVersion", "id", "report", "metadata"} and wire["schemaVersion"] == 2
     assert wire["report"]["stats"]["totalTrades"] == 33
     assert wire["report"]["stats"] == result.summary()
     assert "maxDrawdownPct" in wire["report"]["stats"]
-    assert len(wire["report"]["equity"]) == len(GOOG) == len(wire["report"]["drawdownPct"])
+    assert set(wire["report"]) == {"stats", "trades", "fills", "rejected"}  # schema 2: no per-bar arrays
+    assert len(result.report.equity) == len(GOOG) == len(result.report.drawdown_pct)
     meta = wire["metadata"]
     assert meta["candleCount"] == len(GOOG)
     assert meta["options"]["slippageBps"] == 0.0

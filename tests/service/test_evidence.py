@@ -42,7 +42,7 @@ def test_write_result_uses_the_seed_shape_and_parses(tmp_path: Path) -> None:
     path = write_result(tmp_path, result)
     assert path == tmp_path / "backtest" / f"{RUN}.json"
     doc = json.loads(path.read_text())
-    assert doc == json.loads(result.to_json()) and set(doc) == {"id", "report", "metadata"}
+    assert doc == json.loads(result.to_json()) and set(doc) == {"schemaVersion", "id", "report", "metadata"}
     assert leftovers(path.parent) == [] and oct(path.stat().st_mode & 0o777) == "0o644"
 
 
@@ -107,7 +107,12 @@ def test_write_result_also_writes_its_compact_forms(tmp_path: Path) -> None:
     result = small_result()
     write_result(tmp_path, result)
     summary = json.loads(summary_path(tmp_path, RUN).read_text())
-    assert summary == {"id": RUN, "report": {"stats": result.summary()}, "metadata": result.to_dict()["metadata"]}
+    assert summary == {
+        "schemaVersion": 2,
+        "id": RUN,
+        "report": {"stats": result.summary()},
+        "metadata": result.to_dict()["metadata"],
+    }
     series = read_series(tmp_path, RUN)
     assert series.timestamp.tolist() == result.report.timestamp.tolist() and series.timestamp.dtype == np.int64
     assert series.equity.tolist() == result.report.equity.tolist()
@@ -138,14 +143,15 @@ def test_remove_result_files_takes_back_a_runs_result_but_never_its_record(tmp_p
     write_run_record(tmp_path, {"id": RUN, "status": "failed"})
     (tmp_path / "backtest" / f".{RUN}.json.x1y2.tmp").write_text("torn")
     removed = remove_result_files(tmp_path, RUN)
-    assert len(removed) == 7
+    assert len(removed) == 7  # result, summary, series, trade table, two CSVs, the temp file
     assert sorted(p.name for p in (tmp_path / "backtest").iterdir()) == [f"run_{RUN}.json"]
 
 
-def test_trades_and_the_benchmark_are_kept_for_the_report_view(tmp_path: Path) -> None:
-    import math
-
-    from spark.service.evidence import TRADE_COLUMNS, read_series, read_trades
+def test_the_trade_table_and_the_rendered_csvs_match_the_engines_bytes(tmp_path: Path) -> None:
+    """The service renders the CSVs from the columnar evidence when they are downloaded: byte for byte what the
+    engine (and `spark backtest --csv`) writes."""
+    from spark.engine import equity_csv, trades_csv
+    from spark.service.evidence import TRADE_COLUMNS, equity_csv_lines, read_series, read_trades, trades_csv_lines
 
     result = small_result()
     write_result(tmp_path, result)
@@ -155,7 +161,24 @@ def test_trades_and_the_benchmark_are_kept_for_the_report_view(tmp_path: Path) -
     first = result.report.trades[0]
     assert (trade["side"], trade["entry_ts"], trade["entry_price"]) == (1.0, first.entry_ts, first.entry_price)
     assert trade["exit_ts"] == first.exit_ts and trade["pnl"] == first.pnl and trade["open"] == 0.0
+    assert "".join(trades_csv_lines(rows)) == trades_csv(result)
+    assert "".join(equity_csv_lines(read_series(tmp_path, RUN), chunk=2)) == equity_csv(result)
+
+
+def test_the_series_file_is_compact_and_keeps_irregular_times_exact(tmp_path: Path) -> None:
+    import numpy as np
+
+    from spark.engine import Candles, Options, StrategySpec, backtest
+    from spark.service.evidence import read_series, series_path
+
+    n = 100_000
+    ts = 1_700_000_000_000 + np.cumsum(np.where(np.arange(n) % 7 == 0, 3 * 86_400_000, 60_000))  # gaps
+    close = 100 + np.sin(np.arange(n) / 50)
+    candles = Candles.from_arrays(timestamp=ts, open=close, high=close + 1, low=close - 1, close=close)
+    spec = StrategySpec(name="t", fn=lambda p, ctx: ctx.signals(np.arange(n) % 500 == 0, np.arange(n) % 500 == 250))
+    result = backtest(candles, spec, {}, Options(cash=1_000.0), run_id=RUN, started_at=1)
+    write_result(tmp_path, result)
+    assert series_path(tmp_path, RUN).stat().st_size < n * 12 + 2_000  # 8 bytes of equity + 4 of time a bar
     series = read_series(tmp_path, RUN)
-    close0 = 100.0
-    assert series.benchmark.tolist() == [10_000.0 * c / close0 for c in (100.0, 101.0, 99.0, 98.0, 103.0, 104.0)]
-    assert not math.isnan(series.benchmark[-1])
+    assert series.timestamp.tolist() == ts.tolist() and series.equity.tolist() == result.report.equity.tolist()
+    assert series.drawdown_pct.tobytes() == result.report.drawdown_pct.tobytes()  # derived, bit for bit
