@@ -1,5 +1,6 @@
-"""Built-in data feeds: ``csv`` (a file in either supported header style), ``synthetic`` (a seeded random walk) and
-``default`` (the real GOOG daily series shipped inside this package, so the first run needs no files).
+"""Built-in data feeds: ``csv`` (a file in any layout `spark.service.datafiles` reads), ``synthetic`` (a seeded
+random walk) and ``default`` (the real GOOG daily series shipped inside this package, so the first run needs no
+files).
 
 Everything a feed can refuse without reading data is in its ``check`` (run when the API accepts a request, so a bad
 value is a 400 naming ``feed.args.<name>`` instead of a queued run that fails) and again inside ``load``."""
@@ -18,7 +19,7 @@ import numpy as np
 
 from spark import Candles, FeedEnv, FeedSpec, Param, hookimpl
 from spark.errors import DataError, ParamError
-from spark.service.datafiles import load_candles
+from spark.service.datafiles import load_candles, read_layout
 
 __all__ = [
     "SYNTHETIC_EPOCH_MS",
@@ -55,6 +56,12 @@ CSV_PARAMS = (
     ),
     Param(name="symbol", type="str", default="", help="symbol recorded in the result (default: the file's stem)"),
     Param(name="timeframe", type="str", default="", help="bar length like 1d (default: inferred from the spacing)"),
+    Param(
+        name="adjusted",
+        type="bool",
+        default=False,
+        help="use Adj Close as the close (a Yahoo export), open/high/low scaled by the same factor",
+    ),
 )
 SYNTHETIC_PARAMS = (
     Param(name="symbol", type="str", default="SYNTH", help="symbol recorded in the result; enters the default seed"),
@@ -87,12 +94,18 @@ def load_csv(args: Mapping[str, Any], env: FeedEnv) -> Candles:
     check_csv(args, env)
     raw = str(args["path"])
     path = _inside(raw, env.data_dir) if env.restricted else Path(raw)
-    return load_candles(path, symbol=str(args.get("symbol", "")), timeframe=str(args.get("timeframe", "")))
+    return load_candles(
+        path,
+        symbol=str(args.get("symbol", "")),
+        timeframe=str(args.get("timeframe", "")),
+        adjusted=bool(args.get("adjusted", False)),
+    )
 
 
 def check_csv(args: Mapping[str, Any], env: FeedEnv) -> None:
     """At request time: the path is given and, restricted, names an existing file inside the data directory; a
-    symbol and a timeframe, when given, are ones a run record can show."""
+    symbol and a timeframe, when given, are ones a run record can show; ``adjusted`` only for a file whose header
+    has an Adj Close column (the header alone is read)."""
     raw = str(args.get("path", ""))
     if not raw:
         raise ParamError("feed.args.path is required: the CSV file to read", field="feed.args.path")
@@ -100,8 +113,15 @@ def check_csv(args: Mapping[str, Any], env: FeedEnv) -> None:
     timeframe = str(args.get("timeframe", ""))
     if timeframe:
         _step_ms(timeframe)
-    if env.restricted:
-        _inside(raw, env.data_dir)
+    path = _inside(raw, env.data_dir) if env.restricted else Path(raw)
+    if args.get("adjusted", False) and (env.restricted or path.is_file()):
+        layout = read_layout(path)
+        if not layout.has_adj_close:
+            raise ParamError(
+                f"feed.args.adjusted: {path.name} has no Adj Close column to adjust by (header "
+                f"{','.join(layout.header)[:80]!r})",
+                field="feed.args.adjusted",
+            )
 
 
 def check_synthetic(args: Mapping[str, Any], env: FeedEnv) -> None:
@@ -229,8 +249,8 @@ def register_feeds(register: Callable[[FeedSpec], None]) -> None:
             params=CSV_PARAMS,
             check=check_csv,
             stamp=stamp_csv,
-            help="a CSV file: ',Open,High,Low,Close,Volume' with a date index, or "
-            "'timestamp,open,high,low,close,volume' with epoch ms",
+            help="a CSV file: a date or epoch-ms time column, then Open, High, Low, Close, optional Adj Close "
+            "and Volume (pandas, Yahoo and lower-case headers; ',' or ';' separated)",
         )
     )
     register(

@@ -21,7 +21,6 @@ from .guard import Guard
 
 __all__ = ["changes_blueprint"]
 
-MUTATIONS_PER_MINUTE = 60
 _DECISIONS = {
     "approve": ("approver", "approving a change"),
     "reject": ("approver", "rejecting a change"),
@@ -29,9 +28,8 @@ _DECISIONS = {
 }
 
 
-def changes_blueprint(services: Services, guard: Guard) -> Blueprint:
+def changes_blueprint(services: Services, guard: Guard, mutations: RateLimiter) -> Blueprint:
     bp = Blueprint("write_changes", __name__)
-    limiter = RateLimiter()
 
     async def body_of(action: str, role: str, what: str, target: str | None) -> tuple[Any, Any]:
         """The caller and the decoded body, or the audited refusal."""
@@ -40,7 +38,9 @@ def changes_blueprint(services: Services, guard: Guard) -> Blueprint:
         payload: Any = None
         try:
             settings = services.settings
-            limiter.hit(caller.ip, limit=MUTATIONS_PER_MINUTE, max_keys=settings.rate_limit_max_ips)
+            mutations.hit(
+                caller.ip, limit=settings.mutation_rate_limit_per_minute, max_keys=settings.rate_limit_max_ips
+            )
             if error is not None:
                 raise error
             raw = body_bytes()

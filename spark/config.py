@@ -32,7 +32,8 @@ class Settings:
     state_dir: Path = Path(".spark")  # SPARK_STATE_DIR: the server's pid file (one server per state dir)
     queue_size: int = 100  # runs waiting; over it a start answers 503
     max_concurrent: int = field(default_factory=lambda: os.cpu_count() or 1)
-    rate_limit_per_minute: int = 10  # starts per client IP per minute
+    rate_limit_per_minute: int = 10  # starts per client IP per minute (the "starts" bucket)
+    mutation_rate_limit_per_minute: int = 60  # other mutations (uploads, ...) per client IP per minute
     rate_limit_max_ips: int = 10_000  # memory bound on tracked IPs
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust; 0 ignores the header
     heartbeat_s: float = 15.0
@@ -51,6 +52,7 @@ class Settings:
     change_ttl_days: float = 7.0  # a pending change request expires after this
     approvals_required: int = 1  # approvers (never the requester); a failing gate needs two with override reasons
     users_file: str = ""  # SPARK_USERS_FILE; empty: <state dir>/users.toml (spark users add|list|disable|rotate)
+    max_upload_bytes: int = 50 * 1024 * 1024  # the body limit of POST /api/data (a CSV file)
     retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
     retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)
 
@@ -121,6 +123,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         "queue_size",
         "max_concurrent",
         "rate_limit_per_minute",
+        "mutation_rate_limit_per_minute",
+        "max_upload_bytes",
         "sse_max_clients",
         "sse_ring_size",
         "max_body_bytes",

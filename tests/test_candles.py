@@ -55,3 +55,14 @@ def test_head_is_a_prefix_view() -> None:
     h = c.head(2)
     assert len(h) == 2 and np.shares_memory(h.close, c.close)
     assert h.fingerprint != c.fingerprint
+
+
+def test_source_says_how_the_columns_were_read_and_stays_out_of_the_fingerprint() -> None:
+    cols = {"timestamp": [1, 2], "open": [1.0, 1], "high": [1.0, 1], "low": [1.0, 1], "close": [1.0, 1]}
+    c = Candles.from_arrays(**cols, source={"format": "yahoo", "volume": "absent"})
+    assert c.source == {"format": "yahoo", "volume": "absent"} and not c.volume.any()
+    c.source["format"] = "changed"  # a copy: the object stays as it was read
+    assert c.source["format"] == "yahoo"
+    assert c.head(1).source == c.source
+    assert c.fingerprint == Candles.from_arrays(**cols, volume=[0.0, 0]).fingerprint
+    assert Candles.from_arrays(**cols).source == {}

@@ -32,6 +32,8 @@ def test_env_list_and_paths(tmp_path: Path) -> None:
         ({"BACKTEST_IMPL": "fast"}, "impl"),
         ({"SPARK_PORT": "eighty"}, "port"),
         ({"ADMIN_ENABLED": "perhaps"}, "admin_enabled"),
+        ({"SPARK_MAX_UPLOAD_BYTES": "0"}, "max_upload_bytes"),
+        ({"SPARK_MUTATION_RATE_LIMIT_PER_MINUTE": "0"}, "mutation_rate_limit_per_minute"),
     ],
 )
 def test_bad_values_are_refused_with_their_key(env: dict[str, str], field: str) -> None:
@@ -53,3 +55,12 @@ def test_state_dir_defaults_to_dot_spark_and_follows_the_environment(tmp_path: P
     toml = tmp_path / "spark.toml"
     toml.write_text('[spark]\nstate_dir = "run/spark"\n')
     assert load_settings(env={}, toml_path=toml).state_dir == Path("run/spark")
+
+
+def test_upload_limits_default_and_follow_the_environment() -> None:
+    s = load_settings(env={}, toml_path=None)
+    assert (s.max_upload_bytes, s.mutation_rate_limit_per_minute) == (50 * 1024 * 1024, 60)
+    s = load_settings(
+        env={"SPARK_MAX_UPLOAD_BYTES": "1000", "SPARK_MUTATION_RATE_LIMIT_PER_MINUTE": "5"}, toml_path=None
+    )
+    assert (s.max_upload_bytes, s.mutation_rate_limit_per_minute) == (1000, 5)

@@ -16,11 +16,12 @@ from werkzeug.routing import BaseConverter
 
 from spark.api.changes import changes_routes
 from spark.api.dashboard import dashboard_blueprint
+from spark.api.data import data_routes
 from spark.api.errors import install_error_handlers
 from spark.api.openapi import openapi_document
 from spark.api.routes import read_routes
 from spark.api.sse import stream_routes
-from spark.api.wire import body_bytes, json_response, read_body
+from spark.api.wire import body_bytes, body_limit_of, json_response, read_body
 from spark.errors import PluginError
 from spark.plugin.services import Services
 
@@ -51,7 +52,7 @@ def create_app(services: Services) -> QuartTrio:
 
     @app.before_request
     async def _take_body() -> None:
-        await read_body(services.settings.max_body_bytes)
+        await read_body(body_limit_of(app.view_functions.get(request.endpoint or ""), services.settings))
         if request.blueprint not in BODY_READING_BLUEPRINTS:
             body_bytes()  # raises PayloadTooLarge for an oversized body on any other route
 
@@ -62,6 +63,7 @@ def create_app(services: Services) -> QuartTrio:
         return response
 
     app.register_blueprint(read_routes(services))
+    app.register_blueprint(data_routes(services))
     app.register_blueprint(stream_routes(services))
     app.register_blueprint(changes_routes(services))
     app.register_blueprint(dashboard_blueprint())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from spark.api.openapi_changes import change_paths
+from spark.api.openapi_data import data_file_schema, data_paths
 from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
@@ -25,9 +26,9 @@ _ERROR_CODES = {
     403: "Token cookie from a foreign origin",
     404: "No such route, run or artifact (or writes off)",
     405: "Method not allowed (see Allow)",
-    409: "The run is already done",
+    409: "The run is done (cancel) or not yet ended (delete), or a data file of that name exists",
     413: "Body over the size limit",
-    429: "Too many starts from this address (see Retry-After)",
+    429: "Too many starts or mutations from this address (see Retry-After)",
     500: "Server not configured for this (no ADMIN_TOKEN)",
     503: "Queue full, audit unwritable or client cap reached (see Retry-After)",
 }
@@ -112,7 +113,7 @@ def _components(services: Services) -> dict[str, Any]:
         for status, text in _ERROR_CODES.items()
     }
     return {
-        "schemas": {"Run": run, "Param": param, "StartRequest": start, "Error": error},
+        "schemas": {"Run": run, "Param": param, "StartRequest": start, "Error": error, "DataFile": data_file_schema()},
         "responses": responses,
         "securitySchemes": {
             "adminToken": {"type": "apiKey", "in": "header", "name": "x-admin-token"},
@@ -462,6 +463,7 @@ def openapi_document(services: Services) -> dict[str, Any]:
             **_errors(400, 401, 403, 404, 405, 409, 413, 429, 500, 503),
         },
     }
+    paths.update(data_paths(admin))
     return {
         "openapi": "3.0.3",
         "info": {

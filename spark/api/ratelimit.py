@@ -3,7 +3,9 @@
 Each key keeps the times of its last ``limit`` accepted attempts; a new attempt inside the window is refused with
 the seconds until the oldest one leaves it. At most ``max_keys`` keys are tracked: the least recently seen is
 forgotten first (an attacker spraying addresses can only reset others' windows, never grow memory).
-Time comes from ``clock`` (``trio.current_time`` by default), so tests can drive it.
+Time comes from ``clock`` (``trio.current_time`` by default), so tests can drive it. Each rate bucket of DESIGN.md's
+mutation table is one limiter: ``RateLimiter(what="starts")`` and ``RateLimiter(what="mutations")``; ``what``
+names the bucket in the refusal.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ __all__ = ["RateLimiter"]
 
 
 class RateLimiter:
-    def __init__(self, *, clock: Callable[[], float] = trio.current_time, window_s: float = 60.0) -> None:
+    def __init__(
+        self, *, what: str = "starts", clock: Callable[[], float] = trio.current_time, window_s: float = 60.0
+    ) -> None:
+        self.what = what
         self._clock = clock
         self._window = window_s
         self._hits: OrderedDict[str, deque[float]] = OrderedDict()
@@ -42,7 +47,7 @@ class RateLimiter:
         if len(hits) >= limit:
             wait = hits[0] + self._window - now
             raise RateLimited(
-                f"at most {limit} starts a minute from one address; retry in {math.ceil(wait)} s",
+                f"at most {limit} {self.what} a minute from one address; retry in {math.ceil(wait)} s",
                 retry_after=math.ceil(wait),
             )
         hits.append(now)

@@ -1,8 +1,9 @@
 """Bytes on the wire: bounded request bodies, strict JSON, the client's address, JSON answers.
 
-Every request's body is read (bounded by ``Settings.max_body_bytes``) before any route answers: Hypercorn's trio
-worker can stall a keep-alive connection whose body was left unread. An oversized body is answered 413 with
-``Connection: close`` so the unread rest cannot confuse the next request on that connection.
+Every request's body is read (bounded by ``Settings.max_body_bytes``, or by the setting a view names with
+`body_limit`, e.g. an upload's ``max_upload_bytes``) before any route answers: Hypercorn's trio worker can stall a
+keep-alive connection whose body was left unread. An oversized body is answered 413 with ``Connection: close`` so
+the unread rest cannot confuse the next request on that connection.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-from typing import Any
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from quart import Response, g, request
 
@@ -19,9 +22,30 @@ from spark.engine.params import INT_LIMIT
 from spark.errors import InputError, PayloadTooLarge
 from spark.plugin.request import refuse_unencodable
 
-__all__ = ["body_bytes", "client_ip", "json_response", "parse_json", "read_body"]
+__all__ = ["body_bytes", "body_limit", "body_limit_of", "client_ip", "json_response", "parse_json", "read_body"]
 
 _NO_BODY = b""
+_LIMIT_ATTR = "spark_body_limit"
+_View = TypeVar("_View", bound=Callable[..., Any])
+
+
+def body_limit(setting: str) -> Callable[[_View], _View]:
+    """Decorate a view (under its route decorator) whose body may be as large as ``Settings.<setting>`` instead of
+    ``max_body_bytes``: only that route takes large bodies."""
+    if setting not in {f.name for f in fields(Settings)}:
+        raise ValueError(f"no setting {setting!r}")
+
+    def mark(view: _View) -> _View:
+        setattr(view, _LIMIT_ATTR, setting)
+        return view
+
+    return mark
+
+
+def body_limit_of(view: object, settings: Settings) -> int:
+    """The body limit of ``view`` (None: no route matched) under ``settings``."""
+    setting = getattr(view, _LIMIT_ATTR, None)
+    return int(getattr(settings, setting)) if setting else settings.max_body_bytes
 
 
 async def read_body(limit: int) -> None:

@@ -102,6 +102,7 @@ def backtest(
         "timeframe": candles.timeframe,
         "candle_count": len(candles),
         "data_hash": candles.fingerprint,
+        "data_source": candles.source,
         "start_time": int(ts[0]),
         "end_time": int(ts[-1]),
         "strategy": {"name": spec.name, "version": spec.version},

@@ -2,13 +2,15 @@
 
 Columns are ``timestamp`` (int64 epoch ms) and ``open high low close volume`` (float64). Construction checks every
 row and names the first bad one, so nothing downstream has to guard against NaN, disorder or impossible bars.
-A Candles object is immutable (its arrays are read-only), which is what makes caching its hash safe.
+A Candles object is immutable (its arrays are read-only), which is what makes caching its hash safe. ``source`` is
+a few words on how the columns were read (a file's format, whether its volume was absent, which close was used),
+stated in every result's metadata; it is not part of the fingerprint, which covers the columns alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 
 import numpy as np
@@ -23,7 +25,7 @@ COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 class Candles:
     """A validated, read-only OHLCV series; build it with `from_arrays`."""
 
-    __slots__ = ("__dict__", "close", "high", "low", "open", "symbol", "timeframe", "timestamp", "volume")
+    __slots__ = ("__dict__", "_source", "close", "high", "low", "open", "symbol", "timeframe", "timestamp", "volume")
 
     def __init__(
         self,
@@ -36,11 +38,13 @@ class Candles:
         volume: np.ndarray,
         symbol: str = "",
         timeframe: str = "",
+        source: tuple[tuple[str, str], ...] = (),
     ) -> None:
         # Private path: arrays are assumed validated, typed and read-only. Use from_arrays().
         self.timestamp, self.open, self.high, self.low = timestamp, open, high, low
         self.close, self.volume = close, volume
         self.symbol, self.timeframe = symbol, timeframe
+        self._source = source
 
     @classmethod
     def from_arrays(
@@ -54,8 +58,10 @@ class Candles:
         volume: Sequence | np.ndarray | None = None,
         symbol: str = "",
         timeframe: str = "",
+        source: Mapping[str, str] | None = None,
     ) -> Candles:
-        """Validate and wrap columns (copied, so the caller's arrays stay theirs).
+        """Validate and wrap columns (copied, so the caller's arrays stay theirs). ``source``: how they were read,
+        as short strings (e.g. ``{"format": "yahoo", "close": "adj_close"}``).
 
         Raises DataError naming the first bad row (0-based) on: unequal lengths, an empty series, timestamps not
         strictly increasing, NaN/inf or negative prices, high below max(open, close) or low above min(open, close),
@@ -79,7 +85,8 @@ class Candles:
         _validate(ts, cols["open"], cols["high"], cols["low"], cols["close"], vol)
         for arr in (ts, *cols.values()):
             arr.flags.writeable = False
-        return cls(timestamp=ts, symbol=symbol, timeframe=timeframe, **cols)
+        notes = tuple((str(key), str(value)) for key, value in (source or {}).items())
+        return cls(timestamp=ts, symbol=symbol, timeframe=timeframe, source=notes, **cols)
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -101,7 +108,13 @@ class Candles:
             volume=self.volume[:k],
             symbol=self.symbol,
             timeframe=self.timeframe,
+            source=self._source,
         )
+
+    @property
+    def source(self) -> dict[str, str]:
+        """How the columns were read (a copy: the object stays immutable); empty when nobody said."""
+        return dict(self._source)
 
     @cached_property
     def fingerprint(self) -> str:

@@ -172,7 +172,12 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
 async def test_fuzz_the_openapi_document_finds_no_500(tmp_path: Path) -> None:
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
     assert cli, "schemathesis is in the test extras"
-    env = {"SPARK_RATE_LIMIT_PER_MINUTE": "100000", "SPARK_QUEUE_SIZE": "100000", "SPARK_MOCK_DELAY_S": "0.5"}
+    env = {
+        "SPARK_RATE_LIMIT_PER_MINUTE": "100000",
+        "SPARK_MUTATION_RATE_LIMIT_PER_MINUTE": "100000",
+        "SPARK_QUEUE_SIZE": "100000",
+        "SPARK_MOCK_DELAY_S": "0.5",
+    }
     async with spark_serve(tmp_path, **env) as server:
         command = [
             cli,

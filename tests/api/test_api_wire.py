@@ -120,3 +120,14 @@ def test_rate_limiter_window_retry_after_and_bounded_memory() -> None:
         limiter.hit(key, limit=3, max_keys=2)
     assert len(limiter) == 2  # the least recently seen are forgotten
     limiter.hit("a", limit=1, max_keys=2)  # "a" was forgotten: a fresh window, even with a lowered limit
+
+
+def test_each_rate_bucket_counts_apart_and_names_itself() -> None:
+    now = [0.0]
+    starts, mutations = RateLimiter(clock=lambda: now[0]), RateLimiter(what="mutations", clock=lambda: now[0])
+    starts.hit("a", limit=1, max_keys=10)
+    mutations.hit("a", limit=1, max_keys=10)  # a start does not use up the mutations bucket
+    with pytest.raises(RateLimited, match="at most 1 mutations a minute"):
+        mutations.hit("a", limit=1, max_keys=10)
+    with pytest.raises(RateLimited, match="at most 1 starts a minute"):
+        starts.hit("a", limit=1, max_keys=10)

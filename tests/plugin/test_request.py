@@ -165,4 +165,7 @@ def test_with_an_env_a_bad_csv_path_is_refused_when_the_request_is_accepted(data
 def test_with_an_env_a_file_in_the_data_directory_is_accepted(data_dir: Path) -> None:
     env = FeedEnv(data_dir=data_dir, restricted=True)
     req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "GOOG.csv"}}}, PLUGINS, env)
-    assert req.feed_json() == {"name": "csv", "args": {"path": "GOOG.csv", "symbol": "", "timeframe": ""}}
+    assert req.feed_json() == {
+        "name": "csv",
+        "args": {"path": "GOOG.csv", "symbol": "", "timeframe": "", "adjusted": False},
+    }

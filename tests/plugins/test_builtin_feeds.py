@@ -89,6 +89,37 @@ def test_restricted_csv_refuses_symlinks_that_escape(tmp_path: Path, data_dir: P
     assert str(root) not in err.value.message
 
 
+def yahoo_copy(data_dir: Path, folder: Path, name: str = "GOOG_Y.csv") -> Path:
+    """GOOG as a Yahoo export whose Adj Close is a quarter of the close."""
+    rows = [line.split(",") for line in (data_dir / "GOOG.csv").read_text().splitlines()[1:]]
+    path = folder / name
+    path.write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n"
+        + "".join(f"{d},{o},{h},{lo},{c},{float(c) / 4!r},{v}\n" for d, o, h, lo, c, v in rows)
+    )
+    return path
+
+
+def test_csv_feed_adjusted_uses_adj_close(tmp_path: Path, data_dir: Path) -> None:
+    yahoo_copy(data_dir, tmp_path)
+    plain = load("csv", {"path": "GOOG_Y.csv"}, tmp_path, restricted=True)
+    adjusted = load("csv", {"path": "GOOG_Y.csv", "adjusted": True}, tmp_path, restricted=True)
+    assert plain.fingerprint == load_candles(data_dir / "GOOG.csv").fingerprint
+    assert np.array_equal(adjusted.close, plain.close / 4) and np.allclose(adjusted.open, plain.open / 4)
+    assert (plain.source["close"], adjusted.source["close"]) == ("close", "adj_close")
+
+
+def test_csv_feed_adjusted_is_refused_up_front_for_a_file_without_adj_close(data_dir: Path) -> None:
+    spec = PLUGINS.feed("csv")
+    assert spec.check is not None
+    for env in (FeedEnv(data_dir=data_dir, restricted=True), FeedEnv(data_dir=Path("."), restricted=False)):
+        path = "GOOG.csv" if env.restricted else str(data_dir / "GOOG.csv")
+        with pytest.raises(ParamError, match="GOOG.csv has no Adj Close column") as err:
+            spec.check({"path": path, "adjusted": True}, env)
+        assert err.value.field == "feed.args.adjusted"
+        spec.check({"path": path, "adjusted": False}, env)
+
+
 def test_synthetic_is_a_valid_seeded_walk() -> None:
     c = load("synthetic", {"symbol": "ETHUSDT", "timeframe": "4h", "bars": 500})
     assert (len(c), c.symbol, c.timeframe) == (500, "ETHUSDT", "4h")

@@ -109,6 +109,33 @@ def test_execute_runs_a_request_on_a_named_file(data_dir: Path) -> None:
     json.dumps(doc, allow_nan=False)
 
 
+def test_the_result_states_how_the_data_was_read(data_dir: Path, tmp_path: Path) -> None:
+    rows = [line.split(",") for line in (data_dir / "GOOG.csv").read_text().splitlines()[1:]]
+    (tmp_path / "y.csv").write_text(
+        "Date;Open;High;Low;Close;Adj Close\n"
+        + "".join(f"{d};{o};{h};{lo};{c};{float(c) / 2!r}\n" for d, o, h, lo, c, _ in rows)
+    )
+    body = {"feed": {"name": "csv", "args": {"path": "y.csv", "adjusted": True}}}
+    req = RunRequest.parse(body, build_plugins(PLUGINS))
+    doc = execute(req, data_dir=tmp_path, plugin_set=PLUGINS, run_id=RUN, started_at=1763700000000).to_dict()
+    assert doc["metadata"]["dataSource"] == {
+        "file": "y.csv",
+        "format": "yahoo",
+        "delimiter": ";",
+        "volume": "absent",
+        "close": "adj_close",
+    }
+    assert doc["metadata"]["candleCount"] == len(rows)
+    synthetic = execute(
+        RunRequest.parse({}, build_plugins(PLUGINS)),
+        data_dir=tmp_path,
+        plugin_set=PLUGINS,
+        run_id=RUN,
+        started_at=1763700000000,
+    )
+    assert synthetic.metadata["data_source"] == {}  # generated, not read: nothing to state
+
+
 def test_execute_reads_only_inside_the_data_dir(data_dir: Path, tmp_path: Path) -> None:
     req = RunRequest.parse({"feed": {"name": "csv", "args": {"path": "../data/GOOG.csv"}}}, build_plugins(PLUGINS))
     with pytest.raises(ParamError) as err:

@@ -1,10 +1,12 @@
 // "New backtest": a form built from the declared parameters of the chosen strategy and feed. The checks here
 // mirror the server's (spark/requests.py, spark/engine/params.py, spark/engine/options.py) so most mistakes are
 // caught before a request; the server stays the judge, and its 4xx message is shown next to the field it names.
+// The csv feed's file is a choice among the data directory's files (GET /api/data), with an upload control beside
+// it (POST /api/data, guarded like start and cancel by the admin token) whose errors show at that field.
 
 import { access, guardButton } from './access.js';
-import { ApiError, api, routes } from './api.js';
-import { h } from './format.js';
+import { ApiError, api, getToken, routes } from './api.js';
+import { fmtNum, fmtTime, h } from './format.js';
 import { toast, toastError } from './toast.js';
 
 const PAIR = /^[A-Za-z0-9._/-]{1,32}$/;
@@ -33,7 +35,101 @@ const OPTION_LABELS = {
   fill: 'Fill', periodsPerYear: 'Periods per year', margin: 'Margin',
 };
 
+const DATA = '/api/data';
+
 let uid = 0;
+
+/** POST a file as multipart/form-data (the browser sets the boundary); errors as ApiError, like api(). */
+async function uploadFile(file, replace) {
+  const body = new FormData();
+  body.append('file', file, file.name);
+  const headers = { accept: 'application/json' };
+  const token = getToken();
+  if (token) headers['x-admin-token'] = token;
+  let res;
+  try {
+    res = await fetch(`${DATA}${replace ? '?replace=true' : ''}`, { method: 'POST', body, headers, cache: 'no-store', credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, null, null);
+  }
+  const data = await res.json().catch(() => null);
+  const wait = Number(res.headers.get('retry-after'));
+  if (!res.ok) throw new ApiError(res.status, data, Number.isFinite(wait) && wait > 0 ? Math.ceil(wait) : null);
+  return data;
+}
+
+/** "GOOG.csv — 2,148 bars of 1d, 2004-08-19 .. 2013-03-01" (or the reason it cannot be read). */
+function fileLabel(f) {
+  if (f.error) return `${f.name} — cannot be read: ${f.error}`;
+  const day = (ms) => fmtTime(ms).slice(0, 10);
+  const notes = [f.format === 'yahoo' ? 'Yahoo, has Adj Close' : '', f.volume === 'absent' ? 'no volume' : ''].filter(Boolean);
+  return `${f.name} — ${fmtNum(f.bars)} bars${f.timeframe ? ` of ${f.timeframe}` : ''}, ${day(f.start)} .. ${day(f.end)}`
+    + (notes.length ? ` (${notes.join(', ')})` : '');
+}
+
+/** The csv feed's `path`: a select of the uploaded files and an upload control; reads like any other field. */
+function dataFileField(param, field) {
+  const made = paramField({ ...param, choices: [''] }, field, { label: 'Data file' });
+  const select = made.input;
+  const fileId = `${select.id}-upload`;
+  const picker = h('input', { id: fileId, type: 'file', accept: '.csv,text/csv', 'aria-label': 'CSV file to upload' });
+  const replace = h('input', { id: `${fileId}-replace`, type: 'checkbox' });
+  const button = h('button.btn', { type: 'button', id: 'upload-submit' }, 'Upload');
+  const reason = h('p.reason', { id: 'upload-reason', hidden: true });
+  button.setAttribute('aria-describedby', 'upload-reason');
+  made.wrap.classList.add('field-wide');
+  made.wrap.querySelector('.help').textContent = 'Files in the server\'s data directory. An upload is checked line by '
+    + 'line before it is stored; the feed\'s help says which headers it reads.';
+  made.wrap.insertBefore(h('div.form-actions', {},
+    picker, h('label.pick', { for: replace.id }, replace, 'Replace a file of the same name'), button, reason),
+  made.wrap.querySelector('.help'));
+  const unguard = guardButton(button, reason);
+
+  const show = (files, chosen) => {
+    const usable = files.filter((f) => !f.error);
+    const keep = chosen ?? select.value;
+    select.replaceChildren(
+      h('option', { value: '', selected: !usable.length }, usable.length ? 'Choose a file…' : 'No data files yet: upload one'),
+      ...files.map((f) => h('option', { value: f.name, disabled: Boolean(f.error), selected: f.name === keep && !f.error }, fileLabel(f))));
+    made.param = { ...param, choices: ['', ...usable.map((f) => f.name)] };
+    select.dataset.loaded = 'true';
+  };
+  const load = async (chosen) => {
+    try {
+      show((await api(DATA)).files || [], chosen);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      setError(made.wrap, `The data files could not be listed: ${err.message}`);
+    }
+  };
+  button.addEventListener('click', async () => {
+    if (access.reason()) return;
+    setError(made.wrap, '');
+    const file = picker.files && picker.files[0];
+    if (!file) {
+      setError(made.wrap, 'Choose a CSV file to upload first.');
+      return;
+    }
+    button.disabled = true;
+    button.textContent = 'Uploading…';
+    try {
+      const stored = await uploadFile(file, replace.checked);
+      toast(`Uploaded ${stored.name} (${fmtNum(stored.bars)} bars).`, 'ok');
+      picker.value = '';
+      await load(stored.name);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      setError(made.wrap, err.message);
+      toastError('Upload', err, { notFoundMeansWriteOff: true });
+      if (err.status === 404 || err.status === 401) access.load();
+    } finally {
+      button.textContent = 'Upload';
+      button.disabled = Boolean(access.reason());
+    }
+  });
+  load();
+  return { ...made, get param() { return made.param; }, destroy: unguard };
+}
 
 /** One input for a declared parameter ({name, type, default, min, max, help, choices}); `field` is its wire path. */
 function paramField(param, field, { label = param.name, blankAllowed = true } = {}) {
@@ -153,11 +249,13 @@ export function newBacktestForm({ strategies, feeds, onStarted }) {
     if (!paramFields.length) paramsBox.append(h('p.muted', {}, 'This strategy takes no parameters.'));
   };
   const renderFeed = () => {
+    feedFields.forEach((f) => f.destroy && f.destroy());
     const spec = feeds.find((f) => f.name === feedSelect.value);
     feedHelp.textContent = (spec && spec.help) || '';
     const declared = (spec && spec.params) || [];
     const name = feedSelect.value;
-    feedFields = declared.filter((p) => !takenFromRun(name, p.name)).map((p) => paramField(p, `feed.args.${p.name}`));
+    feedFields = declared.filter((p) => !takenFromRun(name, p.name)).map((p) => (name === 'csv' && p.name === 'path'
+      ? dataFileField(p, `feed.args.${p.name}`) : paramField(p, `feed.args.${p.name}`)));
     feedArgsBox.replaceChildren(...feedFields.map((f) => f.wrap));
     const taken = declared.filter((p) => takenFromRun(name, p.name)).map((p) => p.name);
     if (taken.length) feedArgsBox.append(h('p.muted.field-wide', {}, `${taken.join(' and ')}: taken from pair and timeframe.`));
@@ -291,5 +389,9 @@ export function newBacktestForm({ strategies, feeds, onStarted }) {
   }, 'Reset to defaults');
   form.querySelector('.form-actions').append(reset);
 
-  return { el: form, destroy: unguard, focus: () => form.querySelector('h2').focus() };
+  const destroy = () => {
+    unguard();
+    feedFields.forEach((f) => f.destroy && f.destroy());
+  };
+  return { el: form, destroy, focus: () => form.querySelector('h2').focus() };
 }
