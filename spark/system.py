@@ -411,7 +411,7 @@ async def open_system(
     plugins = await trio.to_thread.run_sync(_plugins_for, settings, extra)
     metrics = Metrics()
     store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir, now_ms)
-    changes = await trio.to_thread.run_sync(ChangeStore.load, settings.evidence_dir)
+    changes = await trio.to_thread.run_sync(ChangeStore.load, settings.evidence_dir, settings.audit_dir)
     if interrupted:
         log.warning("%d run(s) cut off by the last shutdown are now failed, interrupted", len(interrupted))
     system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms, changes=changes)

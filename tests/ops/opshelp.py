@@ -95,7 +95,7 @@ class SparkServer:
 
         self.home = home
         self.env = clean_env(
-            home, BACKTEST_IMPL="mock", ADMIN_TOKEN=ADMIN_TOKEN, SPARK_DATA_DIR=str(home / "data"), **env
+            home, **{"BACKTEST_IMPL": "mock", "ADMIN_TOKEN": ADMIN_TOKEN, "SPARK_DATA_DIR": str(home / "data"), **env}
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "spark.cli", "serve", "--port", "0"],
