@@ -97,6 +97,12 @@ function route() {
   } else if (parts[0] === 'compare' && parts.length === 3) {
     if (!RUN_ID.test(parts[1]) || !RUN_ID.test(parts[2])) return notFound(main, 'Both parts of a comparison must be run ids.');
     dispose = compareView(main, { a: parts[1], b: parts[2] });
+  } else if (parts[0] === 'guardrails' && parts.length === 1) {
+    const token = {};
+    dispose = () => { token.gone = true; };
+    import('./guardrails.js').then(({ guardrailsView }) => {
+      if (!token.gone) dispose = guardrailsView(main, { live });
+    });
   } else if (parts.length === 0 || parts[0] === 'runs' || parts[0] === 'new') {
     dispose = runsView(main, { store, live, catalog });
   } else {
