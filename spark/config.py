@@ -55,6 +55,12 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024  # the body limit of POST /api/data (a CSV file)
     retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
     retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)
+    # live sessions (paper trading, issue 11): the replay exchange, the bound on a session's series, sessions at once
+    replay_speed: float = 60.0  # the replay exchange plays its file this many times faster than real time
+    replay_lead_bars: int = 200  # its clock starts this many rows into the file: history to warm up on
+    live_max_bars: int = 100_000  # a session's series (warm-up + live) at most: each candle re-runs the engine on it
+    live_max_sessions: int = 20  # running live sessions at once; over it a start answers 503
+    live_warmup_bars: int = 0  # warm-up candles when the start body names none; 0: the largest int parameter
 
     @property
     def audit_dir(self) -> Path:
@@ -129,6 +135,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         "sse_ring_size",
         "max_body_bytes",
         "rate_limit_max_ips",
+        "live_max_bars",
+        "live_max_sessions",
     ):
         minimum = 0 if name == "port" else 1
         if getattr(settings, name) < minimum:

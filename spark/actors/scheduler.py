@@ -185,6 +185,7 @@ class _Scheduler:
         finally:
             self.statistics.queued, self.statistics.reserved = len(self.queue), len(self.accepted)
             self.statistics.executing = len(self.executing)
+            self.metrics.queue_depth.set(len(self.queue))
 
     def finished(self) -> bool:
         """Stopping, and nothing this actor started is still going: no write pending, no worker alive."""
@@ -275,7 +276,10 @@ class _Scheduler:
             self.queue = deque(job for job in self.queue if job.run_id != run_id)
         elif status == "running" and run_id not in self.held and self.launch_open:
             await self.launch.send(CancelRun(run_id=run_id))
-        version = await self.end(run_id, error="cancelled") if status in ("queued", "running") else None
+        version = None
+        if status in ("queued", "running"):
+            self.metrics.runs_cancelled.inc()  # a user's cancel: still a "failed" run, but no failure of Spark's
+            version = await self.end(run_id, error="cancelled")
         if run_id in self.held:  # it finished while the cancel was audited: the cancel wins
             await self.apply_finished(self.held.pop(run_id))
         if version is None:

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from prometheus_client import CollectorRegistry
 
 from spark.config import Settings
+from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, PluginSet
 from spark.plugin.request import RunRequest
 
@@ -84,6 +85,10 @@ class Services(Protocol):
 
     @property
     def registry(self) -> CollectorRegistry: ...
+
+    @property
+    def metrics(self) -> Metrics:
+        """The system's metrics (registered in ``registry``): the HTTP layer counts its requests there."""
 
     def plugin_generation(self) -> tuple[Any, PluginSet]:
         """(the generation a run started now records, the plugin set its worker builds). A reload that changes

@@ -6,6 +6,7 @@ real browser is in tests/browser/.
 
 from __future__ import annotations
 
+import gzip
 import re
 
 import pytest
@@ -89,8 +90,31 @@ async def test_an_unchanged_asset_is_answered_304_by_its_etag(client) -> None:
 
 
 def test_no_secret_or_remote_resource_in_the_bundle() -> None:
-    """The token lives in the browser only, and nothing is fetched from another origin at run time."""
-    for path in STATIC_DIR.iterdir():
+    """The token lives in the browser only, and nothing is fetched from another origin at run time. (The vendored
+    library is checked by its pinned hash instead, tests/api/test_vendor.py: its one URL is an attribution link.)"""
+    for path in STATIC_DIR.rglob("*"):
+        if not path.is_file() or path.parent.name == "vendor":
+            continue
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"https?://", text), f"{path.name} references a remote URL"
         assert "ADMIN_TOKEN=" not in text
+
+
+async def test_the_vendored_library_is_served_as_a_module_gzipped_when_accepted(client) -> None:
+    url = f"{ASSETS_URL}/vendor/lightweight-charts.mjs"
+    plain = await client.get(url)
+    assert plain.status_code == 200 and plain.headers["Content-Type"].startswith("text/javascript")
+    body = await plain.get_data()
+    assert body == (STATIC_DIR / "vendor" / "lightweight-charts.mjs").read_bytes()
+    zipped = await client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and zipped.headers["Vary"] == "Accept-Encoding"
+    packed = await zipped.get_data()
+    assert gzip.decompress(packed) == body and len(packed) < len(body) / 2
+    assert zipped.headers["ETag"] != plain.headers["ETag"]
+    again = await client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]})
+    assert again.status_code == 304
+
+
+async def test_the_vendored_library_is_not_preloaded(client) -> None:
+    page = await (await client.get("/backtest")).get_data(as_text=True)
+    assert "vendor/" not in page
