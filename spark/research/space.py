@@ -49,10 +49,13 @@ def _number(text: str, param: Param, where: str) -> int | float:
 
 
 def parse_range(text: str, param: Param, where: str) -> list[Any]:
-    """``"a:b:step"`` (both ends included) as the list of values; ``"a"`` is one value."""
+    """``"a:b:step"`` (both ends included) as the list of values; ``"a"`` is one value; ``"a:b"`` steps by 1
+    (ints only)."""
     parts = text.split(":")
     if len(parts) == 1:
         return [_number(parts[0], param, where)]
+    if len(parts) == 2 and param.type == "int":
+        parts.append("1")
     if len(parts) != 3:
         raise ParamError(f"{where}: expected a:b:step, got {shown(text)}", field=where)
     a, b, step = (_number(p, param, where) for p in parts)
