@@ -14,6 +14,7 @@ from spark.plugin.feeds import FeedEnv, FeedSpec
 from spark.plugin.hookspecs import hookimpl
 from spark.research.result import SweepResult
 from spark.research.sweep import run_sweep
+from spark.research.walkforward import WalkForwardResult, run_walkforward
 from spark.service.datafiles import load_candles
 from spark.service.runner import run_backtest
 
@@ -29,9 +30,11 @@ __all__ = [
     "StrategyContext",
     "StrategySpec",
     "SweepResult",
+    "WalkForwardResult",
     "hookimpl",
     "load_candles",
     "run_backtest",
     "run_sweep",
+    "run_walkforward",
 ]
 __version__ = "0.1.0"
