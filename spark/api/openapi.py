@@ -10,9 +10,11 @@ from typing import Any
 
 from spark.api.openapi_changes import change_paths
 from spark.api.openapi_data import data_file_schema, data_paths
+from spark.engine.gates import GATE_ORDER, MODES, STATES
 from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
+from spark.service.denials import MAX_DENIED_PAGE
 from spark.service.record import STATUSES, RunRecord, wire_schema
 from spark.service.report import MAX_TRADES_PAGE, TRADE_SORTS
 from spark.service.store import SORT_FIELDS
@@ -50,6 +52,35 @@ def _ok(description: str, schema: dict[str, Any], status: int = 200) -> dict[str
 
 def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"$ref": f"{_REF}responses/E{s}"} for s in statuses}
+
+
+_MODE = {"type": "string", "enum": list(MODES)}
+# options.gates: each gate its limit, or {value, onViolation}; onViolation at the top for the bare ones
+_GATES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "risk gates (docs/risk-gates.md); a run that gives none gets the risk_gates setting",
+    "additionalProperties": False,
+    "properties": {
+        "onViolation": _MODE,
+        **{
+            gate: {
+                "oneOf": [
+                    {"type": "boolean"} if gate == "longOnly" else {"type": "number", "exclusiveMinimum": 0},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["value"],
+                        "properties": {
+                            "value": {"type": "boolean"} if gate == "longOnly" else {"type": "number"},
+                            "onViolation": _MODE,
+                        },
+                    },
+                ]
+            }
+            for gate in GATE_ORDER
+        },
+    },
+}
 
 
 def _get(summary: str, responses: dict[str, Any], parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -99,7 +130,7 @@ def _components(services: Services) -> dict[str, Any]:
             "options": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {name: {} for name in OPTION_FIELDS},
+                "properties": {**{name: {} for name in OPTION_FIELDS}, "gates": _GATES_SCHEMA},
             },
         },
     }
@@ -260,6 +291,60 @@ def openapi_document(services: Services) -> dict[str, Any]:
                 query("sort", {"type": "string", "enum": [*TRADE_SORTS, *(f"-{f}" for f in TRADE_SORTS)]}, "order"),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TRADES_PAGE, "default": 100}, "page"),
                 query("offset", {"type": "integer", "minimum": 0, "maximum": 100_000_000, "default": 0}, "skip"),
+            ],
+        ),
+        "/api/backtest/{run_id}/denied": _get(
+            "One page of the run's risk-gate denials (orders denied or logged, with the gate, the measured value, "
+            "the limit and the reason) and its account states (ACTIVE/REDUCING/HALTED); gates null for a run "
+            "without gates",
+            _ok(
+                "denials",
+                {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "gates": {"type": "object", "nullable": True, "additionalProperties": True},
+                        "total": {"type": "integer"},
+                        "denied": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "bar": {"type": "integer"},
+                                    "ts": {"type": "integer"},
+                                    "gate": {"type": "string", "enum": list(GATE_ORDER)},
+                                    "reason": {"type": "string"},
+                                    "order": {"type": "integer", "nullable": True},
+                                    "action": {"type": "string", "enum": list(MODES)},
+                                    "side": {"type": "string", "enum": ["buy", "sell"]},
+                                    "qty": {"type": "number"},
+                                    "price": {"type": "number"},
+                                    "value": {"type": "number"},
+                                    "limit": {"type": "number"},
+                                },
+                            },
+                        },
+                        "gateStates": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "bar": {"type": "integer"},
+                                    "ts": {"type": "integer"},
+                                    "from": {"type": "string", "enum": list(STATES)},
+                                    "to": {"type": "string", "enum": list(STATES)},
+                                    "drawdownPct": {"type": "number"},
+                                },
+                            },
+                        },
+                    },
+                },
+            ),
+            [
+                _RUN_ID,
+                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_DENIED_PAGE, "default": 100}, "page"),
+                query("offset", {"type": "integer", "minimum": 0, "maximum": 100_000_000, "default": 0}, "skip"),
+                query("gate", {"type": "string", "enum": list(GATE_ORDER)}, "only this gate's rows"),
             ],
         ),
         "/api/backtest/{run_id}/monthly": _get(

@@ -139,12 +139,9 @@ class Gates:
         return bool(self.active())
 
     def to_json(self) -> dict[str, Any]:
-        """Python form (snake_case): ``{gate: {"value": limit, "on_violation": mode}}`` for each gate that is on,
-        explicit, so ``{"maxOrderNotional": 1000}`` and its long form are one run (and one fingerprint)."""
-        return {_SNAKE[w]: {"value": getattr(self, _SNAKE[w]), "on_violation": mode} for w, mode in self.on_violation}
-
-    def to_wire(self) -> dict[str, Any]:
-        """The same in wire form (camelCase), as ``options.gates`` accepts it back."""
+        """``{gate: {"value": limit, "onViolation": mode}}`` for each gate that is on, by wire name (gate names
+        are their wire names everywhere: results, denials, metrics), explicit, so ``{"maxOrderNotional": 1000}``
+        and its long form are one run (and one fingerprint). `from_wire` reads it back."""
         return {w: {"value": getattr(self, _SNAKE[w]), "onViolation": mode} for w, mode in self.on_violation}
 
     @classmethod
