@@ -180,3 +180,16 @@ def test_the_metric_knows_every_gate() -> None:
     assert RISK_GATES == GATE_ORDER  # metrics sits below the engine and lists them itself
     metrics = Metrics()
     assert all(metrics.value("spark_guardrail_denials_total", {"gate": g}) == 0.0 for g in GATE_ORDER)
+
+
+async def test_a_reload_with_bad_risk_gates_changes_nothing(make_settings: Any) -> None:
+    async with open_system(make_settings()) as system:
+        with pytest.raises(ParamError) as info:
+            await system.reload(make_settings(risk_gates='{"longOnly": "yes"}'))
+        assert info.value.field == "risk_gates"
+        assert system.settings.risk_gates == ""
+        changes = await system.reload(make_settings(risk_gates='{"longOnly": true}'))
+        assert any(change.startswith("risk_gates:") for change in changes)
+        client = create_app(system).test_client()
+        run_id = (await (await _start(client, {})).get_json())["id"]
+        assert system.get_run(run_id)["options"]["gates"] == {"longOnly": {"value": True, "onViolation": "deny"}}
