@@ -301,3 +301,24 @@ def test_bad_gates_name_the_field(gates, field) -> None:
         Options(gates=gates)
     assert info.value.field == field
     assert field in info.value.message or field == "gates"
+
+
+def test_many_denials_and_state_changes_outgrow_the_first_tables() -> None:
+    def two_units(params, ctx):
+        ctx.target([2.0] * len(ctx.candles))
+
+    flat = bars([(10, 10, 10, 10)] * 2000)
+    r = run(spec(two_units, "target"), candles=flat, gates={"maxPositionNotional": 15})
+    assert [d.bar for d in r.report.denied] == list(range(1, 2000))  # 1,999 rows: the table grew past 256
+    # 150 cycles of: buy at 100 (decided at the bar before), close at 50 (REDUCING), sell at 160 (flat at a new
+    # peak: ACTIVE): 300 state changes
+    cycle = [(100, 100, 100, 100), (100, 100, 50, 50), (160, 160, 160, 160)]
+
+    def round_trips(params, ctx):
+        ctx.target([1.0, 0.0, 0.0] * 150)
+
+    r = run(spec(round_trips, "target"), candles=bars(cycle * 150), cash=1000, gates={"maxDrawdownPct": 0.1})
+    changes = [(g.bar, g.to_state) for g in r.report.gate_states]
+    assert len(changes) == 300 and denied(r) == []
+    assert changes[:4] == [(1, "REDUCING"), (2, "ACTIVE"), (4, "REDUCING"), (5, "ACTIVE")]
+    assert changes[-1] == (449, "ACTIVE")
