@@ -151,6 +151,10 @@ class Services(Protocol):
     async def monthly(self, run_id: str) -> dict[str, Any] | None:
         """Returns per calendar month and year of a done run, or None (`spark.service.report.monthly_returns`)."""
 
+    async def denied(self, run_id: str, limit: int, offset: int, gate: str | None) -> dict[str, Any] | None:
+        """``{gates, total, denied, gateStates}``: one page of a done run's risk-gate denials and its account
+        states (`spark.service.denials.denied_page`), or None without a result."""
+
     async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the run's files that exist."""
 
