@@ -70,6 +70,7 @@ class Metrics:
             "Approvals over a failing gate, and live sessions from unapproved params.",
             registry=r,
         )
+        self.live_sessions = Gauge("spark_live_sessions", "Live (paper trading) sessions running.", registry=r)
         self.enqueue_latency = Histogram(
             "backtest_enqueue_latency_seconds",
             "Time from a start request accepted to its run queued.",

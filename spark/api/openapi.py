@@ -10,6 +10,7 @@ from typing import Any
 
 from spark.api.openapi_changes import change_paths
 from spark.api.openapi_data import data_file_schema, data_paths
+from spark.api.openapi_live import live_paths
 from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
@@ -126,6 +127,9 @@ def _components(services: Services) -> dict[str, Any]:
             },
         },
     }
+
+
+_LIVE_OPTIONS = {"type": "object", "additionalProperties": False, "properties": {name: {} for name in OPTION_FIELDS}}
 
 
 def openapi_document(services: Services) -> dict[str, Any]:
@@ -471,6 +475,6 @@ def openapi_document(services: Services) -> dict[str, Any]:
             "version": "0.1.0",
             "description": "Errors are always JSON {error, message, field}.",
         },
-        "paths": {**paths, **change_paths(admin)},
+        "paths": {**paths, **change_paths(admin), **live_paths(admin, _LIVE_OPTIONS)},
         "components": _components(services),
     }

@@ -38,7 +38,7 @@ from spark.market.replay import interval_ms
 from spark.market.source import FeedEvent, FeedState, LiveCandle
 from spark.market.sources import OpenedSource
 
-__all__ = ["FEED_BUFFER", "LiveSession", "Publish"]
+__all__ = ["FEED_BUFFER", "LiveSession", "Publish", "book_detail", "candle_wire", "recorded_detail"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,42 @@ Publish = Callable[[dict[str, Any]], Awaitable[None]]
 
 def candle_wire(c: LiveCandle) -> list[Any]:
     return [c.ts, c.open, c.high, c.low, c.close, c.volume, c.filled]
+
+
+def book_detail(book: PaperBook, summary: dict[str, Any], points: int) -> dict[str, Any]:
+    """``{session, candles, equity, trades, fills}``: the last ``points`` candles, equity values and fills, and every
+    trade, from what the book made of its series."""
+    result = book.result
+    if result is None:
+        return {"session": summary, "candles": [], "equity": [], "trades": [], "fills": []}
+    report = result.report
+    n = len(report.equity)
+    return {
+        "session": summary,
+        "candles": [candle_wire(c) for c in book.rows[-points:]],
+        "equity": [[int(report.timestamp[i]), float(report.equity[i])] for i in range(max(0, n - points), n)],
+        "trades": [t.to_json() for t in report.trades],
+        "fills": [f.to_json() for f in report.fills[-points:]],
+    }
+
+
+def recorded_detail(
+    doc: dict[str, Any], spec: StrategySpec, options: Options, evidence_dir: Path, points: int
+) -> dict[str, Any]:
+    """`book_detail` of a session that is not running here, from its recorded candles (blocking: a thread)."""
+    rows = files.read_candles(evidence_dir, doc["id"])
+    book = PaperBook(spec, doc["params"], options, symbol=doc["pair"], timeframe=doc["timeframe"],
+                     max_bars=len(rows) + 1, session_id=doc["id"])  # fmt: skip
+    last = book.step(rows)
+    summary = {
+        **doc,
+        "bars": len(rows),
+        "lastCandle": candle_wire(rows[-1]) if rows else None,
+        "equity": last.equity[-1][1] if last and last.equity else None,
+        "position": last.position if last else 0.0,
+        "stats": last.stats if last else None,
+    }
+    return book_detail(book, summary, points)
 
 
 class LiveSession:
@@ -96,20 +132,7 @@ class LiveSession:
     def detail(self, points: int = 2000) -> dict[str, Any]:
         """The summary with the last ``points`` candles and equity values, every trade and the last fills
         (blocking on a large series: call it in a thread)."""
-        result = self.book.result
-        rows = self.book.rows[-points:]
-        if result is None:
-            return {"session": self.summary(), "candles": [], "equity": [], "trades": [], "fills": []}
-        report = result.report
-        n = len(report.equity)
-        equity = [[int(report.timestamp[i]), float(report.equity[i])] for i in range(max(0, n - points), n)]
-        return {
-            "session": self.summary(),
-            "candles": [candle_wire(c) for c in rows],
-            "equity": equity,
-            "trades": [t.to_json() for t in report.trades],
-            "fills": [f.to_json() for f in report.fills[-points:]],
-        }
+        return book_detail(self.book, self.summary(), points)
 
     # --- running ------------------------------------------------------------------------------------------------
 
