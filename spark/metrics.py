@@ -91,6 +91,7 @@ class Metrics:
         )
         for gate in RISK_GATES:
             self.guardrail_denials.labels(gate=gate)
+        self.live_sessions = Gauge("spark_live_sessions", "Live (paper trading) sessions running.", registry=r)
         self.enqueue_latency = Histogram(
             "backtest_enqueue_latency_seconds",
             "Time from a start request accepted to its run queued.",

@@ -16,6 +16,7 @@ is a DataError naming it.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def read_candle_rows(path: Path) -> list[LiveCandle]:
             header = handle.readline().strip().lower().replace(" ", "")
             if header != HEADER:
                 raise DataError(f"{path.name} line 1: expected the header {HEADER!r}, got {header[:80]!r}")
-            rows = np.loadtxt(handle, delimiter=",", ndmin=2, dtype=np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "input contained no data": an empty file is []
+                rows = np.loadtxt(handle, delimiter=",", ndmin=2, dtype=np.float64)
     except OSError as exc:
         raise DataError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     except ValueError as exc:
