@@ -15,6 +15,7 @@
 //     .onReadout(fn(timeSec, at) -> string | Node)            at(series) -> that series' point at the time, or null
 //     .visibleRange() -> {from, to} | null                    epoch ms
 //     .setVisibleRange(fromMs, toMs), .fit(), .hold(fn)       hold: run fn without telling onRange (a data swap)
+//     .align()                                                price axes as wide as the widest (after hold: itself)
 //     .destroy()
 //   Pane: .chart (the library's IChartApi), .el, .id, and series makers, each returning a Series:
 //     .candles(options), .line(options), .area(options), .baseline(options), .histogram(options)
@@ -270,8 +271,16 @@ class Panes {
       fn();
     } finally {
       // The library reports range changes on its next frame: release after it.
-      requestAnimationFrame(() => requestAnimationFrame(() => { this.holding -= 1; }));
+      requestAnimationFrame(() => requestAnimationFrame(() => { this.holding -= 1; this.align(); }));
     }
+  }
+
+  /** Give every pane's price axis the width of the widest, so the plots (and the crosshair) line up. */
+  align() {
+    const widths = this.panes.map((p) => p.chart.priceScale('right').width());
+    const widest = Math.max(PRICE_SCALE_WIDTH, ...widths);
+    if (widths.every((w) => w === widest)) return;
+    for (const p of this.panes) p.chart.applyOptions({ rightPriceScale: { minimumWidth: widest } });
   }
 
   destroy() {

@@ -122,6 +122,7 @@ export function priceChart(box, { id, signal }) {
         : ohlc.markers;
       s.candles.markers(markerList.map((m) => markerOf(m, candles, markerList.length)).sort((a, b) => a.time - b.time));
       s.markerList = markerList.map((m) => ({ ...m, time: charts.snapTime(candles, charts.seconds(m.ts)) }));
+      box.dataset.markers = String(markerList.length);
     }
     s.equity.setData(merge(win ? charts.toLine(ov.equity.timestamp, ov.equity.equity) : [], charts.toLine(equity.timestamp, equity.equity)));
     const bench = (doc) => (doc.benchmark ? charts.toLine(doc.timestamp, doc.benchmark) : []);
