@@ -26,9 +26,10 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.routing import Rule
 
+from spark.logs import fields
 from spark.metrics import Metrics
 
-__all__ = ["UNMATCHED", "install_observer", "route_label"]
+__all__ = ["MAX_LOGGED_PATH", "UNMATCHED", "install_observer", "route_label"]
 
 log = logging.getLogger("spark.http")
 
@@ -36,6 +37,7 @@ UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _STREAM = "text/event-stream"
+MAX_LOGGED_PATH = 200
 
 
 def route_label(rule: Rule | None) -> str:
@@ -68,22 +70,23 @@ def install_observer(app: QuartTrio, metrics: Metrics) -> None:
         streaming = (response.mimetype or "") == _STREAM
         if not streaming:
             metrics.http_duration.labels(route=route, method=method).observe(elapsed)
+        path = request.path[:MAX_LOGGED_PATH]  # without the query string; long paths cut
         log.info(
             "%s %s %s %.1fms",
             method,
-            request.path,
+            path,
             status,
             elapsed * 1000,
-            extra={
-                "event": "request",
-                "method": method,
-                "route": route,
-                "path": request.path,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "client": request.remote_addr,
-                "user": getattr(g, "spark_user", None),
-                "stream": streaming,
-            },
+            extra=fields(
+                event="request",
+                method=method,
+                route=route,
+                path=path,
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+                client=request.remote_addr,
+                user=getattr(g, "spark_user", None),
+                stream=streaming,
+            ),
         )
         return response
