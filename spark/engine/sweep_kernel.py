@@ -169,7 +169,8 @@ def signal_stats(
     peak_bar, run_bars, run_start, run_end = -1, 0, -1, -1
     shift, s1, s2, down2 = 0.0, 0.0, 0.0, 0.0
     ok = True
-    for t in range(n):
+    t = 0
+    while t < n:
         traded = False
         if not fill_close and (pend_exit or pend_entry != 0):
             if pend_exit and pos != 0.0:
@@ -228,6 +229,48 @@ def signal_stats(
             if e <= 0.0:
                 ok = False
         prev = e
+        t += 1
+        if pend_exit or pend_entry != 0 or t >= n:
+            continue
+        # Fast-forward through bars where nothing can happen (exact: the same sums in the same order).
+        if pos == 0.0 and shift == 0.0:
+            # flat and waiting: equity stays `money` == prev, every return is 0 and adds 0 to the sums
+            j = t
+            while j < n and not (j >= start and (_enter_long(rule, j, ent, ea, eb, lo_level) or (shorts and sent[j]))):
+                j += 1
+            if j > t:
+                last = j - 1
+                if money >= peak:
+                    peak_bar = last
+                elif last - peak_bar > run_bars:
+                    run_bars, run_start, run_end = last - peak_bar, peak_bar, last
+                t = j
+        elif pos > 0.0:
+            # long and waiting for the exit: only the equity moves
+            while t < n and not (t >= start and _exit_long(rule, t, ex, ea, eb, xa, xb, hi_level)):
+                e = money + pos * c[t]
+                exposed += 1
+                if e >= peak:
+                    peak = e
+                    scale = 100.0 / peak
+                    peak_bar = t
+                else:
+                    d = (peak - e) * scale
+                    if d > max_dd:
+                        max_dd = d
+                    if t - peak_bar > run_bars:
+                        run_bars, run_start, run_end = t - peak_bar, peak_bar, t
+                if ok:
+                    r = e / prev - 1.0
+                    dev = r - shift
+                    s1 += dev
+                    s2 += dev * dev
+                    if r < 0.0:
+                        down2 += r * r
+                    if e <= 0.0:
+                        ok = False
+                prev = e
+                t += 1
     st[_EXPOSED] = exposed
     acc[0] = prev
     acc[8] = max_dd
