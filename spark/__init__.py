@@ -8,7 +8,7 @@ The Python API::
     result.report.stats["final_equity"], result.report.trades, result.report.equity, result.metadata
 """
 
-from spark.engine import BacktestResult, Candles, Order, Param, Plot, StrategyContext, StrategySpec
+from spark.engine import BacktestResult, Candles, Gates, Order, Param, Plot, StrategyContext, StrategySpec
 from spark.errors import SparkError
 from spark.plugin.feeds import FeedEnv, FeedSpec
 from spark.plugin.hookspecs import hookimpl
@@ -23,6 +23,7 @@ __all__ = [
     "Candles",
     "FeedEnv",
     "FeedSpec",
+    "Gates",
     "Order",
     "Param",
     "Plot",

@@ -29,6 +29,8 @@ COMMANDS = (
     "spark.commands.reload",
     "spark.commands.sweep",
     "spark.commands.walkforward",
+    "spark.commands.data",
+    "spark.commands.dev",
 )
 
 

@@ -39,6 +39,7 @@ from spark.engine.kernel import (
     _SLIP,
     _TID,
     _TP,
+    DEN_COLS,
     _enter,
     _execute,
 )
@@ -68,6 +69,8 @@ ACC_NAMES = (
     "fees",
     "rejected",
     "open",  # 1.0 when a position is open at the end
+    "denied",  # orders the risk gates denied (gated runs only, through the full kernel)
+    "logged",  # gate violations logged and let through
 )
 ACC_COLS = len(ACC_NAMES)
 _SCRATCH = 16  # rows: a bar books at most an exit and an entry, two legs each
@@ -156,6 +159,7 @@ def signal_stats(
     fills = np.empty((_SCRATCH, 8))
     trades = np.empty((_SCRATCH, 10))
     rejs = np.empty((_SCRATCH, 5))
+    dens = np.empty((0, DEN_COLS))  # no risk gates on this path (a gated sweep takes the full kernel)
     for k in range(acc.shape[0]):
         acc[k] = 0.0
     shorts = sent.shape[0] > 0
@@ -174,9 +178,9 @@ def signal_stats(
         traded = False
         if not fill_close and (pend_exit or pend_entry != 0):
             if pend_exit and pos != 0.0:
-                _execute(st, fills, trades, rejs, t, -pos, 0.0, o[t], 0, -1)
+                _execute(st, fills, trades, rejs, dens, t, -pos, 0.0, o[t], 0, -1)
             if pend_entry != 0:
-                _enter(st, fills, trades, rejs, t, pend_entry, o[t], 0, -1)
+                _enter(st, fills, trades, rejs, dens, t, pend_entry, o[t], 0, -1)
             pend_exit, pend_entry = False, 0
             traded = True
             pos = st[_POS]
@@ -195,9 +199,9 @@ def signal_stats(
         if leave or entry != 0:
             if fill_close:
                 if leave:
-                    _execute(st, fills, trades, rejs, t, -pos, 0.0, c[t], 0, -1)
+                    _execute(st, fills, trades, rejs, dens, t, -pos, 0.0, c[t], 0, -1)
                 if entry != 0:
-                    _enter(st, fills, trades, rejs, t, entry, c[t], 0, -1)
+                    _enter(st, fills, trades, rejs, dens, t, entry, c[t], 0, -1)
                 traded = True
             elif t != n - 1:
                 pend_exit, pend_entry = leave, entry
@@ -286,7 +290,13 @@ def signal_stats(
 
 
 def accumulate_tables(
-    equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, rejected: int, exposed: int, cash: float
+    equity: np.ndarray,
+    trades: np.ndarray,
+    fills: np.ndarray,
+    rejected: int,
+    exposed: int,
+    cash: float,
+    denied: np.ndarray | None = None,
 ) -> np.ndarray:
     """The same accumulators from a full simulation's outputs (the generic path for target and order intents)."""
     acc = np.zeros(ACC_COLS)
@@ -316,5 +326,7 @@ def accumulate_tables(
         float(fills[:, 4].sum()),
         rejected,
         len(trades) - len(closed),
+        0 if denied is None else int((denied[:, 2] == 1.0).sum()),
+        0 if denied is None else int((denied[:, 2] == 0.0).sum()),
     )
     return acc
