@@ -104,6 +104,24 @@ def main() -> None:
     print(f"Sweeps on {n_bars:,} synthetic bars, fee {FEE}, {os.cpu_count()} CPUs, workers {args.workers}")
 
     spark.run_sweep(candles, "sma_cross", grid={"fast": [5], "slow": [50]}, plugins=plugins, executor="inline")
+    print(f"   load average before: {os.getloadavg()[0]:.1f} (on a busy machine every wall figure below is inflated)")
+    # CPU time of one core for a sample of sets, in this process: what a worker spends per set, whatever the load
+    from spark.engine.options import Options
+    from spark.engine.sweep import Indicators, evaluate_sets
+    from spark.research.space import expand_grid
+
+    spec = plugins.strategy("sma_cross")
+    every, _ = expand_grid(spec, grid)
+    sample = every[:: max(1, len(every) // 200)]
+    ind = Indicators(candles)
+    cpu0 = time.thread_time()
+    evaluate_sets(candles, spec, sample, Options(fee=FEE), indicators=ind)
+    per_set = (time.thread_time() - cpu0) / len(sample)
+    print(
+        f"   CPU per set (one core, sample of {len(sample)}): {per_set * 1e3:.3f} ms; {len(every):,} sets on "
+        f"{args.workers} idle cores would take ~{per_set * len(every) / args.workers:.2f} s "
+        f"({n_bars / per_set / 1e6 * args.workers:.0f}M bar-sets/s)"
+    )
     pool = LocalExecutor(workers=args.workers)
     with PeakSampler() as mem:
         t0 = time.perf_counter()
