@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["crossed_above", "crossed_below", "rolling_std", "sma", "wilder_rsi"]
+__all__ = ["crossed_above", "crossed_below", "rolling_std", "sma", "smas", "wilder_rsi"]
 
 
 def sma(x: np.ndarray, n: int) -> np.ndarray:
@@ -19,11 +19,20 @@ def sma(x: np.ndarray, n: int) -> np.ndarray:
 
     ``np.cumsum`` adds sequentially, so a prefix of the series gives a prefix of the result exactly.
     """
-    out = np.full(len(x), np.nan)
-    if n <= len(x):
-        c = np.cumsum(x, dtype=np.float64)
-        out[n - 1] = c[n - 1] / n
-        out[n:] = (c[n:] - c[:-n]) / n
+    return smas(x, n)[0]
+
+
+def smas(x: np.ndarray, *windows: int) -> list[np.ndarray]:
+    """`sma` for several windows from one running sum (each bit for bit what `sma` gives alone)."""
+    c = np.cumsum(x, dtype=np.float64) if any(n <= len(x) for n in windows) else None
+    out = []
+    for n in windows:
+        avg = np.full(len(x), np.nan)
+        if c is not None and n <= len(x):
+            avg[n - 1] = c[n - 1] / n
+            np.subtract(c[n:], c[:-n], out=avg[n:])
+            avg[n:] /= n
+        out.append(avg)
     return out
 
 

@@ -15,7 +15,7 @@ from spark import Candles, Param, Plot, StrategyContext, StrategySpec, hookimpl
 from spark.engine.sweep import Indicators, SignalRule
 from spark.errors import ParamError
 
-from .indicators import crossed_above, crossed_below, rolling_std, sma, wilder_rsi
+from .indicators import crossed_above, crossed_below, rolling_std, sma, smas, wilder_rsi
 
 __all__ = ["bollinger_breakout", "buy_and_hold", "register_strategies", "rsi_reversion", "sma_cross"]
 
@@ -23,8 +23,7 @@ __all__ = ["bollinger_breakout", "buy_and_hold", "register_strategies", "rsi_rev
 def sma_cross(params: Mapping[str, Any], ctx: StrategyContext) -> None:
     """Long while the fast SMA is above the slow one: enter on a strict cross up
     (``fast[t-1] < slow[t-1]`` and ``fast[t] > slow[t]``), exit on the strict cross down."""
-    close = ctx.candles.close
-    fast, slow = sma(close, params["fast"]), sma(close, params["slow"])
+    fast, slow = smas(ctx.candles.close, params["fast"], params["slow"])
     ctx.signals(crossed_above(fast, slow), crossed_below(fast, slow))
 
 

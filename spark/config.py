@@ -56,6 +56,10 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024  # the body limit of POST /api/data (a CSV file)
     retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
     retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)
+    # sweeps and walk-forward (issue 10)
+    ray_address: str = ""  # SPARK_RAY_ADDRESS: auto | ray://host:port; empty: sweeps use the local process pool
+    sweep_max_sets: int = 1_000_000  # a sweep with more parameter sets is refused (grid.* / 400)
+    sweep_workers: int = 0  # local pool processes for a sweep; 0: one per CPU
     # live sessions (paper trading, issue 11): the replay exchange, the bound on a session's series, sessions at once
     live_exchange: str = "replay"  # the exchange of a live start body that names none
     replay_speed: float = 60.0  # the replay exchange plays its file this many times faster than real time

@@ -117,6 +117,14 @@ class Candles:
         return dict(self._source)
 
     @cached_property
+    def median_spacing(self) -> float | None:
+        """The median time between bars (ms), computed once per object (the annualisation basis of a series
+        without a timeframe; repeated runs do not pay for it). None for a single bar."""
+        if len(self.timestamp) < 2:
+            return None
+        return float(np.median(np.diff(self.timestamp)))
+
+    @cached_property
     def fingerprint(self) -> str:
         """sha256 of the columns' bytes, computed once per object (repeated runs do not pay for it)."""
         digest = hashlib.sha256()

@@ -146,13 +146,21 @@ class GateState:
         }
 
 
+# the columns of the kernel's tables (`spark.engine.kernel`), as `Table.names` gives them
+FILL_NAMES = ("bar", "side", "qty", "price", "fee", "reason", "order", "trade_id")
+TRADE_NAMES = ("id", "side", "qty", "entry_bar", "exit_bar", "entry_price", "exit_price", "pnl", "fees", "open")
+REJECTED_NAMES = ("bar", "side", "qty", "price", "order")
+DENIED_NAMES = ("bar", "gate", "denied", "side", "qty", "price", "order", "value", "limit")
+STATE_NAMES = ("bar", "from_state", "to_state", "drawdown_pct")
+
+
 class Table(Sequence[T], Generic[T]):
     """A read-only sequence over a numpy table; each row becomes a dataclass when it is read."""
 
-    __slots__ = ("_make", "_rows")
+    __slots__ = ("_make", "_names", "_rows")
 
-    def __init__(self, rows: np.ndarray, make: Callable[[np.ndarray], T]) -> None:
-        self._rows, self._make = rows, make
+    def __init__(self, rows: np.ndarray, make: Callable[[np.ndarray], T], names: tuple[str, ...] = ()) -> None:
+        self._rows, self._make, self._names = rows, make, names
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -174,8 +182,27 @@ class Table(Sequence[T], Generic[T]):
 
     @property
     def array(self) -> np.ndarray:
-        """The raw table (read-only), column layout as in `spark.engine.kernel`."""
+        """The raw table (read-only, float64, one row per item), columns named by `names`: the columnar way to
+        read a large table (no object per row)."""
         return self._rows
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of `array`'s columns, in order (trades: id, side (+1 long / -1 short), qty, entry_bar,
+        exit_bar (-1: open), entry_price, exit_price (NaN: open), pnl, fees, open (1.0: still open))."""
+        return self._names
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Each column by name, as views of `array`."""
+        return {name: self._rows[:, i] for i, name in enumerate(self._names)}
+
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame with the `names` as columns (needs pandas installed)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover (depends on the environment)
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from exc
+        return pd.DataFrame(self.columns())
 
 
 def _side(x: float, buy: str, sell: str) -> Any:
@@ -197,7 +224,7 @@ def fill_table(fills: np.ndarray, ts: np.ndarray) -> Table[Fill]:
             trade=int(r[7]),
         )
 
-    return Table(fills, make)
+    return Table(fills, make, FILL_NAMES)
 
 
 def trade_table(trades: np.ndarray, ts: np.ndarray) -> Table[Trade]:
@@ -219,7 +246,7 @@ def trade_table(trades: np.ndarray, ts: np.ndarray) -> Table[Trade]:
             open=is_open,
         )
 
-    return Table(trades, make)
+    return Table(trades, make, TRADE_NAMES)
 
 
 def rejected_table(rejected: np.ndarray, ts: np.ndarray) -> Table[Rejected]:
@@ -234,7 +261,7 @@ def rejected_table(rejected: np.ndarray, ts: np.ndarray) -> Table[Rejected]:
             order=None if r[4] < 0 else int(r[4]),
         )
 
-    return Table(rejected, make)
+    return Table(rejected, make, REJECTED_NAMES)
 
 
 def denied_row(r: np.ndarray, ts: int) -> Denied:
@@ -256,7 +283,7 @@ def denied_row(r: np.ndarray, ts: int) -> Denied:
 
 
 def denied_table(denied: np.ndarray, ts: np.ndarray) -> Table[Denied]:
-    return Table(denied, lambda r: denied_row(r, int(ts[int(r[0])])))
+    return Table(denied, lambda r: denied_row(r, int(ts[int(r[0])])), DENIED_NAMES)
 
 
 def gate_state_table(states: np.ndarray, ts: np.ndarray) -> Table[GateState]:
@@ -270,7 +297,7 @@ def gate_state_table(states: np.ndarray, ts: np.ndarray) -> Table[GateState]:
             drawdown_pct=float(r[3]),
         )
 
-    return Table(states, make)
+    return Table(states, make, STATE_NAMES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)

@@ -30,8 +30,8 @@ def annualisation(candles: Candles, options: Options) -> tuple[float | None, str
     ppy = periods_per_year_for(candles.timeframe)
     if ppy is not None:
         return ppy, f"24x7 from timeframe {candles.timeframe.strip()}: {ppy:g} periods/year{_RISK_FREE}"
-    if len(candles) >= 2:
-        spacing = float(np.median(np.diff(candles.timestamp)))
+    spacing = candles.median_spacing
+    if spacing is not None:
         ppy = _YEAR_MS / spacing
         return ppy, f"24x7 from median bar spacing {spacing:g} ms: {ppy:g} periods/year{_RISK_FREE}"
     return None, "unknown: a single bar and no timeframe; annualised figures are undefined"

@@ -28,7 +28,17 @@ from spark.engine.simulate import intent_kind, simulate
 from spark.engine.stats import annualisation
 from spark.engine.strategy import StrategySpec
 
-__all__ = ["INT_STATS", "STATS", "Indicators", "SignalRule", "evaluate_sets", "row_stats", "stats_table", "window"]
+__all__ = [
+    "GATE_STATS",
+    "INT_STATS",
+    "STATS",
+    "Indicators",
+    "SignalRule",
+    "evaluate_sets",
+    "row_stats",
+    "stats_table",
+    "window",
+]
 
 # the summary stats of run_backtest, in its order, that vary per set (periods_per_year and annualisation do not)
 STATS = (
@@ -54,8 +64,10 @@ STATS = (
     "buy_and_hold_return_pct",
     "rejected_orders",
 )
+GATE_STATS = ("denied_orders", "logged_violations")  # only in runs (and sweeps) with risk gates
 INT_STATS = frozenset(
     {
+        *GATE_STATS,
         "total_trades",
         "open_trades",
         "closed_trades",
@@ -189,7 +201,11 @@ def evaluate_sets(
         options.fill == "close",
         bool(options.margin),
     )
+    gated = options.gates is not None  # risk gates live in the full kernel only
     for i, params in enumerate(sets):
+        if gated:
+            out[i] = _full(candles, collect(candles, spec, params), options, start)
+            continue
         if spec.sweep is not None:
             rule = spec.sweep(params, ind)
         else:
@@ -233,7 +249,9 @@ def _full(candles: Candles, intent: Any, options: Options, start: int) -> np.nda
             intent.target[:start] = 0.0
         intent.orders = [o for o in intent.orders if (o.bar if o.bar is not None else start) >= start]
     sim = simulate(candles, intent, options)
-    return sk.accumulate_tables(sim.equity, sim.trades, sim.fills, len(sim.rejected), sim.exposed_bars, options.cash)
+    return sk.accumulate_tables(
+        sim.equity, sim.trades, sim.fills, len(sim.rejected), sim.exposed_bars, options.cash, sim.denied
+    )
 
 
 def stats_table(acc: np.ndarray, candles: Candles, options: Options) -> tuple[np.ndarray, float | None, str]:
@@ -289,8 +307,10 @@ def stats_table(acc: np.ndarray, candles: Candles, options: Options) -> tuple[np
             "buy_and_hold_return_pct": np.full(m, bh),
             "rejected_orders": a["rejected"],
         }
-    table = np.empty(m, dtype=[(name, np.int64 if name in INT_STATS else np.float64) for name in STATS])
-    for name in STATS:
+    names = STATS + GATE_STATS if options.gates is not None else STATS
+    cols["denied_orders"], cols["logged_violations"] = a["denied"], a["logged"]
+    table = np.empty(m, dtype=[(name, np.int64 if name in INT_STATS else np.float64) for name in names])
+    for name in names:
         col = cols[name]
         if name in INT_STATS:
             table[name] = col.astype(np.int64)
@@ -311,4 +331,7 @@ def row_stats(row: np.void, ppy: float | None, basis: str) -> dict[str, Any]:
             out[name] = v if math.isfinite(v) else None
     out["periods_per_year"] = ppy
     out["annualisation"] = basis
+    for name in GATE_STATS:  # after the rest, as run_backtest adds them
+        if name in (row.dtype.names or ()):
+            out[name] = int(row[name])
     return out

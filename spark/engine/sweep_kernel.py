@@ -39,6 +39,7 @@ from spark.engine.kernel import (
     _SLIP,
     _TID,
     _TP,
+    DEN_COLS,
     _enter,
     _execute,
 )
@@ -68,6 +69,8 @@ ACC_NAMES = (
     "fees",
     "rejected",
     "open",  # 1.0 when a position is open at the end
+    "denied",  # orders the risk gates denied (gated runs only, through the full kernel)
+    "logged",  # gate violations logged and let through
 )
 ACC_COLS = len(ACC_NAMES)
 _SCRATCH = 16  # rows: a bar books at most an exit and an entry, two legs each
@@ -156,6 +159,7 @@ def signal_stats(
     fills = np.empty((_SCRATCH, 8))
     trades = np.empty((_SCRATCH, 10))
     rejs = np.empty((_SCRATCH, 5))
+    dens = np.empty((0, DEN_COLS))  # no risk gates on this path (a gated sweep takes the full kernel)
     for k in range(acc.shape[0]):
         acc[k] = 0.0
     shorts = sent.shape[0] > 0
@@ -169,13 +173,14 @@ def signal_stats(
     peak_bar, run_bars, run_start, run_end = -1, 0, -1, -1
     shift, s1, s2, down2 = 0.0, 0.0, 0.0, 0.0
     ok = True
-    for t in range(n):
+    t = 0
+    while t < n:
         traded = False
         if not fill_close and (pend_exit or pend_entry != 0):
             if pend_exit and pos != 0.0:
-                _execute(st, fills, trades, rejs, t, -pos, 0.0, o[t], 0, -1)
+                _execute(st, fills, trades, rejs, dens, t, -pos, 0.0, o[t], 0, -1)
             if pend_entry != 0:
-                _enter(st, fills, trades, rejs, t, pend_entry, o[t], 0, -1)
+                _enter(st, fills, trades, rejs, dens, t, pend_entry, o[t], 0, -1)
             pend_exit, pend_entry = False, 0
             traded = True
             pos = st[_POS]
@@ -194,9 +199,9 @@ def signal_stats(
         if leave or entry != 0:
             if fill_close:
                 if leave:
-                    _execute(st, fills, trades, rejs, t, -pos, 0.0, c[t], 0, -1)
+                    _execute(st, fills, trades, rejs, dens, t, -pos, 0.0, c[t], 0, -1)
                 if entry != 0:
-                    _enter(st, fills, trades, rejs, t, entry, c[t], 0, -1)
+                    _enter(st, fills, trades, rejs, dens, t, entry, c[t], 0, -1)
                 traded = True
             elif t != n - 1:
                 pend_exit, pend_entry = leave, entry
@@ -228,6 +233,48 @@ def signal_stats(
             if e <= 0.0:
                 ok = False
         prev = e
+        t += 1
+        if pend_exit or pend_entry != 0 or t >= n:
+            continue
+        # Fast-forward through bars where nothing can happen (exact: the same sums in the same order).
+        if pos == 0.0 and shift == 0.0:
+            # flat and waiting: equity stays `money` == prev, every return is 0 and adds 0 to the sums
+            j = t
+            while j < n and not (j >= start and (_enter_long(rule, j, ent, ea, eb, lo_level) or (shorts and sent[j]))):
+                j += 1
+            if j > t:
+                last = j - 1
+                if money >= peak:
+                    peak_bar = last
+                elif last - peak_bar > run_bars:
+                    run_bars, run_start, run_end = last - peak_bar, peak_bar, last
+                t = j
+        elif pos > 0.0:
+            # long and waiting for the exit: only the equity moves
+            while t < n and not (t >= start and _exit_long(rule, t, ex, ea, eb, xa, xb, hi_level)):
+                e = money + pos * c[t]
+                exposed += 1
+                if e >= peak:
+                    peak = e
+                    scale = 100.0 / peak
+                    peak_bar = t
+                else:
+                    d = (peak - e) * scale
+                    if d > max_dd:
+                        max_dd = d
+                    if t - peak_bar > run_bars:
+                        run_bars, run_start, run_end = t - peak_bar, peak_bar, t
+                if ok:
+                    r = e / prev - 1.0
+                    dev = r - shift
+                    s1 += dev
+                    s2 += dev * dev
+                    if r < 0.0:
+                        down2 += r * r
+                    if e <= 0.0:
+                        ok = False
+                prev = e
+                t += 1
     st[_EXPOSED] = exposed
     acc[0] = prev
     acc[8] = max_dd
@@ -243,7 +290,13 @@ def signal_stats(
 
 
 def accumulate_tables(
-    equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, rejected: int, exposed: int, cash: float
+    equity: np.ndarray,
+    trades: np.ndarray,
+    fills: np.ndarray,
+    rejected: int,
+    exposed: int,
+    cash: float,
+    denied: np.ndarray | None = None,
 ) -> np.ndarray:
     """The same accumulators from a full simulation's outputs (the generic path for target and order intents)."""
     acc = np.zeros(ACC_COLS)
@@ -273,5 +326,7 @@ def accumulate_tables(
         float(fills[:, 4].sum()),
         rejected,
         len(trades) - len(closed),
+        0 if denied is None else int((denied[:, 2] == 1.0).sum()),
+        0 if denied is None else int((denied[:, 2] == 0.0).sum()),
     )
     return acc

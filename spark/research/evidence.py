@@ -60,8 +60,10 @@ def write_table(folder: Path, table: np.ndarray) -> None:
     _atomic(folder / RESULTS, lambda fh: np.save(fh, table, allow_pickle=False))
 
 
-def read_sweep(folder: Path) -> tuple[dict[str, Any], np.ndarray | None]:
-    """``sweep.json`` and ``results.npy`` (None when not written yet)."""
+def read_sweep(folder: Path, *, table: bool = True) -> tuple[dict[str, Any], np.ndarray | None]:
+    """``sweep.json`` and ``results.npy`` (None when not written yet, or not asked for)."""
     doc = json.loads((folder / SWEEP_JSON).read_text())
-    table = np.load(folder / RESULTS, allow_pickle=False) if (folder / RESULTS).exists() else None
-    return doc, table
+    rows = None
+    if table and (folder / RESULTS).exists():
+        rows = np.load(folder / RESULTS, allow_pickle=False)
+    return doc, rows

@@ -24,6 +24,7 @@ __all__ = ["Executor", "InlineExecutor", "LocalExecutor", "RayExecutor", "make_e
 OnChunk = Callable[[int, np.ndarray], None]
 Chunks = Sequence[Sequence[Mapping[str, Any]]]
 _POLL_S = 0.1
+_PRELOAD = ("spark.research.jobs", "spark.engine.sweep_kernel", "spark_plugins.strategies")
 
 
 class Executor(Protocol):
@@ -73,6 +74,10 @@ class LocalExecutor:
             return self._open[1]
         self.close()
         ctx = multiprocessing.get_context(self.context)
+        if self.context == "forkserver":
+            # the fork server imports the engine once (numba, the compiled kernels from their cache); each worker
+            # forks from it ready, instead of importing everything again
+            ctx.set_forkserver_preload(list(_PRELOAD))
         pool = ctx.Pool(processes=self.workers, initializer=jobs.install, initargs=(job,))
         self._open = (job.key, pool)
         return pool

@@ -16,7 +16,7 @@ import numpy as np
 
 from spark.engine.params import shown
 from spark.engine.result import camel
-from spark.engine.sweep import INT_STATS, STATS, row_stats
+from spark.engine.sweep import GATE_STATS, INT_STATS, STATS, row_stats
 from spark.errors import ParamError
 
 __all__ = ["LOWER_IS_BETTER", "Objective", "SweepResult", "parse_constraints", "parse_objective"]
@@ -199,12 +199,13 @@ def build_table(
     kinds = {"int": np.int64, "float": np.float64, "bool": np.bool_, "str": "U64"}
     dtype = [("index", np.int64)]
     dtype += [(n, kinds.get(t, "U64")) for n, t in zip(param_names, param_types, strict=True) if n not in STATS]
-    dtype += [(n, np.int64 if n in INT_STATS else np.float64) for n in STATS]
+    names = [n for n in stats.dtype.names or () if n in STATS or n in GATE_STATS]
+    dtype += [(n, np.int64 if n in INT_STATS else np.float64) for n in names]
     table = np.zeros(len(sets), dtype=dtype)
     table["index"] = np.arange(len(sets))
     for n in param_names:
         if n not in STATS:
             table[n] = [s[n] for s in sets]
-    for n in STATS:
+    for n in names:
         table[n] = stats[n]
     return table

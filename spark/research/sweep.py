@@ -36,7 +36,7 @@ from spark.research.space import DEFAULT_MAX_SETS, expand_grid, parse_space, sam
 
 __all__ = ["OPTION_NAMES", "Progress", "evaluate", "make_options", "new_sweep_id", "resolve_strategy", "run_sweep"]
 
-OPTION_NAMES = ("cash", "fee", "slippage_bps", "size", "size_pct", "fill", "periods_per_year", "margin")
+OPTION_NAMES = ("cash", "fee", "slippage_bps", "size", "size_pct", "fill", "periods_per_year", "margin", "gates")
 Progress = Callable[[int, int, dict[str, Any] | None], None]
 METHODS = ("grid", "random", "tpe")
 
@@ -166,6 +166,7 @@ def run_sweep(
     resume: bool = False,
     plugins: Plugins | None = None,
     max_sets: int = DEFAULT_MAX_SETS,
+    context: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> SweepResult:
     """Sweep ``strategy`` over ``grid`` (every combination) or ``space`` (``method="random"`` or ``"tpe"``,
@@ -200,7 +201,7 @@ def run_sweep(
         spec_doc = {"space": {d.name: d.to_json() for d in dims}, "trials": trials}
         sets, skipped = sample_random(spec, dims, trials, seed) if method == "random" else ([], 0)
     owned = not hasattr(executor, "run")
-    runner = _executor(executor, workers, len(sets) if method != "tpe" else int(trials or 0))
+    runner = _executor(executor, workers, (len(sets) if method != "tpe" else int(trials or 0)) * len(candles))
     folder = None
     sweep_id = sweep_id or new_sweep_id(wall_ms())
     doc: dict[str, Any] = {
@@ -228,6 +229,7 @@ def run_sweep(
         "startedAt": wall_ms(),
         "finishedAt": None,
         "error": None,
+        "context": dict(context or {}),
     }
     if evidence_dir is not None:
         folder = evidence.sweep_folder(evidence_dir, sweep_id)
@@ -311,9 +313,14 @@ def run_sweep(
     return result
 
 
-def _executor(executor: Executor | str | None, workers: int | None, total: int) -> Executor:
+INLINE_BAR_SETS = 20_000_000  # below this much work (sets x bars), a pool costs more than it saves
+
+
+def _executor(executor: Executor | str | None, workers: int | None, work: int) -> Executor:
+    """The executor asked for, or (None) in this process for small sweeps and a local pool otherwise."""
     if executor is None:
-        return InlineExecutor() if total < 64 or workers == 1 else make_executor("local", workers=workers)
+        small = work < INLINE_BAR_SETS or workers == 1
+        return InlineExecutor() if small else make_executor("local", workers=workers)
     if isinstance(executor, str):
         return make_executor(executor, workers=workers)
     return executor

@@ -161,6 +161,7 @@ def run_walkforward(
     sweep_id: str | None = None,
     plugins: Plugins | None = None,
     max_sets: int = DEFAULT_MAX_SETS,
+    context: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> WalkForwardResult:
     """Walk-forward validation of ``strategy`` over ``grid`` (or ``space`` with ``method="random"``, ``trials``).
@@ -207,7 +208,7 @@ def run_walkforward(
         embargo=embargo_bars,
         min_train=warm + 2,
     )
-    runner = _executor(executor, workers, len(sets))
+    runner = _executor(executor, workers, len(sets) * len(candles))
     owned = not hasattr(executor, "run")
     sweep_id = sweep_id or new_sweep_id(wall_ms(), "wf")
     folder = None if evidence_dir is None else evidence.sweep_folder(evidence_dir, sweep_id)
@@ -244,6 +245,7 @@ def run_walkforward(
         "startedAt": wall_ms(),
         "finishedAt": None,
         "error": None,
+        "context": dict(context or {}),
     }
     if folder is not None:
         evidence.write_json(folder, doc)

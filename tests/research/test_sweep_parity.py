@@ -89,3 +89,19 @@ def test_bad_input_names_the_field(kwargs: dict, field: str, goog: Any, plugins:
     with pytest.raises(ParamError) as err:
         spark.run_sweep(goog, "sma_cross", plugins=plugins, **kwargs)
     assert err.value.field == field, str(err.value)
+
+
+def test_a_sweep_with_risk_gates_takes_the_full_kernel(goog: Any, plugins: Any) -> None:
+    gates = {"maxDrawdownPct": 1.0, "cooldownBars": 3, "maxOrderNotional": {"value": 400.0, "onViolation": "log"}}
+    result = spark.run_sweep(
+        goog,
+        "sma_cross",
+        grid={"fast": [3, 10], "slow": [20, 40]},
+        plugins=plugins,
+        executor="inline",
+        gates=gates,
+        fee=0.001,
+    )
+    assert "denied_orders" in result.table.dtype.names
+    assert result.table["logged_violations"].sum() > 0  # the gates were applied
+    check_rows(result, goog, "sma_cross", {"gates": gates, "fee": 0.001}, plugins)
