@@ -77,6 +77,7 @@ class FakeExchange:
     retry_after_s: int = 1
     market: FakeMarket = field(init=False)
     connections: int = 0  # WebSocket connections accepted so far
+    connected_at: list[float] = field(default_factory=list)  # trio time of each, for the reconnect-budget tests
     requests: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))  # REST paths asked, in order
     _listeners: list[trio.MemorySendChannel[FakeTrade]] = field(default_factory=list)
 
@@ -129,6 +130,7 @@ async def run_fake_exchange(
 async def _ws_connection(exchange: FakeExchange, stream: trio.SocketStream) -> None:
     scenario = exchange.next_scenario()
     exchange.connections += 1
+    exchange.connected_at.append(trio.current_time())
     try:
         async with trio.open_nursery() as nursery:
             req = await trio_websocket.wrap_server_stream(nursery, stream)
@@ -138,8 +140,8 @@ async def _ws_connection(exchange: FakeExchange, stream: trio.SocketStream) -> N
                 nursery.start_soon(_close_after, ws, exchange.settings.fake_no_pong_close_s)
             await _serve_session(exchange, ws, stream, scenario)
             nursery.cancel_scope.cancel()
-    except (trio_websocket.ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
+    except* (trio_websocket.ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # the client went away: this connection is over
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()

@@ -42,8 +42,8 @@ class Fake:
 
 @pytest.fixture
 async def fake(nursery: trio.Nursery) -> AsyncIterator[Fake]:
-    """The exchange on a market clock 60x real time: a 1m candle closes every second."""
-    exchange = FakeExchange(load_settings(env={}, toml_path=None, **FAST), clock=MarketClock(speed=60.0))
+    """The exchange on a market clock 120x real time: a 1m candle closes every half second."""
+    exchange = FakeExchange(load_settings(env={}, toml_path=None, **FAST), clock=MarketClock(speed=120.0))
     urls = await nursery.start(run_fake_exchange, exchange)
     made = Fake(exchange, urls, load_settings(env={}, toml_path=None))
     made.settings = made.client_settings()
