@@ -19,7 +19,7 @@ FAST = {
     "fake_stall_after_s": 0.4,
     "market_rest_backoff_s": 0.05,
     "market_rest_backoff_max_s": 0.2,
-    "feed_stale_s": 0.5,
+    "feed_stale_s": 1.0,  # well over a loaded machine's hiccups; the stall and no-pong scenarios act sooner
     "feed_first_data_s": 0.5,
     "feed_backoff_s": 0.1,
     "feed_backoff_max_s": 0.3,

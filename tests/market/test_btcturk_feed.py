@@ -97,7 +97,7 @@ async def test_a_silent_stall_is_stale_and_reconnects(fake) -> None:
     fake.exchange.script.append("stall")
     source, seen = await feed(fake, 5, until=lambda r: FeedState.STALE in r.states and len(r.candles) >= 4)
     assert FeedState.STALE in seen.states
-    assert "no data frame for 0.5 s" in seen.detail(FeedState.STALE)
+    assert "no data frame for 1 s" in seen.detail(FeedState.STALE)
     assert source.connections >= 2 and fake.exchange.connections >= 2
     assert source.metrics.value("spark_feed_reconnects_total", {"exchange": "btcturk", "pair": "BTCTRY"}) >= 1
     assert_series(seen.candles)
