@@ -6,6 +6,7 @@ Every knob the service has lives here: limits, queue size, heartbeat, mock delay
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -55,6 +56,16 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024  # the body limit of POST /api/data (a CSV file)
     retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
     retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)
+    # live sessions (paper trading, issue 11): the replay exchange, the bound on a session's series, sessions at once
+    live_exchange: str = "replay"  # the exchange of a live start body that names none
+    replay_speed: float = 60.0  # the replay exchange plays its file this many times faster than real time
+    replay_lead_bars: int = 200  # its clock starts this many rows into the file: history to warm up on
+    live_max_bars: int = 100_000  # a session's series (warm-up + live) at most: each candle re-runs the engine on it
+    live_max_sessions: int = 20  # running live sessions at once; over it a start answers 503
+    live_warmup_bars: int = 0  # warm-up candles when the start body names none; 0: the largest int parameter
+    # risk gates (issue 12) of every run that gives no options.gates: their wire form as JSON text (SPARK_RISK_GATES,
+    # or a [spark.risk_gates] table in spark.toml), e.g. '{"maxOrderNotional": 1000, "haltDrawdownPct": 30}'
+    risk_gates: str = ""
     # market data (issue 11): BTCTurk base URLs are bare hosts (the client appends /api/v2/... and /v1/klines/...)
     btcturk_rest_url: str = "https://api.btcturk.com"  # SPARK_BTCTURK_REST_URL
     btcturk_graph_url: str = "https://graph-api.btcturk.com"  # SPARK_BTCTURK_GRAPH_URL: klines history
@@ -146,7 +157,10 @@ def _build(raw: Mapping[str, Any]) -> Settings:
     for f in fields(Settings):
         if f.name not in raw:
             continue
-        values[f.name] = _coerce(f.name, raw[f.name], getattr(defaults, f.name))
+        value = raw[f.name]
+        if f.name == "risk_gates":
+            value = _json_object(f.name, value)
+        values[f.name] = _coerce(f.name, value, getattr(defaults, f.name))
     settings = replace(defaults, **values)
     if settings.impl not in _IMPLS:
         raise InputError(f"BACKTEST_IMPL must be one of {', '.join(_IMPLS)}, got {settings.impl!r}", field="impl")
@@ -161,6 +175,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         "sse_ring_size",
         "max_body_bytes",
         "rate_limit_max_ips",
+        "live_max_bars",
+        "live_max_sessions",
         "market_klines_page",
         "market_graph_limit",
         "market_api_limit",
@@ -199,6 +215,21 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return str(value)
     except (TypeError, ValueError) as exc:
         raise InputError(f"setting {name}: {exc}", field=name) from None
+
+
+def _json_object(name: str, value: Any) -> str:
+    """A setting holding a JSON object (a TOML table or JSON text) as canonical JSON text ("" when empty). What the
+    object means is checked where it is used (the gates: `spark.engine.gates.Gates.from_wire`)."""
+    if isinstance(value, str):
+        if not value.strip():
+            return ""
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise InputError(f"setting {name} must be a JSON object: {exc}", field=name) from None
+    if not isinstance(value, Mapping):
+        raise InputError(f"setting {name} must be a JSON object, got {type(value).__name__}", field=name)
+    return json.dumps(dict(value), sort_keys=True) if value else ""
 
 
 def changed_settings(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:

@@ -10,6 +10,8 @@ from typing import Any
 
 from spark.api.openapi_changes import change_paths
 from spark.api.openapi_data import data_file_schema, data_paths
+from spark.api.openapi_gates import GATES_SCHEMA, denied_paths
+from spark.api.openapi_live import live_paths
 from spark.api.openapi_parts import REF as _REF
 from spark.api.openapi_parts import RUN_ID as _RUN_ID
 from spark.api.openapi_parts import errors as _errors
@@ -79,7 +81,7 @@ def _components(services: Services) -> dict[str, Any]:
             "options": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {name: {} for name in OPTION_FIELDS},
+                "properties": {**{name: {} for name in OPTION_FIELDS}, "gates": GATES_SCHEMA},
             },
         },
     }
@@ -106,6 +108,9 @@ def _components(services: Services) -> dict[str, Any]:
             },
         },
     }
+
+
+_LIVE_OPTIONS = {"type": "object", "additionalProperties": False, "properties": {name: {} for name in OPTION_FIELDS}}
 
 
 def openapi_document(services: Services) -> dict[str, Any]:
@@ -167,6 +172,7 @@ def openapi_document(services: Services) -> dict[str, Any]:
             [_RUN_ID],
         ),
         **report_paths(),
+        **denied_paths(),
         "/api/backtest/stream": _get(
             "Server-Sent Events: `snapshot` first, then `run` changes; `Last-Event-ID` resumes",
             {
@@ -328,6 +334,6 @@ def openapi_document(services: Services) -> dict[str, Any]:
             "version": "0.1.0",
             "description": "Errors are always JSON {error, message, field}.",
         },
-        "paths": {**paths, **change_paths(admin)},
+        "paths": {**paths, **change_paths(admin), **live_paths(admin, _LIVE_OPTIONS)},
         "components": _components(services),
     }
