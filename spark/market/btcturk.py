@@ -27,13 +27,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio_websocket
 
 from spark.config import Settings
-from spark.errors import SparkError
+from spark.errors import InputError, ParamError, SparkError
 from spark.market.candles import CandleBuilder, as_live, flat_candle
 from spark.market.clock import MarketClock
 from spark.market.frames import ACK, TRADE, TRADES, WELCOME, BadFrame, parse_frame, subscribe_frame, trade_of
@@ -42,7 +45,10 @@ from spark.market.rest import BtcturkRest, backoff_s
 from spark.market.source import FeedEvent, FeedState, LiveCandle
 from spark.metrics import Metrics
 
-__all__ = ["BtcturkCandleSource", "FeedFailed", "open_btcturk_source"]
+if TYPE_CHECKING:
+    from spark.market.sources import OpenedSource
+
+__all__ = ["BtcturkCandleSource", "FeedFailed", "open_btcturk", "open_btcturk_source"]
 
 log = logging.getLogger(__name__)
 EXCHANGE = "btcturk"
@@ -65,6 +71,29 @@ async def open_btcturk_source(
     async with BtcturkRest(settings) as rest:
         name = await rest.check_pair(pair)
     return BtcturkCandleSource(settings, name, timeframe, metrics=metrics)
+
+
+async def open_btcturk(
+    settings: Settings,
+    pair: str,
+    timeframe: str,
+    state: Mapping[str, Any] | None,
+    file: Path | None,
+    *,
+    metrics: Metrics | None = None,
+) -> OpenedSource:
+    """The opener `spark.market.sources` registers as ``btcturk``: the pair and timeframe checked against the
+    exchange (InputError naming ``pair``/``timeframe``), the wall clock as the market's, no state to keep (a resumed
+    session catches up through `BtcturkCandleSource.history`)."""
+    from spark.market.sources import OpenedSource  # sources registers this opener: imported here, not at the top
+
+    if file is not None:
+        raise InputError("a file is for the replay exchange; btcturk reads the exchange", field="file")
+    try:
+        source = await open_btcturk_source(settings, pair, timeframe, metrics=metrics)
+    except ParamError as exc:
+        raise InputError(exc.message, field="timeframe") from None
+    return OpenedSource(source=source, now_ms=source.clock.now_ms, state={})
 
 
 class BtcturkCandleSource:

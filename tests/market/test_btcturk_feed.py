@@ -206,3 +206,28 @@ async def test_opening_checks_the_pair_and_the_timeframe(fake) -> None:
         await open_btcturk_source(fake.settings, "NOPETRY", "1m")
     with pytest.raises(ParamError, match="no '2m' candles"):
         await open_btcturk_source(fake.settings, "BTCTRY", "2m")
+
+
+async def test_the_live_sessions_open_btcturk_by_name(fake) -> None:
+    from spark.market.sources import open_source
+
+    metrics = Metrics()
+    opened = await open_source(fake.settings, "btcturk", "btc_try", "1m", metrics=metrics)
+    assert opened.source.pair == "BTCTRY" and opened.state == {}
+    assert abs(opened.now_ms() - __import__("time").time() * 1000) < 1000  # the wall clock
+    send, receive = trio.open_memory_channel[FeedEvent](10)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(opened.source.run, send)
+        with trio.fail_after(3):
+            async for event in receive:
+                if event.state == FeedState.CONNECTED:
+                    break
+        assert metrics.value("spark_feed_connected", {"exchange": "btcturk", "pair": "BTCTRY"}) == 1
+        nursery.cancel_scope.cancel()
+    assert metrics.value("spark_feed_connected", {"exchange": "btcturk", "pair": "BTCTRY"}) == 0
+    with pytest.raises(InputError, match="no pair") as caught:
+        await open_source(fake.settings, "btcturk", "NOPETRY", "1m")
+    assert caught.value.field == "pair"
+    with pytest.raises(InputError, match="no '2h' candles") as caught:
+        await open_source(fake.settings, "btcturk", "BTCTRY", "2h")
+    assert caught.value.field == "timeframe"
