@@ -119,7 +119,11 @@ async def run_fake_exchange(
         config.bind = [f"{host}:{port}"]
         config.accesslog = None
         config.errorlog = None
-        binds = await nursery.start(serve, _rest_app(exchange), config)
+        # a shutdown trigger of our own: without one Hypercorn takes SIGINT/SIGTERM for itself and stops only the
+        # REST half, leaving the WebSocket server and the trades running
+        binds = await nursery.start(
+            functools.partial(serve, _rest_app(exchange), config, shutdown_trigger=trio.sleep_forever)
+        )
         listeners = await nursery.start(
             functools.partial(trio.serve_tcp, functools.partial(_ws_connection, exchange), ws_port, host=host)
         )
