@@ -118,6 +118,38 @@ class Metrics:
             buckets=HTTP_BUCKETS,
             registry=r,
         )
+        # the exchange feeds (issue 11); label values exchange/pair/type are set by the feed that uses them
+        self.feed_connected = Gauge(
+            "spark_feed_connected",
+            "1 while a feed's socket is subscribed and streaming.",
+            ["exchange", "pair"],
+            registry=r,
+        )
+        self.feed_last_data_age = Gauge(
+            "spark_feed_last_data_age_seconds",
+            "Seconds since a feed's last data frame (pings are not data).",
+            ["exchange", "pair"],
+            registry=r,
+        )
+        self.feed_reconnects = Counter(
+            "spark_feed_reconnects", "Connections a feed lost and made again.", ["exchange", "pair"], registry=r
+        )
+        self.feed_frames = Counter(
+            "spark_feed_frames", "WebSocket frames received, by model type.", ["exchange", "type"], registry=r
+        )
+        self.feed_bad_frames = Counter(
+            "spark_feed_bad_frames",
+            "Frames that were not JSON or not [type, {...}], skipped.",
+            ["exchange"],
+            registry=r,
+        )
+        self.feed_reconcile_mismatches = Counter(
+            "spark_feed_reconcile_mismatches",
+            "Candles built from trades that differed from the exchange's klines one interval later.",
+            ["exchange", "pair"],
+            registry=r,
+        )
+        self.feed_bad_frames.labels(exchange="btcturk")
 
     def count_changes(self, store: Any) -> None:
         """Change requests by state, after every transition (the registry calls it)."""

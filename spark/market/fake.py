@@ -77,6 +77,7 @@ class FakeExchange:
     retry_after_s: int = 1
     market: FakeMarket = field(init=False)
     connections: int = 0  # WebSocket connections accepted so far
+    connected_at: list[float] = field(default_factory=list)  # trio time of each, for the reconnect-budget tests
     requests: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))  # REST paths asked, in order
     _listeners: list[trio.MemorySendChannel[FakeTrade]] = field(default_factory=list)
 
@@ -118,7 +119,11 @@ async def run_fake_exchange(
         config.bind = [f"{host}:{port}"]
         config.accesslog = None
         config.errorlog = None
-        binds = await nursery.start(serve, _rest_app(exchange), config)
+        # a shutdown trigger of our own: without one Hypercorn takes SIGINT/SIGTERM for itself and stops only the
+        # REST half, leaving the WebSocket server and the trades running
+        binds = await nursery.start(
+            functools.partial(serve, _rest_app(exchange), config, shutdown_trigger=trio.sleep_forever)
+        )
         listeners = await nursery.start(
             functools.partial(trio.serve_tcp, functools.partial(_ws_connection, exchange), ws_port, host=host)
         )
@@ -129,6 +134,7 @@ async def run_fake_exchange(
 async def _ws_connection(exchange: FakeExchange, stream: trio.SocketStream) -> None:
     scenario = exchange.next_scenario()
     exchange.connections += 1
+    exchange.connected_at.append(trio.current_time())
     try:
         async with trio.open_nursery() as nursery:
             req = await trio_websocket.wrap_server_stream(nursery, stream)
@@ -138,8 +144,8 @@ async def _ws_connection(exchange: FakeExchange, stream: trio.SocketStream) -> N
                 nursery.start_soon(_close_after, ws, exchange.settings.fake_no_pong_close_s)
             await _serve_session(exchange, ws, stream, scenario)
             nursery.cancel_scope.cancel()
-    except (trio_websocket.ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
+    except* (trio_websocket.ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # the client went away: this connection is over
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()

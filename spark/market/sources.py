@@ -25,8 +25,10 @@ import trio
 
 from spark.config import Settings
 from spark.errors import InputError
+from spark.market.btcturk import open_btcturk
 from spark.market.replay import ReplayCandleSource, interval_ms, read_candle_rows
 from spark.market.source import CandleSource
+from spark.metrics import Metrics
 
 __all__ = ["EXCHANGES", "OpenedSource", "check_market", "open_source", "replay_path"]
 
@@ -40,7 +42,7 @@ class OpenedSource:
     state: dict[str, Any] = field(default_factory=dict)  # JSON: kept in session.json, handed back on resume
 
 
-Opener = Callable[[Settings, str, str, Mapping[str, Any] | None, Path | None], Awaitable[OpenedSource]]
+Opener = Callable[..., Awaitable[OpenedSource]]  # (settings, pair, timeframe, state, file, *, metrics=None)
 
 
 def replay_path(settings: Settings, pair: str, timeframe: str) -> Path:
@@ -48,7 +50,13 @@ def replay_path(settings: Settings, pair: str, timeframe: str) -> Path:
 
 
 async def open_replay(
-    settings: Settings, pair: str, timeframe: str, state: Mapping[str, Any] | None, file: Path | None
+    settings: Settings,
+    pair: str,
+    timeframe: str,
+    state: Mapping[str, Any] | None,
+    file: Path | None,
+    *,
+    metrics: Metrics | None = None,  # unused: a replay has no socket to count
 ) -> OpenedSource:
     if state is not None:
         path, speed = Path(state["file"]), float(state["speed"])
@@ -70,8 +78,8 @@ async def open_replay(
     return OpenedSource(source=source, now_ms=source.now_ms, state=kept)
 
 
-# Exchange name -> opener. The market engineer's btcturk feed registers here: "btcturk": open_btcturk.
-EXCHANGES: dict[str, Opener] = {"replay": open_replay}
+# Exchange name -> opener.
+EXCHANGES: dict[str, Opener] = {"replay": open_replay, "btcturk": open_btcturk}
 
 
 def check_market(exchange: Any, pair: Any, timeframe: Any) -> tuple[str, str, str]:
@@ -96,8 +104,10 @@ async def open_source(
     *,
     state: Mapping[str, Any] | None = None,
     file: Path | None = None,
+    metrics: Metrics | None = None,
 ) -> OpenedSource:
     """The feed for ``pair``/``timeframe`` on ``exchange``; ``state`` (from a session's evidence) reopens the same
-    one after a restart. InputError naming the field when it cannot be opened."""
+    one after a restart; ``metrics`` gets the feed's spark_feed_* series. InputError naming the field when it cannot
+    be opened."""
     check_market(exchange, pair, timeframe)
-    return await EXCHANGES[exchange](settings, pair, timeframe, state, file)
+    return await EXCHANGES[exchange](settings, pair, timeframe, state, file, metrics=metrics)

@@ -19,7 +19,7 @@ FAST = {
     "fake_stall_after_s": 0.4,
     "market_rest_backoff_s": 0.05,
     "market_rest_backoff_max_s": 0.2,
-    "feed_stale_s": 0.5,
+    "feed_stale_s": 1.0,  # well over a loaded machine's hiccups; the stall and no-pong scenarios act sooner
     "feed_first_data_s": 0.5,
     "feed_backoff_s": 0.1,
     "feed_backoff_max_s": 0.3,
@@ -42,8 +42,8 @@ class Fake:
 
 @pytest.fixture
 async def fake(nursery: trio.Nursery) -> AsyncIterator[Fake]:
-    """The exchange on a market clock 60x real time: a 1m candle closes every second."""
-    exchange = FakeExchange(load_settings(env={}, toml_path=None, **FAST), clock=MarketClock(speed=60.0))
+    """The exchange on a market clock 120x real time: a 1m candle closes every half second."""
+    exchange = FakeExchange(load_settings(env={}, toml_path=None, **FAST), clock=MarketClock(speed=120.0))
     urls = await nursery.start(run_fake_exchange, exchange)
     made = Fake(exchange, urls, load_settings(env={}, toml_path=None))
     made.settings = made.client_settings()

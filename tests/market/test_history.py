@@ -183,3 +183,41 @@ async def test_over_the_api_the_feed_needs_market_data_enabled(fake, tmp_path: P
         assert refused.status_code == 400 and (await refused.get_json())["field"] == "feed.args.since"
         accepted = await client.post("/api/backtest/start", json=body, headers={"x-admin-token": "t0ken"})
         assert accepted.status_code == 201
+
+
+async def test_cli_shows_a_progress_bar_on_a_terminal(fake, tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "ADMIN_", "BACKTEST_"))},
+        **fake.urls.env(),
+        "SPARK_DATA_DIR": str(tmp_path / "data"),
+        "SPARK_MARKET_KLINES_PAGE": "50",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    args = ["data", "fetch", "btcturk", "--pair", "BTCTRY", "--timeframe", "1h", "--since", "2024-01-01",
+            "--until", "2024-01-10"]  # fmt: skip
+    try:
+        done = await trio.run_process(
+            [sys.executable, "-m", "spark.cli", *args], env=env, stderr=follower, capture_stdout=True, check=False
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while chunk := await trio.to_thread.run_sync(_read_or_eof, leader):
+            shown += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    assert b"] 100%" in shown and shown.count(b"\r[") == 5  # 216 candles, 50 a page
+    assert b"216 new candles" in done.stdout
+
+
+def _read_or_eof(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # the terminal's other end closed
+        return b""
