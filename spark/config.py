@@ -56,6 +56,10 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024  # the body limit of POST /api/data (a CSV file)
     retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
     retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)
+    # sweeps and walk-forward (issue 10)
+    ray_address: str = ""  # SPARK_RAY_ADDRESS: auto | ray://host:port; empty: sweeps use the local process pool
+    sweep_max_sets: int = 1_000_000  # a sweep with more parameter sets is refused (grid.* / 400)
+    sweep_workers: int = 0  # local pool processes for a sweep; 0: one per CPU
     # live sessions (paper trading, issue 11): the replay exchange, the bound on a session's series, sessions at once
     live_exchange: str = "replay"  # the exchange of a live start body that names none
     replay_speed: float = 60.0  # the replay exchange plays its file this many times faster than real time
@@ -63,6 +67,7 @@ class Settings:
     live_max_bars: int = 100_000  # a session's series (warm-up + live) at most: each candle re-runs the engine on it
     live_max_sessions: int = 20  # running live sessions at once; over it a start answers 503
     live_warmup_bars: int = 0  # warm-up candles when the start body names none; 0: the largest int parameter
+    sweep_max_running: int = 1  # sweeps over the API running at once; the others wait, queued
     # risk gates (issue 12) of every run that gives no options.gates: their wire form as JSON text (SPARK_RISK_GATES,
     # or a [spark.risk_gates] table in spark.toml), e.g. '{"maxOrderNotional": 1000, "haltDrawdownPct": 30}'
     risk_gates: str = ""
@@ -181,6 +186,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         "market_graph_limit",
         "market_api_limit",
         "feed_connects_per_window",
+        "sweep_max_sets",
+        "sweep_max_running",
     ):
         minimum = 0 if name == "port" else 1
         if getattr(settings, name) < minimum:

@@ -30,7 +30,7 @@ from typing import Any
 import trio
 from prometheus_client import CollectorRegistry
 
-from spark.actors import auditor, broadcaster, live, registry, retention, scheduler, simulator, workers
+from spark.actors import auditor, broadcaster, live, registry, retention, scheduler, simulator, sweeps, workers
 from spark.actors.desk import ChangeDesk
 from spark.actors.live_desk import LiveDesk
 from spark.actors.messages import (
@@ -45,6 +45,7 @@ from spark.actors.messages import (
     Unsubscribe,
     Wake,
 )
+from spark.actors.sweep_desk import SweepDesk
 from spark.config import Settings, changed_settings
 from spark.errors import SparkError, Unavailable
 from spark.ids import wall_ms
@@ -71,6 +72,7 @@ BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
 REGISTRY_INBOX = 8
 LIVE_INBOX = 8
+SWEEPS_INBOX = 8
 SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
 UNAVAILABLE_RETRY_S = 5
 
@@ -79,7 +81,7 @@ class ActorDied(SparkError):
     """An actor of the system raised: a bug. The system stopped; the process should exit non-zero."""
 
 
-class System(RunViews, ChangeDesk, LiveDesk):
+class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
     """Implements `spark.plugin.services.Services` (its reads in `spark.service.views.RunViews`). Built and started
     by `open_system`."""
 
@@ -108,6 +110,8 @@ class System(RunViews, ChangeDesk, LiveDesk):
         self._to_registry: trio.MemorySendChannel | None = None
         self._to_live: trio.MemorySendChannel | None = None
         self._live_board = live.LiveBoard()
+        self._to_sweeps: trio.MemorySendChannel | None = None
+        self._sweep_board = sweeps.SweepBoard()
         self._changes = changes if changes is not None else ChangeStore(settings.evidence_dir)
         self._scheduler_done = trio.Event()
         self._closed = trio.Event()
@@ -199,7 +203,7 @@ class System(RunViews, ChangeDesk, LiveDesk):
         return (
             not self._closing
             and not self.died.is_set()
-            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler", "registry", "live"}
+            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler", "registry", "live", "sweeps"}
         )
 
     # --- mutations ---------------------------------------------------------------------------------------------
@@ -319,6 +323,7 @@ class System(RunViews, ChangeDesk, LiveDesk):
         to_auditor, auditor_inbox = trio.open_memory_channel[Any](AUDIT_INBOX)
         to_registry, registry_inbox = trio.open_memory_channel[Any](REGISTRY_INBOX)
         to_live, live_inbox = trio.open_memory_channel[Any](LIVE_INBOX)
+        to_sweeps, sweeps_inbox = trio.open_memory_channel[Any](SWEEPS_INBOX)
         await nursery.start(
             self._actor,
             "auditor",
@@ -394,8 +399,23 @@ class System(RunViews, ChangeDesk, LiveDesk):
                 "now_ms": self.now_ms,
             },
         )
+        await nursery.start(
+            self._actor,
+            "sweeps",
+            sweeps.run,
+            {
+                "inbox": sweeps_inbox,
+                "audit": to_auditor.clone(),
+                "publish": to_broadcaster.clone(),
+                "board": self._sweep_board,
+                "settings": lambda: self._settings,
+                "plugins": lambda: self._plugins,
+                "metrics": self.metrics,
+                "now_ms": self.now_ms,
+            },
+        )
         self._to_scheduler, self._to_broadcaster, self._to_auditor = to_scheduler, to_broadcaster, to_auditor
-        self._to_registry, self._to_live = to_registry, to_live
+        self._to_registry, self._to_live, self._to_sweeps = to_registry, to_live, to_sweeps
 
     async def aclose(self) -> None:
         """Stop in order (module docstring). A second call waits for the first to finish."""
@@ -409,7 +429,7 @@ class System(RunViews, ChangeDesk, LiveDesk):
                     await self._to_scheduler.send(Stop())
                 await self._to_scheduler.aclose()
                 await self._scheduler_done.wait()
-            for channel in (self._to_registry, self._to_live, self._to_broadcaster, self._to_auditor):
+            for channel in (self._to_registry, self._to_live, self._to_sweeps, self._to_broadcaster, self._to_auditor):
                 if channel is not None:
                     await channel.aclose()
         finally:
