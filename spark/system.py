@@ -10,7 +10,8 @@ actor in one nursery and implements `spark.plugin.services.Services`, the only d
 
 Actors never start each other and nothing long-lived runs on the web framework's nursery. Closing the system stops
 it in order: the scheduler records every queued or running run as failed, "interrupted" (the simulator kills their
-workers), then the broadcaster ends every stream, then the auditor closes its file. Nothing in flight is lost.
+workers), the sweeps actor stops its sweeps and records them so too, then the broadcaster ends every stream,
+then the auditor closes its file. Nothing in flight is lost.
 
 An actor that dies (a bug) is not survived quietly: it is logged, `healthy()` turns false at once, the system
 stops what it can, and `open_system` re-raises the error as ActorDied, so `spark serve` exits non-zero and a
@@ -114,6 +115,7 @@ class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
         self._sweep_board = sweeps.SweepBoard()
         self._changes = changes if changes is not None else ChangeStore(settings.evidence_dir)
         self._scheduler_done = trio.Event()
+        self._sweeps_done = trio.Event()  # the sweeps actor records its running sweeps interrupted before it ends
         self._closed = trio.Event()
         self.died = trio.Event()  # set when an actor raised; `failure` holds what
         self.failure: BaseException | None = None
@@ -314,6 +316,8 @@ class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
             self._alive.discard(name)
             if name == "scheduler":
                 self._scheduler_done.set()
+            if name == "sweeps":
+                self._sweeps_done.set()
 
     async def _run(self, nursery: trio.Nursery, runners: Mapping[str, Runner], first_event_id: int) -> None:
         """Create every channel and start the actors, each ready before the next that talks to it."""
@@ -432,6 +436,8 @@ class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
             for channel in (self._to_registry, self._to_live, self._to_sweeps, self._to_broadcaster, self._to_auditor):
                 if channel is not None:
                     await channel.aclose()
+            if self._to_sweeps is not None:
+                await self._sweeps_done.wait()
         finally:
             self._closed.set()
 

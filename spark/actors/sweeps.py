@@ -223,7 +223,7 @@ class _Sweeps:
             ticking.cancel()
         finished = self.now_ms()
         if status == "failed":
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError), trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(_record_failed, self.folder(sweep.id), error, finished, sweep.service)
         done = (sweep.progress or (0, 0, None))[0]
         if self.metrics is not None:

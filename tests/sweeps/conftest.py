@@ -16,7 +16,7 @@ from spark.system import open_system
 
 TOKEN = "sweep-s3cret"
 SMALL = {"name": "synthetic", "args": {"bars": 1500, "seed": 7, "timeframe": "1h"}}  # inline: under 64 sets
-BIG = {"name": "synthetic", "args": {"bars": 200_000, "seed": 7, "timeframe": "1m"}}
+BIG = {"name": "synthetic", "args": {"bars": 100_000, "seed": 7, "timeframe": "1m"}}
 
 
 def admin() -> dict[str, str]:
