@@ -50,6 +50,7 @@ WALK_FIELDS = {
     "embargoBars": "embargo_bars",
 }
 METHODS = ("grid", "random", "tpe")
+PROBE_DRAWS = 10_000  # a random space is checked on its first draws, not on all of them (up to the cap)
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -177,7 +178,9 @@ def parse_sweep_body(body: Any, plugins: Plugins, settings: Settings) -> SweepDr
             raise InputError("a walk-forward searches by grid or random, not tpe", field="method")
         trials = _whole(body.get("trials"), "trials", 1, cap)
         dims = parse_space(spec, space)
-        sets = sample_random(spec, dims, trials, seed)[0] if method == "random" else [{}] * trials
+        # the first draws are the sweep's own (one seeded generator): enough to tell a space nothing valid comes from
+        drawn = sample_random(spec, dims, min(trials, PROBE_DRAWS), seed)[0] if method == "random" else [{}]
+        sets = [{}] * trials if drawn else []
     if not sets:
         raise InputError("no valid parameter set to try (the strategy refuses every combination)",
                          field="grid" if method == "grid" else "space")  # fmt: skip

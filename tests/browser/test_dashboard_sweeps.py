@@ -70,7 +70,7 @@ def test_the_list_follows_a_running_sweep_to_done(page: Any, server: Server) -> 
 
 
 def test_results_heatmap_and_backtest_this_set(page: Any, server: Server) -> None:
-    sweep_id = start_sweep(server, {"grid": GRID, "feed": SMALL})
+    sweep_id = start_sweep(server, {"grid": GRID, "feed": SMALL, "options": {"fee": 0.001, "slippageBps": 2}})
     summary = wait_done(server, sweep_id)
     open_dashboard(page, server, hash_=f"#/sweeps/{sweep_id}")
     page.wait_for_selector("#main[data-loaded=true]")
@@ -111,6 +111,7 @@ def test_results_heatmap_and_backtest_this_set(page: Any, server: Server) -> Non
         run = client.get(f"/api/backtest/{run_id}").json()
     assert {k: run["params"][k] for k in best} == best and run["strategy"] == "sma_cross"
     assert run["feed"]["args"]["bars"] == 3000
+    assert run["options"]["fee"] == 0.001 and run["options"]["slippageBps"] == 2  # the sweep's options
 
 
 def test_a_walk_forward_shows_its_folds_and_both_equity_curves(page: Any, server: Server) -> None:

@@ -250,3 +250,24 @@ async def test_a_walk_forward_over_the_api(client: Any, settings: Settings) -> N
     page = await (await client.get(f"/api/sweeps/{wf_id}/results")).get_json()
     assert page["total"] == 9  # the final window's sweep
     assert (settings.evidence_dir / "sweeps" / wf_id / "oos_equity.npy").exists()
+
+
+async def test_sweep_starts_share_the_starts_bucket_with_backtests(make_settings: Any) -> None:
+    settings = make_settings(rate_limit_per_minute=2)
+    async with spark.system.open_system(settings) as system:
+        client = spark.api.create_app(system).test_client()
+        assert (await client.post("/api/backtest/start", json={}, headers=admin())).status_code == 201
+        assert (await start(client, {"grid": {"fast": [5, 6]}, "feed": SMALL})).status_code == 201
+        limited = await start(client, {"grid": {"fast": [5, 6]}, "feed": SMALL})
+        assert limited.status_code == 429 and limited.headers.get("Retry-After")
+    refused = [line for line in audit_lines(settings) if line["action"] == "sweep.start" and not line["success"]]
+    assert len(refused) == 1 and refused[0]["error"].startswith("rate_limited")
+
+
+async def test_the_metrics_are_exported(client: Any) -> None:
+    sweep_id = (await (await start(client, {"grid": {"fast": [5, 6]}, "feed": SMALL})).get_json())["id"]
+    await ended(client, sweep_id)
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'backtest_sweeps_total{status="done"} 1.0' in text
+    assert 'backtest_sweeps_total{status="queued"} 1.0' in text
+    assert "backtest_sweep_sets_total 2.0" in text
