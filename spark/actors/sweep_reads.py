@@ -140,15 +140,17 @@ def results_page(evidence_dir: Path, doc_id: str, sort: str | None, limit: int, 
         return {"rows": [], "total": 0, "sort": sort, "params": []}
     table = np.load(path, mmap_mode="r", allow_pickle=False)
     names = table.dtype.names or ()
-    params = [n for n in names if n != "index" and n not in STATS]
-    wire = {camel(n): n for n in STATS} | {n: n for n in (*params, "index")}
+    # index, then the parameters, then the stats (the summary stats, and any the driver adds after them)
+    first = next((i for i, n in enumerate(names) if n in STATS), len(names))
+    params, stats = [n for n in names[1:first]], list(names[first:])
+    wire = {camel(n): n for n in stats} | {n: n for n in (*params, "index")}
     index = np.asarray(table["index"])
     feasible = _feasible(table, doc)
     if sort:
         descending = sort.startswith("-")
         column = wire.get(sort.lstrip("-"))
         if column is None:
-            allowed = ", ".join(["index", *params, *(camel(n) for n in STATS)])
+            allowed = ", ".join(["index", *params, *(camel(n) for n in stats)])
             raise InputError(f"sort: no column {sort[:40]!r} (one of {allowed}; '-' first: descending)", field="sort")
         v = np.asarray(table[column], dtype=np.float64)
         key = -v if descending else v.copy()
@@ -166,7 +168,7 @@ def results_page(evidence_dir: Path, doc_id: str, sort: str | None, limit: int, 
             {
                 "index": int(r["index"]),
                 "params": {n: _value(n, r[n]) for n in params},
-                "stats": {camel(n): _value(n, r[n]) for n in STATS},
+                "stats": {camel(n): _value(n, r[n]) for n in stats},
                 "feasible": bool(feasible[int(i)]),
             }
         )
