@@ -40,6 +40,7 @@ from spark.service.library import StagedUpload, stage_upload
 from .guard import Guard
 from .write_changes import changes_blueprint
 from .write_live import live_blueprint
+from .write_sweeps import sweeps_blueprint
 
 __all__ = ["register_routes"]
 
@@ -49,11 +50,12 @@ NAME = "write"
 @hookimpl
 def register_routes(register: Callable[[Any], None], services: Services) -> None:
     mutations = RateLimiter(what="mutations")  # DESIGN's "mutations" bucket: deletes, uploads, change requests
-    starts = RateLimiter(what="starts")  # DESIGN's "starts" bucket: backtest and live-session starts
+    starts = RateLimiter(what="starts")  # DESIGN's "starts" bucket: backtest, live-session and sweep starts
     guard = Guard(services, NAME)
     register(write_blueprint(services, guard, mutations, starts))
     register(changes_blueprint(services, guard, mutations))
     register(live_blueprint(services, guard, starts))
+    register(sweeps_blueprint(services, guard, starts))
 
 
 def write_blueprint(

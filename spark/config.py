@@ -67,6 +67,7 @@ class Settings:
     live_max_bars: int = 100_000  # a session's series (warm-up + live) at most: each candle re-runs the engine on it
     live_max_sessions: int = 20  # running live sessions at once; over it a start answers 503
     live_warmup_bars: int = 0  # warm-up candles when the start body names none; 0: the largest int parameter
+    sweep_max_running: int = 1  # sweeps over the API running at once; the others wait, queued
     # risk gates (issue 12) of every run that gives no options.gates: their wire form as JSON text (SPARK_RISK_GATES,
     # or a [spark.risk_gates] table in spark.toml), e.g. '{"maxOrderNotional": 1000, "haltDrawdownPct": 30}'
     risk_gates: str = ""
@@ -185,6 +186,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         "market_graph_limit",
         "market_api_limit",
         "feed_connects_per_window",
+        "sweep_max_sets",
+        "sweep_max_running",
     ):
         minimum = 0 if name == "port" else 1
         if getattr(settings, name) < minimum:

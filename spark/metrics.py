@@ -91,6 +91,10 @@ class Metrics:
         )
         for gate in RISK_GATES:
             self.guardrail_denials.labels(gate=gate)
+        self.sweeps_total = Counter("backtest_sweeps", "Sweeps that entered each status.", ["status"], registry=r)
+        for status in STATUSES:
+            self.sweeps_total.labels(status=status)
+        self.sweep_sets = Counter("backtest_sweep_sets", "Parameter sets evaluated by sweeps.", registry=r)
         self.live_sessions = Gauge("spark_live_sessions", "Live (paper trading) sessions running.", registry=r)
         self.enqueue_latency = Histogram(
             "backtest_enqueue_latency_seconds",

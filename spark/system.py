@@ -10,7 +10,8 @@ actor in one nursery and implements `spark.plugin.services.Services`, the only d
 
 Actors never start each other and nothing long-lived runs on the web framework's nursery. Closing the system stops
 it in order: the scheduler records every queued or running run as failed, "interrupted" (the simulator kills their
-workers), then the broadcaster ends every stream, then the auditor closes its file. Nothing in flight is lost.
+workers), the sweeps actor stops its sweeps and records them so too, then the broadcaster ends every stream,
+then the auditor closes its file. Nothing in flight is lost.
 
 An actor that dies (a bug) is not survived quietly: it is logged, `healthy()` turns false at once, the system
 stops what it can, and `open_system` re-raises the error as ActorDied, so `spark serve` exits non-zero and a
@@ -30,7 +31,7 @@ from typing import Any
 import trio
 from prometheus_client import CollectorRegistry
 
-from spark.actors import auditor, broadcaster, live, registry, retention, scheduler, simulator, workers
+from spark.actors import auditor, broadcaster, live, registry, retention, scheduler, simulator, sweeps, workers
 from spark.actors.desk import ChangeDesk
 from spark.actors.live_desk import LiveDesk
 from spark.actors.messages import (
@@ -45,6 +46,7 @@ from spark.actors.messages import (
     Unsubscribe,
     Wake,
 )
+from spark.actors.sweep_desk import SweepDesk
 from spark.config import Settings, changed_settings
 from spark.errors import SparkError, Unavailable
 from spark.ids import wall_ms
@@ -71,6 +73,7 @@ BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
 REGISTRY_INBOX = 8
 LIVE_INBOX = 8
+SWEEPS_INBOX = 8
 SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
 UNAVAILABLE_RETRY_S = 5
 
@@ -79,7 +82,7 @@ class ActorDied(SparkError):
     """An actor of the system raised: a bug. The system stopped; the process should exit non-zero."""
 
 
-class System(RunViews, ChangeDesk, LiveDesk):
+class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
     """Implements `spark.plugin.services.Services` (its reads in `spark.service.views.RunViews`). Built and started
     by `open_system`."""
 
@@ -108,8 +111,11 @@ class System(RunViews, ChangeDesk, LiveDesk):
         self._to_registry: trio.MemorySendChannel | None = None
         self._to_live: trio.MemorySendChannel | None = None
         self._live_board = live.LiveBoard()
+        self._to_sweeps: trio.MemorySendChannel | None = None
+        self._sweep_board = sweeps.SweepBoard()
         self._changes = changes if changes is not None else ChangeStore(settings.evidence_dir)
         self._scheduler_done = trio.Event()
+        self._sweeps_done = trio.Event()  # the sweeps actor records its running sweeps interrupted before it ends
         self._closed = trio.Event()
         self.died = trio.Event()  # set when an actor raised; `failure` holds what
         self.failure: BaseException | None = None
@@ -199,7 +205,7 @@ class System(RunViews, ChangeDesk, LiveDesk):
         return (
             not self._closing
             and not self.died.is_set()
-            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler", "registry", "live"}
+            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler", "registry", "live", "sweeps"}
         )
 
     # --- mutations ---------------------------------------------------------------------------------------------
@@ -310,6 +316,8 @@ class System(RunViews, ChangeDesk, LiveDesk):
             self._alive.discard(name)
             if name == "scheduler":
                 self._scheduler_done.set()
+            if name == "sweeps":
+                self._sweeps_done.set()
 
     async def _run(self, nursery: trio.Nursery, runners: Mapping[str, Runner], first_event_id: int) -> None:
         """Create every channel and start the actors, each ready before the next that talks to it."""
@@ -319,6 +327,7 @@ class System(RunViews, ChangeDesk, LiveDesk):
         to_auditor, auditor_inbox = trio.open_memory_channel[Any](AUDIT_INBOX)
         to_registry, registry_inbox = trio.open_memory_channel[Any](REGISTRY_INBOX)
         to_live, live_inbox = trio.open_memory_channel[Any](LIVE_INBOX)
+        to_sweeps, sweeps_inbox = trio.open_memory_channel[Any](SWEEPS_INBOX)
         await nursery.start(
             self._actor,
             "auditor",
@@ -394,8 +403,23 @@ class System(RunViews, ChangeDesk, LiveDesk):
                 "now_ms": self.now_ms,
             },
         )
+        await nursery.start(
+            self._actor,
+            "sweeps",
+            sweeps.run,
+            {
+                "inbox": sweeps_inbox,
+                "audit": to_auditor.clone(),
+                "publish": to_broadcaster.clone(),
+                "board": self._sweep_board,
+                "settings": lambda: self._settings,
+                "plugins": lambda: self._plugins,
+                "metrics": self.metrics,
+                "now_ms": self.now_ms,
+            },
+        )
         self._to_scheduler, self._to_broadcaster, self._to_auditor = to_scheduler, to_broadcaster, to_auditor
-        self._to_registry, self._to_live = to_registry, to_live
+        self._to_registry, self._to_live, self._to_sweeps = to_registry, to_live, to_sweeps
 
     async def aclose(self) -> None:
         """Stop in order (module docstring). A second call waits for the first to finish."""
@@ -409,9 +433,11 @@ class System(RunViews, ChangeDesk, LiveDesk):
                     await self._to_scheduler.send(Stop())
                 await self._to_scheduler.aclose()
                 await self._scheduler_done.wait()
-            for channel in (self._to_registry, self._to_live, self._to_broadcaster, self._to_auditor):
+            for channel in (self._to_registry, self._to_live, self._to_sweeps, self._to_broadcaster, self._to_auditor):
                 if channel is not None:
                     await channel.aclose()
+            if self._to_sweeps is not None:
+                await self._sweeps_done.wait()
         finally:
             self._closed.set()
 

@@ -18,7 +18,15 @@ from typing import Any
 
 import trio
 
-from spark.actors.messages import ChangeChanged, LiveChanged, RunChanged, RunDeleted, Subscribe, Unsubscribe
+from spark.actors.messages import (
+    ChangeChanged,
+    LiveChanged,
+    RunChanged,
+    RunDeleted,
+    Subscribe,
+    SweepChanged,
+    Unsubscribe,
+)
 from spark.errors import Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
@@ -136,7 +144,7 @@ async def run(
         task_status.started()
         try:
             async for message in inbox:
-                if isinstance(message, RunChanged | RunDeleted | ChangeChanged | LiveChanged):
+                if isinstance(message, RunChanged | RunDeleted | ChangeChanged | LiveChanged | SweepChanged):
                     hub.last_id += 1
                     if isinstance(message, RunChanged):
                         data, kind = message.record.to_wire(), "run"
@@ -144,6 +152,8 @@ async def run(
                         data, kind = message.request, "change"
                     elif isinstance(message, LiveChanged):
                         data, kind = message.event, "live"
+                    elif isinstance(message, SweepChanged):
+                        data, kind = message.event, "sweep"
                     else:
                         data, kind = {"id": message.run_id}, "deleted"
                     event = StreamEvent(id=hub.last_id, kind=kind, data={**data, "serverTime": now_ms()})

@@ -39,6 +39,7 @@ __all__ = [
     "Start",
     "Stop",
     "Subscribe",
+    "SweepChanged",
     "Unsubscribe",
     "Wake",
 ]
@@ -256,5 +257,13 @@ class AuditLine:
 class LiveChanged:
     """For the broadcaster: a live session changed (SSE ``event: live``): ``{session, candles, fills, trades,
     equity}`` (`spark.market.session`)."""
+
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepChanged:
+    """For the broadcaster: a sweep's progress or status changed (SSE ``event: sweep``): its summary
+    ``{id, kind, status, done, total, best, ...}`` (`spark.actors.sweeps`)."""
 
     event: dict[str, Any]

@@ -23,6 +23,7 @@ from spark.api.observe import install_observer
 from spark.api.openapi import openapi_document
 from spark.api.routes import read_routes
 from spark.api.sse import stream_routes
+from spark.api.sweeps import sweep_routes
 from spark.api.wire import body_bytes, body_limit_of, json_response, read_body
 from spark.errors import PluginError
 from spark.plugin.services import Services
@@ -40,7 +41,7 @@ class RunIdConverter(BaseConverter):
 
 
 # Blueprints whose routes take the body themselves (and audit an oversized one); others refuse it at once.
-BODY_READING_BLUEPRINTS = frozenset({"write", "write_changes", "write_live"})
+BODY_READING_BLUEPRINTS = frozenset({"write", "write_changes", "write_live", "write_sweeps"})
 
 
 def create_app(services: Services) -> QuartTrio:
@@ -72,6 +73,7 @@ def create_app(services: Services) -> QuartTrio:
     app.register_blueprint(stream_routes(services))
     app.register_blueprint(changes_routes(services))
     app.register_blueprint(live_routes(services))
+    app.register_blueprint(sweep_routes(services))
     app.register_blueprint(dashboard_blueprint())
 
     @app.get("/openapi.json")

@@ -20,6 +20,7 @@ from spark.api.openapi_parts import json_content as _json
 from spark.api.openapi_parts import ok as _ok
 from spark.api.openapi_parts import query
 from spark.api.openapi_report import report_paths
+from spark.api.openapi_sweeps import sweep_paths
 from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
 from spark.service.record import STATUSES, RunRecord, wire_schema
@@ -334,6 +335,11 @@ def openapi_document(services: Services) -> dict[str, Any]:
             "version": "0.1.0",
             "description": "Errors are always JSON {error, message, field}.",
         },
-        "paths": {**paths, **change_paths(admin), **live_paths(admin, _LIVE_OPTIONS)},
+        "paths": {
+            **paths,
+            **change_paths(admin),
+            **live_paths(admin, _LIVE_OPTIONS),
+            **sweep_paths(admin, _LIVE_OPTIONS),
+        },
         "components": _components(services),
     }

@@ -48,7 +48,7 @@ class StreamEvent:
 
     id: int
     kind: Literal[
-        "snapshot", "run", "deleted", "change", "live"
+        "snapshot", "run", "deleted", "change", "live", "sweep"
     ]  # snapshot: {"runs": [newest 200], "total", "serverTime"}
     data: dict[str, Any]
 
@@ -220,6 +220,24 @@ class Services(Protocol):
 
     async def stop_live(self, session_id: str, caller: Caller) -> dict[str, Any]:
         """Stop a running session (audited ``live.stop`` before it is carried out): ``{"ok", "id", "status"}``."""
+
+    def sweeps(self, status: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every sweep's summary (``{id, kind, status, done, total, best, ...}``), newest first, filtered."""
+
+    async def sweep(self, sweep_id: str, points: int = 2000) -> dict[str, Any]:
+        """``{sweep, doc, equity}`` of one sweep: its summary, its ``sweep.json``, and a done walk-forward's
+        out-of-sample and in-sample equity (InputError for a bad id, NotFound)."""
+
+    async def sweep_results(self, sweep_id: str, sort: str | None, limit: int, offset: int) -> dict[str, Any]:
+        """One sorted page of a sweep's result rows (`spark.actors.sweep_reads.results_page`)."""
+
+    async def start_sweep(self, body: Any, caller: Caller) -> dict[str, Any]:
+        """Check a sweep body (InputError naming the field, audited, nothing written), then have the sweeps actor
+        decide, write and audit ``sweep.start``: ``{"id", "status": "queued", "startedAt"}``."""
+
+    async def cancel_sweep(self, sweep_id: str, caller: Caller) -> dict[str, Any]:
+        """Cancel a queued or running sweep (audited ``sweep.cancel`` first; it ends ``failed``, ``cancelled``,
+        its executor stopped within a second): ``{"ok", "id", "status"}``; NotFound, Conflict (done)."""
 
     def subscribe(self, last_event_id: int | None) -> AbstractAsyncContextManager[Subscription]:
         """A stream for one SSE client, replaying after ``last_event_id`` from the ring when it can, else starting

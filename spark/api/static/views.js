@@ -17,6 +17,8 @@ export const VIEWS = [
   { route: 'runs/:id', nav: null, params: { id: RUN_ID }, what: 'run id', load: () => import('./report.js').then((m) => m.reportView) },
   { route: 'compare/:a/:b', nav: null, params: { a: RUN_ID, b: RUN_ID }, what: 'run id', load: () => import('./compare.js').then((m) => m.compareView) },
   { route: 'guardrails', nav: 'Guardrails', load: () => import('./guardrails.js').then((m) => m.guardrailsView) },
+  { route: 'sweeps', nav: 'Sweeps', load: () => import('./sweeps.js').then((m) => m.sweepsView) },
+  { route: 'sweeps/:id', nav: null, params: { id: /^(sw|wf)-[0-9]{13}-[0-9a-f]{8}$/ }, what: 'sweep id', load: () => import('./sweeps.js').then((m) => m.sweepView) },
 ];
 
 /** Add a view at run time (a plugin's module may call this before the first route). */
