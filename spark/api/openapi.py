@@ -55,6 +55,16 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _MODE = {"type": "string", "enum": list(MODES)}
+_POSITIVE = {"type": "number", "minimum": 0, "exclusiveMinimum": True}
+_GATE_LIMITS: dict[str, dict[str, Any]] = {
+    "haltDrawdownPct": {**_POSITIVE, "maximum": 100},
+    "maxDrawdownPct": {**_POSITIVE, "maximum": 100},
+    "cooldownBars": {"type": "integer", "minimum": 1},
+    "longOnly": {"type": "boolean"},
+    "maxOrdersPerBar": {"type": "integer", "minimum": 1},
+    "maxOrderNotional": _POSITIVE,
+    "maxPositionNotional": _POSITIVE,
+}
 # options.gates: each gate its limit, or {value, onViolation}; onViolation at the top for the bare ones
 _GATES_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -65,15 +75,12 @@ _GATES_SCHEMA: dict[str, Any] = {
         **{
             gate: {
                 "oneOf": [
-                    {"type": "boolean"} if gate == "longOnly" else {"type": "number", "exclusiveMinimum": 0},
+                    _GATE_LIMITS[gate],
                     {
                         "type": "object",
                         "additionalProperties": False,
                         "required": ["value"],
-                        "properties": {
-                            "value": {"type": "boolean"} if gate == "longOnly" else {"type": "number"},
-                            "onViolation": _MODE,
-                        },
+                        "properties": {"value": _GATE_LIMITS[gate], "onViolation": _MODE},
                     },
                 ]
             }
