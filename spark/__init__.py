@@ -12,6 +12,9 @@ from spark.engine import BacktestResult, Candles, Gates, Order, Param, Plot, Str
 from spark.errors import SparkError
 from spark.plugin.feeds import FeedEnv, FeedSpec
 from spark.plugin.hookspecs import hookimpl
+from spark.research.result import SweepResult
+from spark.research.sweep import run_sweep
+from spark.research.walkforward import WalkForwardResult, run_walkforward
 from spark.service.datafiles import load_candles
 from spark.service.runner import run_backtest
 
@@ -27,8 +30,12 @@ __all__ = [
     "SparkError",
     "StrategyContext",
     "StrategySpec",
+    "SweepResult",
+    "WalkForwardResult",
     "hookimpl",
     "load_candles",
     "run_backtest",
+    "run_sweep",
+    "run_walkforward",
 ]
 __version__ = "0.1.0"

@@ -28,6 +28,7 @@ __all__ = [
     "Finished",
     "Job",
     "Launch",
+    "LiveChanged",
     "Outcome",
     "Progress",
     "ProgressFn",
@@ -249,3 +250,11 @@ class AuditLine:
 
     entry: dict[str, Any]
     reply: Reply[None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveChanged:
+    """For the broadcaster: a live session changed (SSE ``event: live``): ``{session, candles, fills, trades,
+    equity}`` (`spark.market.session`)."""
+
+    event: dict[str, Any]

@@ -18,6 +18,8 @@ from spark.api.changes import changes_routes
 from spark.api.dashboard import dashboard_blueprint
 from spark.api.data import data_routes
 from spark.api.errors import install_error_handlers
+from spark.api.live import live_routes
+from spark.api.observe import install_observer
 from spark.api.openapi import openapi_document
 from spark.api.routes import read_routes
 from spark.api.sse import stream_routes
@@ -37,7 +39,7 @@ class RunIdConverter(BaseConverter):
 
 
 # Blueprints whose routes take the body themselves (and audit an oversized one); others refuse it at once.
-BODY_READING_BLUEPRINTS = frozenset({"write", "write_changes"})
+BODY_READING_BLUEPRINTS = frozenset({"write", "write_changes", "write_live"})
 
 
 def create_app(services: Services) -> QuartTrio:
@@ -49,6 +51,7 @@ def create_app(services: Services) -> QuartTrio:
     app.url_map.merge_slashes = False
     app.url_map.converters["run"] = RunIdConverter
     install_error_handlers(app)
+    install_observer(app, services.metrics)  # first: its clock starts before the body is read
 
     @app.before_request
     async def _take_body() -> None:
@@ -66,6 +69,7 @@ def create_app(services: Services) -> QuartTrio:
     app.register_blueprint(data_routes(services))
     app.register_blueprint(stream_routes(services))
     app.register_blueprint(changes_routes(services))
+    app.register_blueprint(live_routes(services))
     app.register_blueprint(dashboard_blueprint())
 
     @app.get("/openapi.json")
