@@ -190,6 +190,11 @@ def evaluate_sets(
         bool(options.margin),
     )
     for i, params in enumerate(sets):
+        if (
+            options.gates is not None
+        ):  # risk gates: the generic path, the fill kernel with its gates (docs/risk-gates.md)
+            out[i] = _full(candles, collect(candles, spec, params), options, start)
+            continue
         if spec.sweep is not None:
             rule = spec.sweep(params, ind)
         else:
@@ -227,6 +232,13 @@ def evaluate_sets(
 
 
 def _full(candles: Candles, intent: Any, options: Options, start: int) -> np.ndarray:
+    if start > 0 and intent.entries is not None:  # signals decided in the warm-up are dropped, as by the fast pass
+        for name in ("entries", "exits", "short_entries", "short_exits"):
+            column = getattr(intent, name)
+            if column is not None:
+                column = np.array(column, dtype=bool)
+                column[:start] = False
+                setattr(intent, name, column)
     if start > 0:
         if intent.target is not None:
             intent.target = intent.target.copy()

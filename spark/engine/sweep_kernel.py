@@ -39,6 +39,7 @@ from spark.engine.kernel import (
     _SLIP,
     _TID,
     _TP,
+    DEN_COLS,
     _enter,
     _execute,
 )
@@ -156,6 +157,7 @@ def signal_stats(
     fills = np.empty((_SCRATCH, 8))
     trades = np.empty((_SCRATCH, 10))
     rejs = np.empty((_SCRATCH, 5))
+    dens = np.empty((0, DEN_COLS))  # no risk gates here: a gated sweep takes the generic path (st[_GATED] stays 0)
     for k in range(acc.shape[0]):
         acc[k] = 0.0
     shorts = sent.shape[0] > 0
@@ -173,9 +175,9 @@ def signal_stats(
         traded = False
         if not fill_close and (pend_exit or pend_entry != 0):
             if pend_exit and pos != 0.0:
-                _execute(st, fills, trades, rejs, t, -pos, 0.0, o[t], 0, -1)
+                _execute(st, fills, trades, rejs, dens, t, -pos, 0.0, o[t], 0, -1)
             if pend_entry != 0:
-                _enter(st, fills, trades, rejs, t, pend_entry, o[t], 0, -1)
+                _enter(st, fills, trades, rejs, dens, t, pend_entry, o[t], 0, -1)
             pend_exit, pend_entry = False, 0
             traded = True
             pos = st[_POS]
@@ -194,9 +196,9 @@ def signal_stats(
         if leave or entry != 0:
             if fill_close:
                 if leave:
-                    _execute(st, fills, trades, rejs, t, -pos, 0.0, c[t], 0, -1)
+                    _execute(st, fills, trades, rejs, dens, t, -pos, 0.0, c[t], 0, -1)
                 if entry != 0:
-                    _enter(st, fills, trades, rejs, t, entry, c[t], 0, -1)
+                    _enter(st, fills, trades, rejs, dens, t, entry, c[t], 0, -1)
                 traded = True
             elif t != n - 1:
                 pend_exit, pend_entry = leave, entry

@@ -36,7 +36,7 @@ from spark.research.space import DEFAULT_MAX_SETS, expand_grid, parse_space, sam
 
 __all__ = ["OPTION_NAMES", "Progress", "evaluate", "make_options", "new_sweep_id", "resolve_strategy", "run_sweep"]
 
-OPTION_NAMES = ("cash", "fee", "slippage_bps", "size", "size_pct", "fill", "periods_per_year", "margin")
+OPTION_NAMES = ("cash", "fee", "slippage_bps", "size", "size_pct", "fill", "periods_per_year", "margin", "gates")
 Progress = Callable[[int, int, dict[str, Any] | None], None]
 METHODS = ("grid", "random", "tpe")
 
