@@ -27,7 +27,7 @@ def live_routes(services: Services) -> Blueprint:
         found = [s for s in services.live_sessions() if status is None or s["status"] == status]
         return json_response({"sessions": found, "total": len(found)})
 
-    @bp.get("/api/live/<session_id>")
+    @bp.get("/api/live/<id:session_id>")
     async def session(session_id: str) -> Response:
         for name in request.args:
             if name != "points":
