@@ -14,6 +14,16 @@ from spark.service.denials import MAX_DENIED_PAGE
 __all__ = ["GATES_SCHEMA", "denied_paths"]
 
 _MODE = {"type": "string", "enum": list(MODES)}
+_POSITIVE = {"type": "number", "minimum": 0, "exclusiveMinimum": True}  # OpenAPI 3.0: a flag beside minimum
+_GATE_LIMITS: dict[str, dict[str, Any]] = {
+    "haltDrawdownPct": {**_POSITIVE, "maximum": 100},
+    "maxDrawdownPct": {**_POSITIVE, "maximum": 100},
+    "cooldownBars": {"type": "integer", "minimum": 1},
+    "longOnly": {"type": "boolean"},
+    "maxOrdersPerBar": {"type": "integer", "minimum": 1},
+    "maxOrderNotional": _POSITIVE,
+    "maxPositionNotional": _POSITIVE,
+}
 # options.gates: each gate its limit, or {value, onViolation}; onViolation at the top for the bare ones
 GATES_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -24,15 +34,12 @@ GATES_SCHEMA: dict[str, Any] = {
         **{
             gate: {
                 "oneOf": [
-                    {"type": "boolean"} if gate == "longOnly" else {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+                    _GATE_LIMITS[gate],
                     {
                         "type": "object",
                         "additionalProperties": False,
                         "required": ["value"],
-                        "properties": {
-                            "value": {"type": "boolean"} if gate == "longOnly" else {"type": "number"},
-                            "onViolation": _MODE,
-                        },
+                        "properties": {"value": _GATE_LIMITS[gate], "onViolation": _MODE},
                     },
                 ]
             }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def load_gates_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         with np.load(path, allow_pickle=False) as npz:
             denied, denied_ts = npz["denied"], npz["denied_ts"]
             states, states_ts = npz["states"], npz["states_ts"]
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     shapes_ok = (
         denied.ndim == 2
