@@ -18,7 +18,7 @@ from spark.api.changes import changes_routes
 from spark.api.dashboard import dashboard_blueprint
 from spark.api.data import data_routes
 from spark.api.errors import install_error_handlers
-from spark.api.live import live_routes
+from spark.api.live import LiveIdConverter, live_routes
 from spark.api.openapi import openapi_document
 from spark.api.routes import read_routes
 from spark.api.sse import stream_routes
@@ -49,6 +49,7 @@ def create_app(services: Services) -> QuartTrio:
     app.url_map.strict_slashes = False  # no HTML redirects for a trailing slash
     app.url_map.merge_slashes = False
     app.url_map.converters["run"] = RunIdConverter
+    app.url_map.converters["live"] = LiveIdConverter
     install_error_handlers(app)
 
     @app.before_request
