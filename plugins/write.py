@@ -80,7 +80,10 @@ def write_blueprint(
                 payload = {"unparsed": raw[:256].decode("utf-8", "replace")}  # what was tried, for the audit
                 raise
             run_request = RunRequest.parse(
-                payload, services.plugins, FeedEnv(data_dir=settings.data_dir, restricted=True)
+                payload,
+                services.plugins,
+                FeedEnv(data_dir=settings.data_dir, restricted=True),
+                default_gates=settings.risk_gates,
             )
         except SparkError as exc:
             await refuse("start", caller, None, payload, exc)

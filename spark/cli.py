@@ -28,6 +28,8 @@ COMMANDS = (
     "spark.commands.status",
     "spark.commands.reload",
     "spark.commands.live",
+    "spark.commands.data",
+    "spark.commands.dev",
 )
 
 

@@ -50,7 +50,7 @@ from spark.errors import SparkError, Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
-from spark.plugin.request import RunRequest
+from spark.plugin.request import RunRequest, settings_gates
 from spark.plugin.services import Caller, Identity, ReloadStatus, Subscription
 from spark.service import report
 from spark.service.changestore import ChangeStore
@@ -157,6 +157,7 @@ class System(RunViews, ChangeDesk, LiveDesk):
         folders and the SSE ring keep their start-up values. Runs and streams in flight go on (a run keeps the
         generation it was accepted under). A plugin set that does not load raises PluginError and changes
         nothing."""
+        settings_gates(settings.risk_gates)  # default risk gates that are not valid gates refuse the reload
         fresh = await trio.to_thread.run_sync(_plugins_for, settings, self._plugins.plugin_set.extra)
         users = await trio.to_thread.run_sync(_users_for, settings)  # a bad users file refuses the reload
         changes = []
@@ -428,11 +429,12 @@ async def open_system(
     a scripted runner at the process boundary); ``extra_plugins`` are (plugin, name) pairs registered after the
     built-ins (tests: throwaway strategies)."""
     extra = tuple(extra_plugins)
+    settings_gates(settings.risk_gates)  # default risk gates that are not valid gates stop the start, named
     # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
     plugins = await trio.to_thread.run_sync(_plugins_for, settings, extra)
     metrics = Metrics()
     store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir, now_ms)
-    changes = await trio.to_thread.run_sync(ChangeStore.load, settings.evidence_dir)
+    changes = await trio.to_thread.run_sync(ChangeStore.load, settings.evidence_dir, settings.audit_dir)
     if interrupted:
         log.warning("%d run(s) cut off by the last shutdown are now failed, interrupted", len(interrupted))
     system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms, changes=changes)

@@ -102,6 +102,7 @@ class Outcome:
     pair: str | None = None
     timeframe: str | None = None
     bars: int | None = None
+    denials: tuple[tuple[str, int], ...] = ()  # orders denied per risk gate (spark_guardrail_denials_total)
 
 
 class ProgressFn(Protocol):

@@ -19,6 +19,7 @@ from spark.api.dashboard import dashboard_blueprint
 from spark.api.data import data_routes
 from spark.api.errors import install_error_handlers
 from spark.api.live import LiveIdConverter, live_routes
+from spark.api.observe import install_observer
 from spark.api.openapi import openapi_document
 from spark.api.routes import read_routes
 from spark.api.sse import stream_routes
@@ -51,6 +52,7 @@ def create_app(services: Services) -> QuartTrio:
     app.url_map.converters["run"] = RunIdConverter
     app.url_map.converters["live"] = LiveIdConverter
     install_error_handlers(app)
+    install_observer(app, services.metrics)  # first: its clock starts before the body is read
 
     @app.before_request
     async def _take_body() -> None:

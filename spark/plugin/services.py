@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from prometheus_client import CollectorRegistry
 
 from spark.config import Settings
+from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, PluginSet
 from spark.plugin.request import RunRequest
 
@@ -87,6 +88,10 @@ class Services(Protocol):
     @property
     def registry(self) -> CollectorRegistry: ...
 
+    @property
+    def metrics(self) -> Metrics:
+        """The system's metrics (registered in ``registry``): the HTTP layer counts its requests there."""
+
     def plugin_generation(self) -> tuple[Any, PluginSet]:
         """(the generation a run started now records, the plugin set its worker builds). A reload that changes
         the installed plugins starts a new generation."""
@@ -147,6 +152,10 @@ class Services(Protocol):
 
     async def monthly(self, run_id: str) -> dict[str, Any] | None:
         """Returns per calendar month and year of a done run, or None (`spark.service.report.monthly_returns`)."""
+
+    async def denied(self, run_id: str, limit: int, offset: int, gate: str | None) -> dict[str, Any] | None:
+        """``{gates, total, denied, gateStates}``: one page of a done run's risk-gate denials and its account
+        states (`spark.service.denials.denied_page`), or None without a result."""
 
     async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the run's files that exist."""

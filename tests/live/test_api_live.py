@@ -23,7 +23,7 @@ def live_folders(settings: Settings) -> list[Path]:
 
 
 async def wait_for(client: Any, session_id: str, check) -> dict[str, Any]:
-    with trio.fail_after(10.0):
+    with trio.fail_after(30.0):  # generous: the machine may be loaded
         while True:
             doc = await (await client.get(f"/api/live/{session_id}")).get_json()
             if check(doc):
