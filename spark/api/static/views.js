@@ -17,6 +17,8 @@ export const VIEWS = [
   { route: 'runs/:id', nav: null, params: { id: RUN_ID }, what: 'run id', load: () => import('./report.js').then((m) => m.reportView) },
   { route: 'compare/:a/:b', nav: null, params: { a: RUN_ID, b: RUN_ID }, what: 'run id', load: () => import('./compare.js').then((m) => m.compareView) },
   { route: 'guardrails', nav: 'Guardrails', load: () => import('./guardrails.js').then((m) => m.guardrailsView) },
+  { route: 'live', nav: 'Live', load: () => import('./sessions.js').then((m) => m.sessionsView) },
+  { route: 'live/:id', nav: null, params: { id: /^lv-[0-9]{13}-[0-9a-f]{8}$/ }, what: 'live session id', load: () => import('./sessions.js').then((m) => m.sessionView) },
 ];
 
 /** Add a view at run time (a plugin's module may call this before the first route). */
