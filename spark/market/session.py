@@ -234,8 +234,9 @@ class LiveSession:
         if step is None:
             return
         if self.evidence_dir is not None:
-            await trio.to_thread.run_sync(files.append_candles, self.evidence_dir, self.id, step.candles)
-            await trio.to_thread.run_sync(files.append_fills, self.evidence_dir, self.id, step.fills)
+            with trio.CancelScope(shield=True):  # a step is recorded whole: a stop or shutdown waits for it
+                await trio.to_thread.run_sync(files.append_candles, self.evidence_dir, self.id, step.candles)
+                await trio.to_thread.run_sync(files.append_fills, self.evidence_dir, self.id, step.fills)
         self.last = step
         if publish:
             await self._publish(step)

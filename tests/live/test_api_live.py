@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import trio
 
+from spark.api import create_app
 from spark.config import Settings
 from spark.market import session_store as files
+from spark.system import open_system
 
 from .conftest import APPROVED, admin, audit_lines
 
@@ -152,3 +154,13 @@ async def test_reads_refuse_bad_queries(client: Any) -> None:
     assert (await client.get("/api/live/lv-1")).status_code == 400
     assert (await client.get("/api/live/lv-1700000000000-0123abcd")).status_code == 404
     assert (await client.get("/api/live/lv-1700000000000-0123abcd?points=0")).status_code == 400
+
+
+async def test_switching_the_write_plugin_off_answers_404(make_settings: Any) -> None:
+    settings = make_settings(disabled_plugins=("write",))
+    async with open_system(settings) as system:
+        client = create_app(system).test_client()
+        assert (await client.post("/api/live/start", json=BODY, headers=admin())).status_code == 404
+        assert (await client.delete("/api/live/stop/lv-1700000000000-0123abcd", headers=admin())).status_code == 404
+        assert (await client.get("/api/live")).status_code == 200  # reads stay
+    assert live_folders(settings) == []
