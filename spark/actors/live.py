@@ -30,7 +30,7 @@ from spark.engine.options import Options
 from spark.errors import Forbidden, NotFound, SparkError, Unavailable
 from spark.ids import new_session_id, wall_ms
 from spark.market import session_store as files
-from spark.market.session import LiveSession
+from spark.market.session import LiveSession, public
 from spark.market.sources import OpenedSource, open_source
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins
@@ -87,13 +87,15 @@ class LiveBoard:
         return sum(1 for s in self.live.values() if s.doc["status"] == "running" and not s.ended.is_set())
 
     def summaries(self) -> list[dict[str, Any]]:
-        docs = [s.summary() for s in self.live.values()] + [d for i, d in self.ended.items() if i not in self.live]
+        docs = [s.summary() for s in self.live.values()]
+        docs += [public(d) for i, d in self.ended.items() if i not in self.live]
         return sorted(docs, key=lambda d: d["id"], reverse=True)
 
     def summary(self, session_id: str) -> dict[str, Any] | None:
         if session_id in self.live:
             return self.live[session_id].summary()
-        return self.ended.get(session_id)
+        doc = self.ended.get(session_id)
+        return None if doc is None else public(doc)
 
 
 async def run(

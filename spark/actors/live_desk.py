@@ -19,7 +19,7 @@ from spark.engine.options import Options
 from spark.errors import InputError, NotFound, SparkError
 from spark.ids import check_session_id
 from spark.market.paper import default_warmup
-from spark.market.session import recorded_detail
+from spark.market.session import public, recorded_detail
 from spark.market.sources import check_market
 from spark.plugin.manager import Plugins
 from spark.plugin.request import OPTION_FIELDS, RunRequest
@@ -97,7 +97,7 @@ class LiveDesk:
                 recorded_detail, doc, spec, options, self._settings.evidence_dir, points
             )
         except (SparkError, OSError, ValueError, KeyError):  # its strategy is gone, its record unreadable
-            return {"session": doc, "candles": [], "equity": [], "trades": [], "fills": []}
+            return {"session": public(doc), "candles": [], "equity": [], "trades": [], "fills": []}
 
     async def audit(self, **entry: Any) -> None: ...  # System's
 

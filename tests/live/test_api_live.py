@@ -43,6 +43,7 @@ async def test_approved_params_start_a_session(client: Any, system: Any, setting
     assert session["paramSet"] == {"version": 3, "changeId": "cr-1700000000000-00000001"}
     assert session["override"] is None and session["params"] == {"fast": 5, "slow": 12}
     assert session["feed"]["state"] == "connected"
+    assert "source" not in session  # the feed's reopening state (a server path) stays on disk
     assert doc["candles"][0][0] + 12 * 60_000 == files.read_candles(settings.evidence_dir, answer["id"])[12].ts
     listing = await (await client.get("/api/live")).get_json()
     assert [s["id"] for s in listing["sessions"]] == [answer["id"]] and listing["total"] == 1
