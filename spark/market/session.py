@@ -37,8 +37,18 @@ from spark.market.paper import PaperBook, SeriesFull, Step
 from spark.market.replay import interval_ms
 from spark.market.source import FeedEvent, FeedState, LiveCandle
 from spark.market.sources import OpenedSource
+from spark.plugin.request import OPTION_FIELDS
 
-__all__ = ["FEED_BUFFER", "LiveSession", "Publish", "book_detail", "candle_wire", "public", "recorded_detail"]
+__all__ = [
+    "FEED_BUFFER",
+    "LiveSession",
+    "Publish",
+    "book_detail",
+    "candle_wire",
+    "options_of",
+    "public",
+    "recorded_detail",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,12 @@ Publish = Callable[[dict[str, Any]], Awaitable[None]]
 
 def candle_wire(c: LiveCandle) -> list[Any]:
     return [c.ts, c.open, c.high, c.low, c.close, c.volume, c.filled]
+
+
+def options_of(wire: dict[str, Any]) -> Options:
+    """Run options from their wire form in a session document (``gates`` included: risk gates apply live too)."""
+    values = {OPTION_FIELDS[k]: v for k, v in wire.items() if k in OPTION_FIELDS}
+    return Options(**values, gates=wire.get("gates"))
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:

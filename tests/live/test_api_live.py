@@ -165,3 +165,17 @@ async def test_switching_the_write_plugin_off_answers_404(make_settings: Any) ->
         assert (await client.delete("/api/live/stop/lv-1700000000000-0123abcd", headers=admin())).status_code == 404
         assert (await client.get("/api/live")).status_code == 200  # reads stay
     assert live_folders(settings) == []
+
+
+async def test_risk_gates_apply_in_a_session(client: Any, settings: Settings) -> None:
+    gates = {"maxOrderNotional": 1.0}  # every order is worth ~100: all denied
+    body = {**BODY, "options": {"gates": gates}}
+    response = await client.post("/api/live/start", json=body, headers=admin())
+    assert response.status_code == 201, await response.get_data()
+    session_id = (await response.get_json())["id"]
+    doc = await wait_for(client, session_id, lambda d: d["session"]["bars"] >= 60)
+    assert doc["session"]["options"]["gates"]["maxOrderNotional"] is not None
+    assert doc["fills"] == [] and doc["trades"] == []
+    assert doc["session"]["stats"]["deniedOrders"] >= 1  # the gate denied them, as in a backtest
+    bad = await client.post("/api/live/start", json={**BODY, "options": {"gates": {"nope": 1}}}, headers=admin())
+    assert bad.status_code == 400 and (await bad.get_json())["field"] == "options.gates.nope"
