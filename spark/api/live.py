@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from quart import Blueprint, Response, request
-from werkzeug.routing import BaseConverter
 
 from spark.api.wire import json_response
 from spark.errors import InputError
 from spark.plugin.services import Services
 
-__all__ = ["MAX_POINTS", "LiveIdConverter", "live_routes"]
+__all__ = ["MAX_POINTS", "live_routes"]
 
 MAX_POINTS = 10_000
-
-
-class LiveIdConverter(BaseConverter):
-    """A path segment that may be a session id: anything but the fixed words beside it (``start``, ``stop``), so
-    ``/api/live/start`` is only the start route and its ``Allow`` lists only POST. The id's format is checked in
-    the route (400 naming the field)."""
-
-    regex = r"(?!(?:start|stop)(?![^/]))[^/]+"
 
 
 def live_routes(services: Services) -> Blueprint:
@@ -36,7 +27,7 @@ def live_routes(services: Services) -> Blueprint:
         found = [s for s in services.live_sessions() if status is None or s["status"] == status]
         return json_response({"sessions": found, "total": len(found)})
 
-    @bp.get("/api/live/<live:session_id>")
+    @bp.get("/api/live/<id:session_id>")
     async def session(session_id: str) -> Response:
         for name in request.args:
             if name != "points":
