@@ -154,7 +154,7 @@ class _Live:
                 )
             spec = self.plugins().strategy(d.strategy)
             approved = self.guardrails(d)
-            opened = await open_source(settings, d.exchange, d.pair, d.timeframe)
+            opened = await open_source(settings, d.exchange, d.pair, d.timeframe, metrics=self.metrics)
         except SparkError as exc:
             await self.refuse(m, exc)
             return
@@ -244,7 +244,12 @@ class _Live:
         settings = self.settings()
         try:
             opened = await open_source(
-                settings, doc["exchange"], doc["pair"], doc["timeframe"], state=doc.get("source") or None
+                settings,
+                doc["exchange"],
+                doc["pair"],
+                doc["timeframe"],
+                state=doc.get("source") or None,
+                metrics=self.metrics,
             )
             self.plugins().strategy(doc["strategy"])
         except (SparkError, KeyError, ValueError, OSError) as exc:
