@@ -1,17 +1,16 @@
 """Opening a `CandleSource` by exchange name, from the Settings: the one place a live session (the service's and
 ``spark live``'s) gets its feed.
 
-Each exchange is an opener in `EXCHANGES`: ``await opener(settings, pair, timeframe, state, file, metrics=m)``
-returns an `OpenedSource`: the source, the clock of its market (epoch ms: the wall clock for a real exchange, the
-data clock for a replay) and the ``state`` to keep in the session's evidence so that a resumed session reopens the
-same feed; ``metrics`` are the system's (a feed's own metrics), None from the terminal.
+Each exchange is an opener in `EXCHANGES`: ``await opener(settings, pair, timeframe, state, file)`` returns an
+`OpenedSource`: the source, the clock of its market (epoch ms: the wall clock for a real exchange, the data clock
+for a replay) and the ``state`` to keep in the session's evidence so that a resumed session reopens the same feed.
 Bad input (an unknown exchange or pair, an unsupported timeframe) is an InputError naming the field, raised before
 anything is started.
 
 ``replay`` plays ``<data_dir>/<PAIR>-<timeframe>.csv`` (or the ``file`` given: ``spark live --file``), at
 ``replay_speed`` times real time, its clock starting ``replay_lead_bars`` rows into the file so that a session has
 history to warm up on. Registration point for real exchanges: add ``"btcturk": open_btcturk`` to `EXCHANGES`
-(``from spark.market.btcturk import open_btcturk``: the market branch's opener, this signature).
+(spark.market.btcturk's opener, same signature).
 """
 
 from __future__ import annotations
@@ -42,8 +41,7 @@ class OpenedSource:
     state: dict[str, Any] = field(default_factory=dict)  # JSON: kept in session.json, handed back on resume
 
 
-# opener(settings, pair, timeframe, state, file, *, metrics=None): metrics is the system's (feed metrics), or None
-Opener = Callable[..., Awaitable[OpenedSource]]
+Opener = Callable[..., Awaitable[OpenedSource]]  # (settings, pair, timeframe, state, file, *, metrics=None)
 
 
 def replay_path(settings: Settings, pair: str, timeframe: str) -> Path:
@@ -57,7 +55,7 @@ async def open_replay(
     state: Mapping[str, Any] | None,
     file: Path | None,
     *,
-    metrics: Metrics | None = None,  # a replay has no feed metrics
+    metrics: Metrics | None = None,  # unused: a replay has no socket to count
 ) -> OpenedSource:
     if state is not None:
         path, speed = Path(state["file"]), float(state["speed"])
@@ -108,7 +106,7 @@ async def open_source(
     metrics: Metrics | None = None,
 ) -> OpenedSource:
     """The feed for ``pair``/``timeframe`` on ``exchange``; ``state`` (from a session's evidence) reopens the same
-    one after a restart; ``metrics`` (the system's) get the feed's metrics. InputError naming the field when it
-    cannot be opened."""
+    one after a restart; ``metrics`` gets the feed's spark_feed_* series. InputError naming the field when it cannot
+    be opened."""
     check_market(exchange, pair, timeframe)
     return await EXCHANGES[exchange](settings, pair, timeframe, state, file, metrics=metrics)
