@@ -19,7 +19,7 @@ from spark.errors import InputError, NotFound, SparkError
 from spark.ids import check_session_id
 from spark.market.paper import default_warmup
 from spark.market.session import options_of, public, recorded_detail
-from spark.market.sources import check_market
+from spark.market.sources import check_market, default_exchange
 from spark.plugin.manager import Plugins
 from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller
@@ -43,7 +43,7 @@ def parse_live_body(body: Any, plugins: Plugins, settings: Settings) -> LiveDraf
         if name not in body:
             raise InputError(f"{name} is required", field=name)
     exchange, pair, timeframe = check_market(
-        body.get("exchange", settings.live_exchange), body["pair"], body["timeframe"]
+        body.get("exchange", default_exchange(settings)), body["pair"], body["timeframe"]
     )
     request = RunRequest.parse(
         {k: body[k] for k in ("strategy", "params", "options", "pair", "timeframe") if k in body},

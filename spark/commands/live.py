@@ -30,7 +30,7 @@ from spark.ids import new_session_id, wall_ms
 from spark.market import session_store as files
 from spark.market.paper import default_warmup
 from spark.market.session import LiveSession
-from spark.market.sources import check_market, open_source
+from spark.market.sources import check_market, default_exchange, open_source
 from spark.plugin.manager import build_plugins, scan_plugins
 from spark.plugin.request import OPTION_FIELDS
 
@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeframe", required=True, help="candle length, e.g. 1m, 15m, 1h")
     p.add_argument("--strategy", default="sma_cross", help="strategy name or alias (default: sma_cross)")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="a strategy parameter (repeatable)")
-    p.add_argument("--exchange", help="the feed: replay, or an exchange (default: the live_exchange setting)")
+    p.add_argument("--exchange", help="the feed: btcturk or replay (default: live_exchange, else btcturk if installed)")
     p.add_argument("--file", type=Path, help="replay: the CSV file to play (default: <data dir>/<PAIR>-<tf>.csv)")
     p.add_argument("--speed", type=float, help="replay: times faster than real time (default: replay_speed)")
     p.add_argument("--warmup", type=int, help="warm-up candles from history (default: the strategy's lookback)")
@@ -83,7 +83,7 @@ async def _session(args: argparse.Namespace, settings: Settings) -> int:
         cash=args.cash, fee=args.fee, slippage_bps=args.slippage_bps, size=args.size, size_pct=args.size_pct,
         fill=args.fill,
     )  # fmt: skip
-    exchange, pair, timeframe = check_market(args.exchange or settings.live_exchange, args.pair, args.timeframe)
+    exchange, pair, timeframe = check_market(args.exchange or default_exchange(settings), args.pair, args.timeframe)
     if args.file is not None and exchange != "replay":
         raise InputError("--file is for --exchange replay", field="file")
     if args.file is not None and not args.file.is_file():
@@ -172,7 +172,9 @@ class _Printer:
         return (
             f"{_when(candle[0])} {self.pair} {self.timeframe} close {candle[4]:<12g} "
             f"pos {session.get('position', 0):+g}  equity {equity if equity is None else round(equity, 2)}  "
-            f"trades {stats.get('totalTrades', 0)}  feed {self.feed or '-'}" + (f"  | {done}" if done else "")
+            f"trades {stats.get('totalTrades', 0)}  feed {self.feed or '-'}"
+            + (f"  rejected {stats['rejectedOrders']}" if stats.get("rejectedOrders") else "")
+            + (f"  | {done}" if done else "")
         )
 
 

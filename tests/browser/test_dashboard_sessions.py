@@ -57,7 +57,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def start_session(server: Server) -> str:
     with server.api() as client:
         answer = client.post(
-            "/api/live/start", json={"strategy": "sma_cross", "params": PARAMS, "pair": "BTCTRY", "timeframe": "1m"}
+            "/api/live/start",
+            json={"strategy": "sma_cross", "params": PARAMS, "pair": "BTCTRY", "timeframe": "1m", "exchange": "replay"},
         )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]

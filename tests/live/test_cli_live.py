@@ -59,8 +59,8 @@ def test_a_session_in_the_terminal(tmp_path: Path) -> None:
         (["--pair", "BTCTRY", "--timeframe", "1m", "--strategy", "nope"], "nope"),
         (["--pair", "BTCTRY", "--timeframe", "1m", "--param", "fast=50"], "fast"),
         (["--pair", "BTCTRY", "--timeframe", "1m", "--exchange", "nasdaq"], "unknown exchange"),
-        (["--pair", "ETHTRY", "--timeframe", "1m"], "no replay file"),
-        (["--pair", "BTCTRY", "--timeframe", "1m", "--file", "missing.csv"], "no such file"),
+        (["--pair", "ETHTRY", "--timeframe", "1m", "--exchange", "replay"], "no replay file"),
+        (["--pair", "BTCTRY", "--timeframe", "1m", "--exchange", "replay", "--file", "missing.csv"], "no such file"),
         (["--timeframe", "1m"], "--pair"),
     ],
 )
