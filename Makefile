@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/live.py
 
 ## Fetch the dashboard's charting library (lightweight-charts, pinned in scripts/vendor.py) from the npm registry,
 ## check its hashes and write it to spark/api/static/vendor/. Not part of `make test`: the committed file is what runs.

@@ -29,6 +29,7 @@ COMMANDS = (
     "spark.commands.reload",
     "spark.commands.sweep",
     "spark.commands.walkforward",
+    "spark.commands.live",
     "spark.commands.data",
     "spark.commands.dev",
 )

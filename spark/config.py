@@ -61,7 +61,7 @@ class Settings:
     sweep_max_sets: int = 1_000_000  # a sweep with more parameter sets is refused (grid.* / 400)
     sweep_workers: int = 0  # local pool processes for a sweep; 0: one per CPU
     # live sessions (paper trading, issue 11): the replay exchange, the bound on a session's series, sessions at once
-    live_exchange: str = "replay"  # the exchange of a live start body that names none
+    live_exchange: str = ""  # the exchange of a live start that names none; "": btcturk when registered, else replay
     replay_speed: float = 60.0  # the replay exchange plays its file this many times faster than real time
     replay_lead_bars: int = 200  # its clock starts this many rows into the file: history to warm up on
     live_max_bars: int = 100_000  # a session's series (warm-up + live) at most: each candle re-runs the engine on it

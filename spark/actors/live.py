@@ -30,11 +30,10 @@ from spark.engine.options import Options
 from spark.errors import Forbidden, NotFound, SparkError, Unavailable
 from spark.ids import new_session_id, wall_ms
 from spark.market import session_store as files
-from spark.market.session import LiveSession
+from spark.market.session import LiveSession, options_of, public
 from spark.market.sources import OpenedSource, open_source
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins
-from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Caller
 from spark.service.changes import ParamSet, canonical_hash
 
@@ -87,13 +86,15 @@ class LiveBoard:
         return sum(1 for s in self.live.values() if s.doc["status"] == "running" and not s.ended.is_set())
 
     def summaries(self) -> list[dict[str, Any]]:
-        docs = [s.summary() for s in self.live.values()] + [d for i, d in self.ended.items() if i not in self.live]
+        docs = [s.summary() for s in self.live.values()]
+        docs += [public(d) for i, d in self.ended.items() if i not in self.live]
         return sorted(docs, key=lambda d: d["id"], reverse=True)
 
     def summary(self, session_id: str) -> dict[str, Any] | None:
         if session_id in self.live:
             return self.live[session_id].summary()
-        return self.ended.get(session_id)
+        doc = self.ended.get(session_id)
+        return None if doc is None else public(doc)
 
 
 async def run(
@@ -219,7 +220,7 @@ class _Live:
         session = LiveSession(
             doc,
             spec=self.plugins().strategy(doc["strategy"]),
-            options=Options(**_options(doc["options"])),
+            options=options_of(doc["options"]),
             opened=opened,
             evidence_dir=settings.evidence_dir,
             publish=self.publish,
@@ -317,7 +318,3 @@ class _Live:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise Unavailable("the audit log is closed: the service is shutting down", retry_after=5) from None
         await reply.wait()
-
-
-def _options(wire: dict[str, Any]) -> dict[str, Any]:
-    return {OPTION_FIELDS[k]: v for k, v in wire.items() if k in OPTION_FIELDS}

@@ -15,14 +15,13 @@ import trio
 from spark.actors.live import LiveBoard, LiveDraft, StartLive, StopLive
 from spark.actors.messages import Reply
 from spark.config import Settings
-from spark.engine.options import Options
 from spark.errors import InputError, NotFound, SparkError
 from spark.ids import check_session_id
 from spark.market.paper import default_warmup
-from spark.market.session import recorded_detail
-from spark.market.sources import check_market
+from spark.market.session import options_of, public, recorded_detail
+from spark.market.sources import check_market, default_exchange
 from spark.plugin.manager import Plugins
-from spark.plugin.request import OPTION_FIELDS, RunRequest
+from spark.plugin.request import RunRequest
 from spark.plugin.services import Caller
 
 __all__ = ["LIVE_FIELDS", "LiveDesk", "parse_live_body"]
@@ -44,10 +43,12 @@ def parse_live_body(body: Any, plugins: Plugins, settings: Settings) -> LiveDraf
         if name not in body:
             raise InputError(f"{name} is required", field=name)
     exchange, pair, timeframe = check_market(
-        body.get("exchange", settings.live_exchange), body["pair"], body["timeframe"]
+        body.get("exchange", default_exchange(settings)), body["pair"], body["timeframe"]
     )
     request = RunRequest.parse(
-        {k: body[k] for k in ("strategy", "params", "options", "pair", "timeframe") if k in body}, plugins
+        {k: body[k] for k in ("strategy", "params", "options", "pair", "timeframe") if k in body},
+        plugins,
+        default_gates=settings.risk_gates,
     )
     spec = plugins.strategy(request.strategy)
     warmup = body.get("warmupBars", settings.live_warmup_bars or default_warmup(spec, request.params))
@@ -92,12 +93,12 @@ class LiveDesk:
             raise NotFound(f"no live session {session_id}", field="id")
         try:
             spec = self._plugins.strategy(doc["strategy"])
-            options = Options(**{OPTION_FIELDS[k]: v for k, v in doc["options"].items() if k in OPTION_FIELDS})
+            options = options_of(doc["options"])
             return await trio.to_thread.run_sync(
                 recorded_detail, doc, spec, options, self._settings.evidence_dir, points
             )
         except (SparkError, OSError, ValueError, KeyError):  # its strategy is gone, its record unreadable
-            return {"session": doc, "candles": [], "equity": [], "trades": [], "fills": []}
+            return {"session": public(doc), "candles": [], "equity": [], "trades": [], "fills": []}
 
     async def audit(self, **entry: Any) -> None: ...  # System's
 

@@ -27,7 +27,10 @@ def live_paths(security: list[Any], options_schema: dict[str, Any]) -> dict[str,
             "pair": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,32}$"},
             "timeframe": {"type": "string", "example": "1m"},
             "options": options_schema,
-            "exchange": {"type": "string", "description": "default: the live_exchange setting (replay)"},
+            "exchange": {
+                "type": "string",
+                "description": "default: the live_exchange setting, else btcturk if installed, else replay",
+            },
             "warmupBars": {"type": "integer", "minimum": 0},
             "reason": {
                 "type": "string",

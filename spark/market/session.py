@@ -37,8 +37,18 @@ from spark.market.paper import PaperBook, SeriesFull, Step
 from spark.market.replay import interval_ms
 from spark.market.source import FeedEvent, FeedState, LiveCandle
 from spark.market.sources import OpenedSource
+from spark.plugin.request import OPTION_FIELDS
 
-__all__ = ["FEED_BUFFER", "LiveSession", "Publish", "book_detail", "candle_wire", "recorded_detail"]
+__all__ = [
+    "FEED_BUFFER",
+    "LiveSession",
+    "Publish",
+    "book_detail",
+    "candle_wire",
+    "options_of",
+    "public",
+    "recorded_detail",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,17 @@ Publish = Callable[[dict[str, Any]], Awaitable[None]]
 
 def candle_wire(c: LiveCandle) -> list[Any]:
     return [c.ts, c.open, c.high, c.low, c.close, c.volume, c.filled]
+
+
+def options_of(wire: dict[str, Any]) -> Options:
+    """Run options from their wire form in a session document (``gates`` included: risk gates apply live too)."""
+    values = {OPTION_FIELDS[k]: v for k, v in wire.items() if k in OPTION_FIELDS}
+    return Options(**values, gates=wire.get("gates"))
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """A session document as the API shows it: without the feed's reopening state (it names server paths)."""
+    return {k: v for k, v in doc.items() if k != "source"}
 
 
 def book_detail(book: PaperBook, summary: dict[str, Any], points: int) -> dict[str, Any]:
@@ -76,7 +97,7 @@ def recorded_detail(
                      max_bars=len(rows) + 1, session_id=doc["id"])  # fmt: skip
     last = book.step(rows)
     summary = {
-        **doc,
+        **public(doc),
         "bars": len(rows),
         "lastCandle": candle_wire(rows[-1]) if rows else None,
         "equity": last.equity[-1][1] if last and last.equity else None,
@@ -121,7 +142,7 @@ class LiveSession:
         """The document with what the book knows now: bars, the last candle, equity, position, stats."""
         last = self.last
         return {
-            **self.doc,
+            **public(self.doc),
             "bars": len(self.book),
             "lastCandle": candle_wire(self.book.rows[-1]) if self.book.rows else None,
             "equity": last.equity[-1][1] if last and last.equity else None,
@@ -234,8 +255,9 @@ class LiveSession:
         if step is None:
             return
         if self.evidence_dir is not None:
-            await trio.to_thread.run_sync(files.append_candles, self.evidence_dir, self.id, step.candles)
-            await trio.to_thread.run_sync(files.append_fills, self.evidence_dir, self.id, step.fills)
+            with trio.CancelScope(shield=True):  # a step is recorded whole: a stop or shutdown waits for it
+                await trio.to_thread.run_sync(files.append_candles, self.evidence_dir, self.id, step.candles)
+                await trio.to_thread.run_sync(files.append_fills, self.evidence_dir, self.id, step.fills)
         self.last = step
         if publish:
             await self._publish(step)

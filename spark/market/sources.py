@@ -30,7 +30,7 @@ from spark.market.replay import ReplayCandleSource, interval_ms, read_candle_row
 from spark.market.source import CandleSource
 from spark.metrics import Metrics
 
-__all__ = ["EXCHANGES", "OpenedSource", "check_market", "open_source", "replay_path"]
+__all__ = ["EXCHANGES", "OpenedSource", "check_market", "default_exchange", "open_source", "replay_path"]
 
 _PAIR = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 
@@ -80,6 +80,12 @@ async def open_replay(
 
 # Exchange name -> opener.
 EXCHANGES: dict[str, Opener] = {"replay": open_replay, "btcturk": open_btcturk}
+
+
+def default_exchange(settings: Settings) -> str:
+    """The exchange a live start that names none uses: the ``live_exchange`` setting, else btcturk once it is
+    registered, else replay."""
+    return settings.live_exchange or ("btcturk" if "btcturk" in EXCHANGES else "replay")
 
 
 def check_market(exchange: Any, pair: Any, timeframe: Any) -> tuple[str, str, str]:

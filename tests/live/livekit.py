@@ -62,7 +62,7 @@ def _popen(cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
         )  # fmt: skip
 
 
-async def until(check: Any, seconds: float = 15.0) -> None:
+async def until(check: Any, seconds: float = 30.0) -> None:
     """Poll the async ``check()`` until it is true; TooSlowError after ``seconds``."""
     with trio.fail_after(seconds):
         while True:

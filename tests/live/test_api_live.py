@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import trio
 
+from spark.api import create_app
 from spark.config import Settings
 from spark.market import session_store as files
+from spark.system import open_system
 
 from .conftest import APPROVED, admin, audit_lines
 
@@ -23,7 +25,7 @@ def live_folders(settings: Settings) -> list[Path]:
 
 
 async def wait_for(client: Any, session_id: str, check) -> dict[str, Any]:
-    with trio.fail_after(10.0):
+    with trio.fail_after(30.0):  # generous: the machine may be loaded
         while True:
             doc = await (await client.get(f"/api/live/{session_id}")).get_json()
             if check(doc):
@@ -41,6 +43,7 @@ async def test_approved_params_start_a_session(client: Any, system: Any, setting
     assert session["paramSet"] == {"version": 3, "changeId": "cr-1700000000000-00000001"}
     assert session["override"] is None and session["params"] == {"fast": 5, "slow": 12}
     assert session["feed"]["state"] == "connected"
+    assert "source" not in session  # the feed's reopening state (a server path) stays on disk
     assert doc["candles"][0][0] + 12 * 60_000 == files.read_candles(settings.evidence_dir, answer["id"])[12].ts
     listing = await (await client.get("/api/live")).get_json()
     assert [s["id"] for s in listing["sessions"]] == [answer["id"]] and listing["total"] == 1
@@ -152,3 +155,27 @@ async def test_reads_refuse_bad_queries(client: Any) -> None:
     assert (await client.get("/api/live/lv-1")).status_code == 400
     assert (await client.get("/api/live/lv-1700000000000-0123abcd")).status_code == 404
     assert (await client.get("/api/live/lv-1700000000000-0123abcd?points=0")).status_code == 400
+
+
+async def test_switching_the_write_plugin_off_answers_404(make_settings: Any) -> None:
+    settings = make_settings(disabled_plugins=("write",))
+    async with open_system(settings) as system:
+        client = create_app(system).test_client()
+        assert (await client.post("/api/live/start", json=BODY, headers=admin())).status_code == 404
+        assert (await client.delete("/api/live/stop/lv-1700000000000-0123abcd", headers=admin())).status_code == 404
+        assert (await client.get("/api/live")).status_code == 200  # reads stay
+    assert live_folders(settings) == []
+
+
+async def test_risk_gates_apply_in_a_session(client: Any, settings: Settings) -> None:
+    gates = {"maxOrderNotional": 1.0}  # every order is worth ~100: all denied
+    body = {**BODY, "options": {"gates": gates}}
+    response = await client.post("/api/live/start", json=body, headers=admin())
+    assert response.status_code == 201, await response.get_data()
+    session_id = (await response.get_json())["id"]
+    doc = await wait_for(client, session_id, lambda d: d["session"]["bars"] >= 60)
+    assert doc["session"]["options"]["gates"]["maxOrderNotional"] is not None
+    assert doc["fills"] == [] and doc["trades"] == []
+    assert doc["session"]["stats"]["deniedOrders"] >= 1  # the gate denied them, as in a backtest
+    bad = await client.post("/api/live/start", json={**BODY, "options": {"gates": {"nope": 1}}}, headers=admin())
+    assert bad.status_code == 400 and (await bad.get_json())["field"] == "options.gates.nope"

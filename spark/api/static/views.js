@@ -19,6 +19,8 @@ export const VIEWS = [
   { route: 'guardrails', nav: 'Guardrails', load: () => import('./guardrails.js').then((m) => m.guardrailsView) },
   { route: 'sweeps', nav: 'Sweeps', load: () => import('./sweeps.js').then((m) => m.sweepsView) },
   { route: 'sweeps/:id', nav: null, params: { id: /^(sw|wf)-[0-9]{13}-[0-9a-f]{8}$/ }, what: 'sweep id', load: () => import('./sweeps.js').then((m) => m.sweepView) },
+  { route: 'live', nav: 'Live', load: () => import('./sessions.js').then((m) => m.sessionsView) },
+  { route: 'live/:id', nav: null, params: { id: /^lv-[0-9]{13}-[0-9a-f]{8}$/ }, what: 'live session id', load: () => import('./sessions.js').then((m) => m.sessionView) },
 ];
 
 /** Add a view at run time (a plugin's module may call this before the first route). */
