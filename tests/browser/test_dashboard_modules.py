@@ -111,21 +111,6 @@ def test_trade_cells_show_prices_to_the_instruments_precision_and_money_to_cents
     assert shown["side"] == "short (open)" and shown["exitTs"] == "open" and shown["durationMs"] == "—"
 
 
-def test_equity_answer_is_read_by_its_documented_names_only(modules: Any) -> None:
-    columns = {"timestamp": [1, 2], "equity": [10, 9], "drawdownPct": [0, 10]}
-    assert modules("chart.js", "return m.normalizeEquity(arg);", columns) == {
-        "t": [1, 2],
-        "equity": [10, 9],
-        "drawdown": [0, 10],
-    }
-    other_spelling = {"t": [1, 2], "equity": [10, 9], "drawdown": [0, -10]}  # not the wire: not guessed at
-    assert modules("chart.js", "return m.normalizeEquity(arg);", other_spelling) == {
-        "t": None,
-        "equity": [10, 9],
-        "drawdown": [0, 0],
-    }
-
-
 def test_stats_are_labelled_and_formatted_by_their_wire_names(modules: Any) -> None:
     out = modules(
         "format.js",

@@ -251,5 +251,10 @@ def test_a_phone_shows_each_trade_as_a_card_without_sideways_scrolling(
     card = page.locator(".trades tbody tr").first.bounding_box()
     assert card["height"] > 150 and card["width"] < 375  # stacked cells, one trade per card
     assert page.locator(".trades thead").is_hidden()
+    with page.expect_request("**/trades?sort=-pnl*"):  # the order, chosen without the hidden header row
+        page.select_option("#trades-order", "-pnl")
+    page.wait_for_selector(".trades[data-loading=false]")
+    pnl = [number(t) for t in page.locator(".trades tbody td[data-key=pnl]").all_inner_texts()]
+    assert pnl == sorted(pnl, reverse=True)
     assert pane_pixels(page, "price") > 1000
     screenshot(page, "phone-report-trades")

@@ -32,7 +32,6 @@ export function priceChart(box, { id, signal }) {
     h('span.muted.zoom-state', { 'aria-live': 'polite' }));
   const zoomState = toolbar.querySelector('.zoom-state');
   const credit = h('p.muted.note.credit');
-  box.append(toolbar, notice, panesEl, readout, credit);
   let panes = null;
   let charts = null;
   let destroyed = false;
@@ -43,16 +42,20 @@ export function priceChart(box, { id, signal }) {
   const s = {}; // the series by role: candles, overlays [{plot, series}], lines [{plot, series}], equity, bench, dd
   let decimals = 2;
 
+  /** Resolves once drawn; rejects (nothing added to `box`) when the equity curve cannot be had, e.g. a 404 while
+   * the run is not done. The library and both answers are fetched at once. */
   const ready = (async () => {
-    charts = await import('./charts.js');
-    if (destroyed) return;
-    credit.textContent = charts.ATTRIBUTION;
     const points = pointsForWidth(box.clientWidth || 800);
+    const library = Promise.all([import('./charts.js'), import('./vendor/lightweight-charts.mjs')]); // in parallel
+    library.catch(() => {});
     const [ohlc, equity] = await Promise.all([
       api(routes.ohlc(id, points), { signal }).catch((err) => ({ failed: err })),
       api(routes.equity(id, points), { signal }),
     ]);
+    [charts] = await library;
     if (destroyed) return;
+    box.append(toolbar, notice, panesEl, readout, credit);
+    credit.textContent = charts.ATTRIBUTION;
     if (ohlc.failed) {
       if (ohlc.failed.name === 'AbortError') return;
       notice.hidden = false;
