@@ -61,7 +61,8 @@ class _Loaded:
 
 
 class CandleCache:
-    """The candles and indicator lines of the last few runs viewed (by run id), shared by the worker threads.
+    """The candles and indicator lines of the last few runs viewed (by run id), shared by the worker threads (the
+    service keeps a second one for the equity series of the last runs viewed: whatever `load` returns is kept).
 
     A miss is loaded once: the report view asks for /ohlc and /equity (its benchmark) at the same moment, and a
     second thread asking for a key being loaded waits for that load instead of reading the feed again. Loads of

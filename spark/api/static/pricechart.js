@@ -191,8 +191,12 @@ export function priceChart(box, { id, signal }) {
     }
     const inside = detail && range.from >= detail.from && range.to <= detail.to;
     if (inside && (detail.full || width > (detail.to - detail.from) / 3)) return; // what is drawn is fine enough
-    const from = Math.max(whole.from, Math.floor(range.from - width * MARGIN));
-    const to = Math.min(whole.to, Math.ceil(range.to + width * MARGIN));
+    let from = Math.max(whole.from, Math.floor(range.from - width * MARGIN));
+    let to = Math.min(whole.to, Math.ceil(range.to + width * MARGIN));
+    if (to - from >= FULL * (whole.to - whole.from)) { // no room for a margin: the visible window alone
+      from = Math.max(whole.from, Math.floor(range.from));
+      to = Math.min(whole.to, Math.ceil(range.to));
+    }
     if (inflight) inflight.abort();
     inflight = new AbortController();
     const token = ++sequence.value;
