@@ -145,7 +145,8 @@ def report_ms(browser, url: str, run_id: str, repeat: int) -> tuple[list[float],
 
 
 def zoom_ms(browser, url: str, run_id: str, steps: int) -> tuple[list[float], list[float], list[int]]:
-    """Wheel zooms into the price pane, one step at a time: (request to drawn, last wheel to drawn, bars)."""
+    """Wheel zooms into the price pane, one step at a time: (request to drawn, last wheel event to drawn, bars in
+    the window) of the window each step ends with (the page drops the windows a later one replaced)."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.goto(f"{url}/backtest#/runs/{run_id}")
@@ -153,21 +154,24 @@ def zoom_ms(browser, url: str, run_id: str, steps: int) -> tuple[list[float], li
     box = page.locator(".pane[data-pane=price]").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
     inner, outer, bars = [], [], []
-    for step in range(1, steps + 1):
-        for _ in range(4):
+    for _ in range(steps):
+        before = int(page.locator(".report-chart").get_attribute("data-zooms") or 0)
+        for _ in range(6):
             page.mouse.wheel(0, -400)
         wheeled = page.evaluate("() => performance.now()")
-        try:
-            page.wait_for_selector(f".report-chart[data-zooms='{step}']", timeout=30_000)
-        except Exception:
-            break  # zoomed in as far as the library goes: nothing new to ask for
-        page.wait_for_timeout(300)  # let a second debounced window (the wheel's tail) land before the next step
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # polled: the page's policy refuses the eval wait_for_function needs
+            if int(page.locator(".report-chart").get_attribute("data-zooms") or 0) > before:
+                break
+            page.wait_for_timeout(50)
+        else:
+            continue  # the window drawn already covers this zoom at its resolution: nothing was asked for
+        page.wait_for_timeout(600)  # the wheel's tail: a later debounced window replaces an earlier one
         entries = page.evaluate("""() => performance.getEntriesByName('spark-zoom')
             .map((e) => [e.duration, e.startTime + e.duration])""")
-        first_after = [e for e in entries if e[1] >= wheeled]
-        duration, end = first_after[0] if first_after else entries[-1]
-        inner.append(duration)
-        outer.append(end - wheeled)
+        last_duration, last_end = entries[-1]
+        inner.append(last_duration)
+        outer.append(last_end - wheeled)
         text = page.locator(".zoom-state").inner_text()
         bars.append(int("".join(ch for ch in text.split(" bars")[0] if ch.isdigit()) or 0))
     context.close()
@@ -211,6 +215,10 @@ def main() -> None:
                 proc.kill()
 
     kb = 1024
+    print(
+        f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        f"on {os.cpu_count()} CPUs (figures include waiting for them)"
+    )
     print(
         f"runs: {args.reference_bars:,} bars took {ref_run_s:.1f} s ({ref_trades:,} trades), "
         f"{args.bars:,} bars took {big_run_s:.1f} s ({big_trades:,} trades)"

@@ -271,7 +271,10 @@ class Panes {
       fn();
     } finally {
       // The library reports range changes on its next frame: release after it.
-      requestAnimationFrame(() => requestAnimationFrame(() => { this.holding -= 1; this.align(); }));
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        this.align(); // still held: a wider axis narrows the plot, which must not read as the user's zoom
+        requestAnimationFrame(() => { this.holding -= 1; });
+      }));
     }
   }
 
