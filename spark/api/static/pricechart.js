@@ -7,7 +7,7 @@
 // since the run) is said plainly in place of the price pane; the equity panes still draw.
 
 import { ApiError, api, routes } from './api.js';
-import { fmtSigned, h } from './format.js';
+import { h } from './format.js';
 
 const PLOT_COLORS = ['#f59e0b', '#8b5cf6', '#0ea5e9', '#ec4899', '#14b8a6'];
 const FULL = 0.9; // a visible window this share of the run or more is drawn from the overview
@@ -19,6 +19,7 @@ export const pointsForWidth = (width) => Math.max(200, Math.min(4000, Math.round
 export const priceDecimals = (precision) => Math.max(0, Math.min(8, Number.isInteger(precision) ? precision : 2));
 
 const fmtPrice = (v, d) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '—');
+const signedMoney = (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : v < 0 ? '−' : ''}${fmtMoney(Math.abs(v))}` : '—');
 const fmtMoney = (v) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '—');
 
 export function priceChart(box, { id, signal }) {
@@ -125,10 +126,15 @@ export function priceChart(box, { id, signal }) {
           charts.toLine(ohlc.timestamp, ohlc.indicators[plot.name] || [])));
       }
       const markerList = win
-        ? [...ov.ohlc.markers.filter((m) => m.ts < win.from || m.ts > win.to), ...ohlc.markers]
+        ? [...ov.ohlc.markers.filter((m) => m.ts < win.from || m.ts > win.to), ...ohlc.markers].sort((a, b) => a.ts - b.ts)
         : ohlc.markers;
       const colors = charts.themeColors(); // once: reading the CSS variables per marker costs a style pass each
-      s.candles.markers(markerList.map((m) => markerOf(m, candles, markerList.length, colors)).sort((a, b) => a.time - b.time));
+      // Drawn: about one marker per two pixels (more only overlap, and cost every frame); the readout keeps all.
+      const budget = Math.max(50, Math.round((box.clientWidth || 800) / 2));
+      const drawn = markerList.length <= budget ? markerList
+        : Array.from({ length: budget }, (_, i) => markerList[Math.round((i * (markerList.length - 1)) / (budget - 1))]);
+      s.candles.markers(drawn.map((m) => markerOf(m, candles, drawn.length, colors)).sort((a, b) => a.time - b.time));
+      box.dataset.markersDrawn = String(drawn.length);
       s.markerList = markerList.map((m) => ({ ...m, time: charts.snapTime(candles, charts.seconds(m.ts)) }));
       box.dataset.markers = String(markerList.length);
     }
@@ -166,7 +172,7 @@ export function priceChart(box, { id, signal }) {
     if (dd) parts.push(`drawdown ${dd.value.toFixed(2)} %`);
     const here = candle && s.markerList ? s.markerList.filter((m) => m.time === candle.time) : [];
     const trades = here.map((m) => h('span.trade-note', { dataset: { trade: String(m.trade) } },
-      `trade #${m.trade} ${m.side} ${m.kind} at ${fmtPrice(m.price, decimals)} (qty ${m.qty}${m.kind === 'exit' || m.open ? `, PnL ${fmtSigned(Math.round(m.pnl * 100) / 100)}` : ''})`));
+      `trade #${m.trade} ${m.side} ${m.kind} at ${fmtPrice(m.price, decimals)} (qty ${m.qty.toLocaleString('en-US', { maximumFractionDigits: 6 })}${m.kind === 'exit' || m.open ? `, PnL ${signedMoney(m.pnl)}` : ''})`));
     const out = h('span', {});
     parts.forEach((p, i) => { if (i) out.append(' · '); out.append(p); });
     if (trades.length) out.append(h('br'), ...trades.flatMap((t, i) => (i ? [' · ', t] : [t])));
