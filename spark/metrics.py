@@ -7,10 +7,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["ARTIFACT_TYPES", "DURATION_BUCKETS", "ENQUEUE_BUCKETS", "STATUSES", "Metrics"]
+__all__ = ["ARTIFACT_TYPES", "DURATION_BUCKETS", "ENQUEUE_BUCKETS", "HTTP_BUCKETS", "RISK_GATES", "STATUSES", "Metrics"]
 
 STATUSES = ("queued", "running", "done", "failed")
 ARTIFACT_TYPES = ("run", "result", "trades_csv", "equity_csv")
+# the risk gates' names (spark.engine.gates.GATE_ORDER; metrics sits below the engine, so they are listed here)
+RISK_GATES = (
+    "haltDrawdownPct",
+    "maxDrawdownPct",
+    "cooldownBars",
+    "longOnly",
+    "maxOrdersPerBar",
+    "maxOrderNotional",
+    "maxPositionNotional",
+)
 # 0.1 s .. 2 h; 1800 s is a bucket edge so the "p95 > 30 min" alert (ops/) can fire on a real boundary.
 DURATION_BUCKETS = (
     0.1,
@@ -32,6 +42,9 @@ DURATION_BUCKETS = (
 )
 # From a start being accepted to its run queued (audited and on disk): the SLO is < 100 ms, the target < 20 ms.
 ENQUEUE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# HTTP request latency (ops/SLO.md: p95 of reads and of starts under 100 ms): 0.1 s is a bucket edge, so the
+# latency SLO counts requests "under 100 ms" exactly from the _bucket{le="0.1"} series.
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
@@ -70,10 +83,39 @@ class Metrics:
             "Approvals over a failing gate, and live sessions from unapproved params.",
             registry=r,
         )
+        self.guardrail_denials = Counter(
+            "spark_guardrail_denials",
+            "Orders denied by a risk gate in runs that ended done, by gate (counted when the run finishes).",
+            ["gate"],
+            registry=r,
+        )
+        for gate in RISK_GATES:
+            self.guardrail_denials.labels(gate=gate)
+        self.live_sessions = Gauge("spark_live_sessions", "Live (paper trading) sessions running.", registry=r)
         self.enqueue_latency = Histogram(
             "backtest_enqueue_latency_seconds",
             "Time from a start request accepted to its run queued.",
             buckets=ENQUEUE_BUCKETS,
+            registry=r,
+        )
+
+        self.runs_cancelled = Counter(
+            "backtest_runs_cancelled",
+            'Runs a user cancelled (also counted in backtest_runs_total{status="failed"}).',
+            registry=r,
+        )
+        self.queue_depth = Gauge("backtest_queue_depth", "Runs queued, waiting for a worker slot.", registry=r)
+        self.http_requests = Counter(
+            "spark_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "spark_http_request_duration_seconds",
+            "Time from a request arriving to its answer's headers (SSE streams excluded).",
+            ["route", "method"],
+            buckets=HTTP_BUCKETS,
             registry=r,
         )
 

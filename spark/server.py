@@ -16,6 +16,7 @@ from spark.api import create_app
 from spark.api.server import serve_app
 from spark.config import Settings, load_settings
 from spark.errors import SparkError
+from spark.logs import fields
 from spark.system import SHUTDOWN_GRACE_S, System, open_system
 
 __all__ = ["run_server"]
@@ -57,15 +58,24 @@ async def run_server(
                 nursery.start_soon(_stop_when_dead, system, serving, watcher)
                 async for signum in signals:
                     if signum != signal.SIGHUP:
-                        log.info("signal %s: stopping", signal.Signals(signum).name)
+                        name = signal.Signals(signum).name
+                        log.info("signal %s: stopping", name, extra=fields(event="stopping", signal=name))
                         break
                     try:
                         changes = await system.reload(reload_settings())
                     except SparkError as exc:
-                        log.error("SIGHUP: the new configuration does not load, keeping the old one: %s", exc)
+                        log.error(
+                            "SIGHUP: the new configuration does not load, keeping the old one: %s",
+                            exc,
+                            extra=fields(event="reload", outcome="failed", error=exc.message),
+                        )
                         system.reload_failed(exc.message)
                         continue
-                    log.info("SIGHUP: configuration reloaded: %s", "; ".join(changes) or "nothing changed")
+                    log.info(
+                        "SIGHUP: configuration reloaded: %s",
+                        "; ".join(changes) or "nothing changed",
+                        extra=fields(event="reload", outcome="ok", changes=changes),
+                    )
             watcher.cancel()
             stop.set()
             with trio.move_on_after(SHUTDOWN_GRACE_S):

@@ -31,6 +31,7 @@ import trio
 
 from spark.actors.messages import AuditLine
 from spark.errors import Unavailable
+from spark.logs import fields
 
 __all__ = ["AUDIT_RETRY_S", "BATCH_MAX", "audit_line", "audit_path", "iso_utc", "repair", "run"]
 
@@ -98,7 +99,16 @@ async def _write_batch(
     try:
         await _blocking(threads, writer.write, lines)
     except OSError as exc:
-        log.error("cannot write the audit log: %s", exc)
+        log.error(
+            "cannot write the audit log: %s",
+            exc,
+            extra=fields(
+                event="audit_failed",
+                error=str(exc),
+                actions=[message.entry.get("action") for message in batch],
+                lines=len(batch),
+            ),
+        )
         writer.close()
         error = Unavailable(
             f"the audit log cannot be written ({exc.strerror or exc}); nothing was changed", retry_after=AUDIT_RETRY_S

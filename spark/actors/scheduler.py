@@ -49,6 +49,7 @@ from spark.actors.verdicts import RecordBatch, Verdicts, cancelled_answer
 from spark.config import Settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
 from spark.ids import new_run_id, wall_ms
+from spark.logs import fields
 from spark.metrics import Metrics
 from spark.plugin.manager import PluginSet
 from spark.service.record import PluginsUsed, RunRecord
@@ -57,6 +58,7 @@ from spark.service.store import RunStore, new_record
 __all__ = ["PROGRESS_EVERY_S", "QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
 
 log = logging.getLogger(__name__)
+run_log = logging.getLogger("spark.runs")  # one line per run status change (spark.logs)
 
 QUEUE_FULL_RETRY_S = 5  # Retry-After when the queue is full
 PROGRESS_EVERY_S = 0.25  # a run's progress is published at most this often
@@ -185,6 +187,7 @@ class _Scheduler:
         finally:
             self.statistics.queued, self.statistics.reserved = len(self.queue), len(self.accepted)
             self.statistics.executing = len(self.executing)
+            self.metrics.queue_depth.set(len(self.queue))
 
     def finished(self) -> bool:
         """Stopping, and nothing this actor started is still going: no write pending, no worker alive."""
@@ -226,6 +229,7 @@ class _Scheduler:
         record = accepted.record
         self.store.put(record, written=True)
         self.metrics.runs_total.labels(status="queued").inc()
+        _log_status(record)
         self.metrics.artifacts.labels(type="run").inc()
         await self.publish.send(RunChanged(record=record))
         self.metrics.enqueue_latency.observe(trio.current_time() - accepted.request.accepted_at)
@@ -275,7 +279,10 @@ class _Scheduler:
             self.queue = deque(job for job in self.queue if job.run_id != run_id)
         elif status == "running" and run_id not in self.held and self.launch_open:
             await self.launch.send(CancelRun(run_id=run_id))
-        version = await self.end(run_id, error="cancelled") if status in ("queued", "running") else None
+        version = None
+        if status in ("queued", "running"):
+            self.metrics.runs_cancelled.inc()  # a user's cancel: still a "failed" run, but no failure of Spark's
+            version = await self.end(run_id, error="cancelled")
         if run_id in self.held:  # it finished while the cancel was audited: the cancel wins
             await self.apply_finished(self.held.pop(run_id))
         if version is None:
@@ -365,6 +372,8 @@ class _Scheduler:
         if report.error is None and self.store.status(run_id) == "done":
             for kind in outcome.artifacts:
                 self.metrics.artifacts.labels(type=kind).inc()
+            for gate, count in outcome.denials:
+                self.metrics.guardrail_denials.labels(gate=gate).inc(count)
             return
         # ended failed (cancelled, interrupted, an error): whatever its worker wrote is not a result
         self.nursery.start_soon(self.verdicts.remove_results, run_id)
@@ -404,7 +413,27 @@ class _Scheduler:
         record, version = self.store.update(run_id, **changes)
         if "status" in changes:
             self.metrics.runs_total.labels(status=changes["status"]).inc()
+            run_log.info(
+                "run %s %s%s",
+                run_id,
+                record.status,
+                "" if record.error is None else f" ({record.error})",
+                extra=fields(
+                    event="run", id=run_id, status=record.status, error=record.error, strategy=record.strategy
+                ),
+            )
         if persist:
             self.nursery.start_soon(self.verdicts.persist, run_id, version)
         await self.publish.send(RunChanged(record=record))
         return version
+
+
+def _log_status(record: RunRecord) -> None:
+    """One line per status change (spark.logs: event ``run``)."""
+    run_log.info(
+        "run %s %s%s",
+        record.id,
+        record.status,
+        "" if record.error is None else f" ({record.error})",
+        extra=fields(event="run", id=record.id, status=record.status, error=record.error, strategy=record.strategy),
+    )

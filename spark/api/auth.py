@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from quart import request
+from quart import g, request
 
 from spark.errors import AuthError, Forbidden, NotConfigured
 from spark.plugin.services import Identity, Services
@@ -42,6 +42,7 @@ def authenticate(services: Services) -> Identity:
     user = None if len(given_bytes) > MAX_TOKEN_BYTES else services.user_for(given_bytes)
     if user is None:
         raise AuthError("the token does not match a user")
+    g.spark_user = user.name  # the request's log line names the user (spark.api.observe), never the token
     return user
 
 

@@ -17,6 +17,7 @@ only, plus the set of open connections that the abort needs.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -42,7 +43,8 @@ _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connec
 def _config(host: str, port: int, graceful_timeout_s: float) -> Config:
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.accesslog = None
+    config.accesslog = None  # spark.api.observe writes one line per request instead
+    config.errorlog = logging.getLogger("hypercorn.error")  # through the process's handler (spark.logs)
     config.graceful_timeout = graceful_timeout_s
     config.shutdown_timeout = graceful_timeout_s  # the app's lifespan shutdown, after the connections
     config.keep_alive_timeout = 75.0

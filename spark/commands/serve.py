@@ -4,12 +4,15 @@ Prints the URL once the socket is bound (with ``--port 0``, the real port: tests
 the pid file ``<state dir>/spark.pid`` (`spark.ops.pidfile`; `spark status` and `spark reload` read it), then
 serves until SIGINT or SIGTERM, which shut it down gracefully and remove the pid file (`spark.server.run_server`
 handles the signals, SIGHUP included). A live server already owning the state dir's pid file: refused, exit 2.
-Without ADMIN_TOKEN the service still serves reads; mutations answer 500 saying why.
+Without ADMIN_TOKEN the service still serves reads; mutations answer 500 saying why. Log lines (one per request,
+per run status change, per reload; `spark.logs`) go to stderr, as text on a terminal and JSON otherwise, or as
+``--log-format`` says.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -18,6 +21,7 @@ from typing import Any
 
 import trio
 
+from spark import logs
 from spark.config import Settings, load_settings
 from spark.errors import InputError, SparkError
 from spark.ops import pidfile
@@ -36,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="address to bind (default: Settings.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to bind; 0 picks a free one (default: Settings.port, 4001)")
     p.add_argument("--show-token", action="store_true", help="print the admin token beside the URL (make run)")
+    p.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        help="log lines on stderr as text or JSON, one object a line (default: text on a terminal, json otherwise)",
+    )
     p.set_defaults(func=run)
 
 
@@ -88,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     if not 0 <= settings.port <= 65535:
         raise InputError(f"port must be from 0 to 65535, got {settings.port}", field="port")
+    fmt = args.log_format or logs.default_format(sys.stderr)
+    logs.configure(fmt, stream=sys.stderr, secrets=lambda: (settings.admin_token,))
     pid_file = pidfile.pid_path(settings.state_dir)
     owner = pidfile.live_owner(pid_file)
     if owner is not None:  # checked again, atomically, when the pid file is written
@@ -103,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if failure:
         print(f"spark: error: {failure}", file=sys.stderr, flush=True)
         return 2
-    print("Spark stopped", file=sys.stderr, flush=True)
+    logging.getLogger("spark.server").info("Spark stopped", extra=logs.fields(event="stopped"))
     return 0
 
 

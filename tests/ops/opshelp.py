@@ -89,20 +89,22 @@ class SparkServer:
     """``spark serve --port 0`` as a child process in ``home`` (mock runs; evidence, logs and the state dir under
     ``home``). Once constructed, the server answers and its pid file exists."""
 
-    def __init__(self, home: Path, **env: str) -> None:
+    def __init__(self, home: Path, *args: str, log_path: Path | None = None, **env: str) -> None:
+        """``args`` go to `spark serve`; with ``log_path`` its stderr (the log lines) goes to that file."""
         import subprocess
         import sys
 
         self.home = home
         self.env = clean_env(
-            home, BACKTEST_IMPL="mock", ADMIN_TOKEN=ADMIN_TOKEN, SPARK_DATA_DIR=str(home / "data"), **env
+            home, **{"BACKTEST_IMPL": "mock", "ADMIN_TOKEN": ADMIN_TOKEN, "SPARK_DATA_DIR": str(home / "data"), **env}
         )
+        self._log = None if log_path is None else log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spark.cli", "serve", "--port", "0"],
+            [sys.executable, "-m", "spark.cli", "serve", "--port", "0", *args],
             cwd=home,
             env=self.env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if self._log is None else self._log,
             text=True,
         )
         self.url = self._read_url()
@@ -149,3 +151,5 @@ class SparkServer:
                 self.proc.wait(timeout=5)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        if self._log is not None:
+            self._log.close()

@@ -54,7 +54,12 @@ def _exported(text: str) -> tuple[set[str], dict[str, set[str]]]:
 
 
 def _rules() -> dict:
-    return yaml.safe_load((OPS / "prometheus" / "rules.yml").read_text())
+    """The groups of every rule file Prometheus loads."""
+    config = yaml.safe_load((OPS / "prometheus" / "prometheus.yml").read_text())
+    groups = []
+    for name in config["rule_files"]:
+        groups += yaml.safe_load((OPS / "prometheus" / name).read_text())["groups"]
+    return {"groups": groups}
 
 
 def _resolve(names: set[str], recorded: dict[str, str]) -> set[str]:
@@ -66,6 +71,7 @@ def _resolve(names: set[str], recorded: dict[str, str]) -> set[str]:
 
 
 def test_metrics_pass_promtool_and_cover_rules_and_dashboard(server: SparkServer, promtool: str) -> None:
+    assert httpx.get(server.url + "/health", timeout=10).status_code == 200  # the HTTP series exist from now on
     text = httpx.get(server.url + "/metrics", timeout=10).text
     lint = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60, check=False
@@ -78,26 +84,25 @@ def test_metrics_pass_promtool_and_cover_rules_and_dashboard(server: SparkServer
     rules = _rules()
     recorded = {r["record"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "record" in r}
     named = {n for g in rules["groups"] for r in g["rules"] for n in metric_names(r["expr"])}
-    dashboard = json.loads((OPS / "grafana" / "dashboards" / "spark-backtest.json").read_text())
-    for panel in dashboard["panels"]:
-        for target in panel["targets"]:
-            if "expr" in target:
-                named |= metric_names(substitute_macros(target["expr"]))
+    for path in sorted((OPS / "grafana" / "dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                if "expr" in target:
+                    named |= metric_names(substitute_macros(target["expr"]))
     missing = _resolve(named, recorded) - exported
     assert not missing, f"named by rules or dashboard but not exported: {sorted(missing)}"
 
     les = buckets["backtest_duration_seconds_bucket"]
     assert "1800.0" in les, "p95 > 30 min must fall on a bucket edge"
     assert any(le != "+Inf" and float(le) > 1800 for le in les), "a bucket above 30 min lets p95 exceed it"
-    tests = yaml.safe_load((OPS / "prometheus" / "rules.test.yml").read_text())
-    used = {
-        m.group(1)
-        for case in tests["tests"]
-        for s in case["input_series"]
-        for m in [re.search(r'le="([^"]+)"', s["series"])]
-        if m
-    }
-    assert {_le(x) for x in used} <= {_le(x) for x in les}, "rules.test.yml uses buckets Spark does not export"
+    for name in ("rules.test.yml", "slo.test.yml"):
+        tests = yaml.safe_load((OPS / "prometheus" / name).read_text())
+        for case in tests["tests"]:
+            for series in case["input_series"]:
+                m = re.search(r'^(\w+)\{.*le="([^"]+)"', series["series"])
+                if m:
+                    exported_les = {_le(x) for x in buckets[m.group(1)]}
+                    assert _le(m.group(2)) in exported_les, f"{name} uses a bucket {m.group(1)} does not export"
 
 
 def _le(text: str) -> float:

@@ -16,6 +16,7 @@ export const VIEWS = [
   { route: 'new', nav: null, load: async () => runsView },
   { route: 'runs/:id', nav: null, params: { id: RUN_ID }, what: 'run id', load: () => import('./report.js').then((m) => m.reportView) },
   { route: 'compare/:a/:b', nav: null, params: { a: RUN_ID, b: RUN_ID }, what: 'run id', load: () => import('./compare.js').then((m) => m.compareView) },
+  { route: 'guardrails', nav: 'Guardrails', load: () => import('./guardrails.js').then((m) => m.guardrailsView) },
 ];
 
 /** Add a view at run time (a plugin's module may call this before the first route). */
