@@ -24,7 +24,9 @@ GATES_SCHEMA: dict[str, Any] = {
         **{
             gate: {
                 "oneOf": [
-                    {"type": "boolean"} if gate == "longOnly" else {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+                    {"type": "boolean"}
+                    if gate == "longOnly"
+                    else {"type": "number", "minimum": 0, "exclusiveMinimum": True},
                     {
                         "type": "object",
                         "additionalProperties": False,
