@@ -200,6 +200,8 @@ export function reportView(main, { store, live, id }) {
   // The chart first (a done run's curve needs nothing else); the detail, which can cost the server as much to
   // build as the curve, is asked for once the chart is drawn or known to wait for the run. A run the page does not
   // know yet (a cold load) waits briefly for the stream's snapshot, so a run in flight is not asked for its chart.
+  // Fetched and compiled while the page waits for the snapshot (the chart imports them again: one module each).
+  Promise.all([import('./charts.js'), import('./vendor/lightweight-charts.mjs')]).catch(() => {});
   const known = store.get(id)
     ? Promise.resolve()
     : Promise.race([live.ready, new Promise((resolve) => { setTimeout(resolve, 800); })]);
