@@ -120,6 +120,7 @@ class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
         self.died = trio.Event()  # set when an actor raised; `failure` holds what
         self.failure: BaseException | None = None
         self._candles = report.CandleCache()  # the price pane's last runs (candles re-read from their feed)
+        self._curves = report.CandleCache()  # the equity pane's last done runs (series with their benchmark)
         self._open_questions: set[Reply[Any]] = set()  # replies awaited now (failed at once if an actor dies)
         self._scheduler_stats = scheduler.SchedulerStatistics()
         self._reload_status = ReloadStatus()

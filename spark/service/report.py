@@ -61,25 +61,45 @@ class _Loaded:
 
 
 class CandleCache:
-    """The candles and indicator lines of the last few runs viewed (by run id), shared by the worker threads."""
+    """The candles and indicator lines of the last few runs viewed (by run id), shared by the worker threads (the
+    service keeps a second one for the equity series of the last runs viewed: whatever `load` returns is kept).
+
+    A miss is loaded once: the report view asks for /ohlc and /equity (its benchmark) at the same moment, and a
+    second thread asking for a key being loaded waits for that load instead of reading the feed again. Loads of
+    different keys never wait for each other."""
 
     def __init__(self, size: int = 2) -> None:
         self._size = size
         self._items: OrderedDict[tuple[str, str | None], _Loaded] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str | None], threading.Lock] = {}
 
     def get(self, key: tuple[str, str | None], load: Callable[[], _Loaded]) -> _Loaded:
-        """The entry for ``key`` (run id, the feed's stamp of its data), loaded on a miss."""
+        """The entry for ``key`` (run id, the feed's stamp of its data), loaded on a miss (its error raised to
+        every caller that waited for it, each of which then tries itself)."""
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
                 return hit
-        loaded = load()  # outside the lock: two threads may load one run once each, never block each other
-        with self._lock:
-            self._items[key] = loaded
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:  # one load per key at a time; the others find it cached when they get the gate
+            with self._lock:
+                hit = self._items.get(key)
+                if hit is not None:
+                    self._items.move_to_end(key)
+                    return hit
+            try:
+                loaded = load()
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(key, None)
+                raise
+            with self._lock:  # cached and no longer loading in one step: a newcomer finds one or the other
+                self._items[key] = loaded
+                self._loading.pop(key, None)
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
         return loaded
 
 
@@ -113,10 +133,8 @@ def price(
         plot["levels"] = [float(v) for v in plot["levels"] if isinstance(v, int | float)]
     doc["indicators"] = {p["name"]: at_bucket_ends(loaded.lines[p["name"]], starts, hi) for p in plots}
     doc["plots"] = plots
-    markers = _markers(read_trades(evidence_dir, record.id), candles.timestamp, start_ms, end_ms)
-    doc["markersTotal"] = len(markers)
-    if len(markers) > MAX_MARKERS:
-        markers = [markers[i] for i in np.linspace(0, len(markers) - 1, MAX_MARKERS).astype(np.int64)]
+    markers, total = _markers(read_trades(evidence_dir, record.id), candles.timestamp, start_ms, end_ms, MAX_MARKERS)
+    doc["markersTotal"] = total
     doc["markers"] = markers
     doc["precision"] = _precision(candles.close)
     return doc
@@ -189,32 +207,48 @@ def _load(record: RunRecord, metadata: dict[str, Any], plugins: Plugins, data_di
 
 
 def _markers(
-    trades: np.ndarray | None, timestamp: np.ndarray, start_ms: int | None, end_ms: int | None
-) -> list[dict[str, Any]]:
-    """Entry and exit markers of the trades whose fills fall in the window, in time order."""
+    trades: np.ndarray | None, timestamp: np.ndarray, start_ms: int | None, end_ms: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """(entry and exit markers of the trades whose fills fall in the window, in time order (an exit before an entry
+    at the same time), evenly thinned to at most ``limit``; how many there are in all). Selected and ordered with
+    numpy, so only the markers answered become dicts (a 1,000,000-bar run has ~40,000)."""
     if trades is None or not len(trades):
-        return []
+        return [], 0
     lo, hi = window(timestamp, start_ms, end_ms)
     if hi <= lo:
-        return []
+        return [], 0
     first, last = int(timestamp[lo]), int(timestamp[hi - 1])
     col = {name: i for i, name in enumerate(TRADE_COLUMNS)}
-    out: list[dict[str, Any]] = []
-    for row in trades:
-        side = "long" if row[col["side"]] > 0 else "short"
-        common = {
-            "trade": int(row[col["id"]]),
-            "side": side,
-            "qty": float(row[col["qty"]]),
-            "pnl": float(row[col["pnl"]]),
-            "open": bool(row[col["open"]]),
-        }
-        for kind, ts_col, price_col in (("entry", "entry_ts", "entry_price"), ("exit", "exit_ts", "exit_price")):
-            ts = row[col[ts_col]]
-            if np.isfinite(ts) and first <= ts <= last:
-                out.append({**common, "kind": kind, "ts": int(ts), "price": float(row[col[price_col]])})
-    out.sort(key=lambda m: (m["ts"], m["kind"] == "entry"))
-    return out
+    picked_rows, picked_ts, picked_price, is_entry = [], [], [], []
+    for kind, ts_col, price_col in ((True, "entry_ts", "entry_price"), (False, "exit_ts", "exit_price")):
+        ts = trades[:, col[ts_col]]
+        with np.errstate(invalid="ignore"):
+            rows = np.flatnonzero(np.isfinite(ts) & (ts >= first) & (ts <= last))
+        picked_rows.append(rows)
+        picked_ts.append(ts[rows])
+        picked_price.append(trades[rows, col[price_col]])
+        is_entry.append(np.full(len(rows), kind))
+    rows, ts, price, entry = (np.concatenate(x) for x in (picked_rows, picked_ts, picked_price, is_entry))
+    order = np.lexsort((entry, ts))  # by time, then exits (False) before entries
+    total = len(order)
+    if total > limit:
+        order = order[np.linspace(0, total - 1, limit).astype(np.int64)]
+    out = []
+    for i in order:
+        row = trades[rows[i]]
+        out.append(
+            {
+                "trade": int(row[col["id"]]),
+                "side": "long" if row[col["side"]] > 0 else "short",
+                "qty": float(row[col["qty"]]),
+                "pnl": float(row[col["pnl"]]),
+                "open": bool(row[col["open"]]),
+                "kind": "entry" if entry[i] else "exit",
+                "ts": int(ts[i]),
+                "price": float(price[i]),
+            }
+        )
+    return out, total
 
 
 def _precision(close: np.ndarray) -> int:

@@ -54,6 +54,22 @@ async def test_the_price_pane_trades_and_monthly_returns_of_a_real_run(
         assert whole["markersTotal"] == 33 + 32  # 33 entries, 32 exits (the last trade is still open)
         entries = [m for m in whole["markers"] if m["kind"] == "entry"]
         assert all(m["side"] == "long" for m in entries) and entries[0]["trade"] == 1
+        listed = (await (await client.get(f"/api/backtest/{run_id}/trades?limit=100")).get_json())["trades"]
+        expected = [("entry", t["id"], t["entryTs"], t["entryPrice"]) for t in listed] + [
+            ("exit", t["id"], t["exitTs"], t["exitPrice"]) for t in listed if t["exitTs"] is not None
+        ]
+        expected.sort(key=lambda m: (m[2], m[0] == "entry"))  # in time, an exit before an entry at one time
+        assert [(m["kind"], m["trade"], m["ts"], m["price"]) for m in whole["markers"]] == expected
+
+        busy = await finished_run(
+            client, system, {"params": {"fast": 2, "slow": 4}, "feed": {"name": "synthetic", "args": {"bars": 20_000}}}
+        )
+        thinned = await (await client.get(f"/api/backtest/{busy}/ohlc?points=100")).get_json()
+        assert thinned["markersTotal"] > 2_000 and len(thinned["markers"]) == 2_000  # evenly thinned, ends kept
+        stamps = [m["ts"] for m in thinned["markers"]]
+        assert stamps == sorted(stamps)
+        first_trade = (await (await client.get(f"/api/backtest/{busy}/trades?limit=1")).get_json())["trades"][0]
+        assert (thinned["markers"][0]["trade"], thinned["markers"][0]["kind"]) == (first_trade["id"], "entry")
 
         t0, t1 = goog.timestamp[500], goog.timestamp[560]
         zoom = await (await client.get(f"/api/backtest/{run_id}/ohlc?from={t0}&to={t1}&points=4000")).get_json()

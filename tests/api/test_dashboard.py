@@ -152,3 +152,16 @@ async def test_the_vendored_library_is_served_as_a_module_gzipped_when_accepted(
 async def test_the_vendored_library_is_not_preloaded(client) -> None:
     page = await (await client.get("/backtest")).get_data(as_text=True)
     assert "vendor/" not in page
+
+
+def test_the_chart_module_documents_every_export_at_its_top() -> None:
+    """Other views chart with static/charts.js: what it exports is listed in the comment it opens with."""
+    text = (STATIC_DIR / "charts.js").read_text(encoding="utf-8")
+    header = "\n".join(line for line in text.splitlines() if line.startswith("//"))
+    exported = set(re.findall(r"^export (?:async )?(?:function|const|class) (\w+)", text, flags=re.MULTILINE))
+    exported |= {
+        n.strip() for group in re.findall(r"^export \{([^}]*)\}", text, flags=re.MULTILINE) for n in group.split(",")
+    }
+    assert {"createPanes", "toLine", "toCandles", "mergeWindow", "lib"} <= exported
+    missing = {name for name in exported if not re.search(rf"\b{name}\b", header)}
+    assert not missing, f"exported but not documented at the top of charts.js: {missing}"

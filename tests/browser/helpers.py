@@ -35,20 +35,6 @@ def field(page: Any, name: str) -> Any:
     return page.locator(f"[data-field='{name}']")
 
 
-def drawn_pixels(page: Any, selector: str = "canvas.equity") -> int:
-    """Non-transparent pixels on the chart canvas: a drawn curve has thousands, an empty canvas none."""
-    return page.evaluate(
-        """(sel) => {
-        const c = document.querySelector(sel);
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0;
-        for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n += 1;
-        return n;
-    }""",
-        selector,
-    )
-
-
 def horizontal_overflow(page: Any) -> int:
     """How many CSS pixels the page is wider than its viewport (0: no horizontal scroll)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

@@ -111,21 +111,6 @@ def test_trade_cells_show_prices_to_the_instruments_precision_and_money_to_cents
     assert shown["side"] == "short (open)" and shown["exitTs"] == "open" and shown["durationMs"] == "—"
 
 
-def test_equity_answer_is_read_by_its_documented_names_only(modules: Any) -> None:
-    columns = {"timestamp": [1, 2], "equity": [10, 9], "drawdownPct": [0, 10]}
-    assert modules("chart.js", "return m.normalizeEquity(arg);", columns) == {
-        "t": [1, 2],
-        "equity": [10, 9],
-        "drawdown": [0, 10],
-    }
-    other_spelling = {"t": [1, 2], "equity": [10, 9], "drawdown": [0, -10]}  # not the wire: not guessed at
-    assert modules("chart.js", "return m.normalizeEquity(arg);", other_spelling) == {
-        "t": None,
-        "equity": [10, 9],
-        "drawdown": [0, 0],
-    }
-
-
 def test_stats_are_labelled_and_formatted_by_their_wire_names(modules: Any) -> None:
     out = modules(
         "format.js",
@@ -163,3 +148,49 @@ def test_a_list_read_from_the_api_never_moves_a_run_backwards(modules: Any) -> N
         ],
     )
     assert statuses == [["a", "done", 1], ["b", "running", 0.7], ["c", "queued", 0]]
+
+
+def test_routes_match_views_with_their_params_checked(modules: Any) -> None:
+    out = modules(
+        "views.js",
+        """const show = (parts) => { const f = m.match(parts); return f === null ? null
+            : f.error ? {error: f.error} : {route: f.view.route, params: f.params}; };
+        return [show([]), show(['runs', 'bt-1700000000000-0123abcd']), show(['runs', 'nope']),
+                show(['compare', 'bt-1700000000000-0123abcd', 'bt-1700000000001-0123abcd']), show(['elsewhere'])];""",
+    )
+    assert out == [
+        {"route": "", "params": {}},
+        {"route": "runs/:id", "params": {"id": "bt-1700000000000-0123abcd"}},
+        {"error": "“nope” is not a run id."},
+        {"route": "compare/:a/:b", "params": {"a": "bt-1700000000000-0123abcd", "b": "bt-1700000000001-0123abcd"}},
+        None,
+    ]
+
+
+def test_a_registered_view_opens_from_its_route_and_appears_in_the_registry(modules: Any) -> None:
+    out = modules(
+        "views.js",
+        """m.registerView({ route: 'probe/:n', nav: null, load: async () => (main, ctx) => {
+              main.textContent = `probe ${ctx.params.n}`; return () => {}; } });
+        location.hash = '#/probe/7';
+        await new Promise((r) => setTimeout(r, 300));
+        return [m.match(['probe', '7']).view.route, document.getElementById('main').textContent];""",
+    )
+    assert out == ["probe/:n", "probe 7"]
+
+
+def test_the_runs_list_loads_no_chart_code_and_a_report_loads_it_on_demand(page: Any, engine_server: Server) -> None:
+    def loaded() -> list[str]:
+        return page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name)")
+
+    page.goto(f"{engine_server.url}/backtest")
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("#sse-badge[data-state=connected]")
+    page.wait_for_timeout(300)
+    lazy = ("charts.js", "lightweight-charts.mjs", "report.js", "pricechart.js")
+    assert not [name for name in loaded() if name.endswith(lazy)]
+    run_id = engine_server.start_run(feed={"name": "synthetic", "args": {"bars": 500}})
+    engine_server.wait_status(run_id, {"done"})
+    page.evaluate("(id) => { location.hash = `#/runs/${id}`; }", run_id)
+    page.wait_for_selector(".report-chart[data-drawn=true]")
+    assert {name.rsplit("/", 1)[-1] for name in loaded() if name.endswith(lazy)} == set(lazy)

@@ -28,6 +28,9 @@ def runs(engine_server: Server) -> dict[str, str]:
         "sma": engine_server.start_run(**RUN, params={"fast": 3, "slow": 12}),
         "rsi": engine_server.start_run(**RUN, strategy="rsi_reversion"),
         "csv": engine_server.start_run(feed={"name": "csv", "args": {"path": "report.csv"}}),
+        "busy": engine_server.start_run(
+            feed={"name": "synthetic", "args": {"bars": 20_000}}, params={"fast": 2, "slow": 4}
+        ),
     }
     for run_id in ids.values():
         engine_server.wait_status(run_id, {"done"})
@@ -66,10 +69,27 @@ def test_price_markers_indicators_equity_benchmark_and_drawdown_are_drawn_on_lin
     ohlc = get(engine_server, f"/api/backtest/{runs['sma']}/ohlc?points=4000")
     assert 100 < ohlc["markersTotal"] <= 2000
     assert chart.get_attribute("data-markers") == str(ohlc["markersTotal"])
+    assert chart.get_attribute("data-markers-drawn") == str(ohlc["markersTotal"])  # fewer than one per 2 px
     equity = get(engine_server, f"/api/backtest/{runs['sma']}/equity?points=200")
     assert equity["benchmark"], "the equity route carries buy and hold"
     assert "Charts: TradingView Lightweight Charts" in chart.inner_text()
     screenshot(page, "report-price")
+
+
+def test_thousands_of_markers_are_thinned_to_one_per_two_pixels_and_a_zoom_brings_them_back(
+    page: Any, engine_server: Server, runs: dict[str, str]
+) -> None:
+    chart = open_report(page, engine_server, runs["busy"])
+    ohlc = get(engine_server, f"/api/backtest/{runs['busy']}/ohlc?points=10")
+    assert ohlc["markersTotal"] > 2000 and chart.get_attribute("data-markers") == "2000"
+    width = chart.evaluate("c => c.clientWidth")
+    assert int(chart.get_attribute("data-markers-drawn")) == round(width / 2)
+    wheel_zoom(page, steps=30)
+    page.wait_for_selector(".report-chart[data-zooms]")
+    page.wait_for_timeout(800)
+    start, end = (int(x) for x in chart.get_attribute("data-window").split("-"))
+    inside = get(engine_server, f"/api/backtest/{runs['busy']}/ohlc?points=10&from={start}&to={end}")["markersTotal"]
+    assert int(chart.get_attribute("data-markers")) >= min(inside, 2000)  # the window's markers, all of them
 
 
 def test_an_rsi_strategy_gets_its_own_pane_beside_the_price(
@@ -251,5 +271,10 @@ def test_a_phone_shows_each_trade_as_a_card_without_sideways_scrolling(
     card = page.locator(".trades tbody tr").first.bounding_box()
     assert card["height"] > 150 and card["width"] < 375  # stacked cells, one trade per card
     assert page.locator(".trades thead").is_hidden()
+    with page.expect_request("**/trades?sort=-pnl*"):  # the order, chosen without the hidden header row
+        page.select_option("#trades-order", "-pnl")
+    page.wait_for_selector(".trades[data-loading=false]")
+    pnl = [number(t) for t in page.locator(".trades tbody td[data-key=pnl]").all_inner_texts()]
+    assert pnl == sorted(pnl, reverse=True)
     assert pane_pixels(page, "price") > 1000
     screenshot(page, "phone-report-trades")

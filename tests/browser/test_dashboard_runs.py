@@ -44,7 +44,7 @@ def test_a_run_started_from_the_form_appears_live_finishes_and_its_report_draws(
     assert page.locator(".toolbar .run-id").inner_text() == run_id
     assert pane_pixels(page, "price") > 2000
     assert page.locator("[data-stat=totalTrades] dd").inner_text().strip() != ""
-    page.wait_for_selector(".trades table, .trades p")
+    page.wait_for_selector(".trades[data-loading=false] table, .trades > p.muted")
     assert page.locator(".artifacts a", has_text="Trades (CSV)").count() == 1
     screenshot(page, "report")
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from .conftest import Server, screenshot
-from .helpers import SMALL_RUN, drawn_pixels, horizontal_overflow, number, open_dashboard, open_form, pane_pixels
+from .helpers import SMALL_RUN, horizontal_overflow, number, open_dashboard, open_form, pane_pixels
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,13 @@ def test_compare_two_runs_on_one_chart(page: Any, engine_server: Server, done_ru
         page.get_by_role("checkbox", name=f"Select {run_id} for comparison").check()
     page.get_by_role("button", name="Compare selected").click()
     page.wait_for_url(f"**#/compare/{a}/{b}")
-    page.wait_for_selector("canvas.equity[data-drawn=true]")
-    assert drawn_pixels(page) > 2000
-    assert page.evaluate("document.querySelector('canvas.equity').dataset.points") != "0"
+    page.wait_for_selector(".compare-chart[data-drawn=true]")
+    assert pane_pixels(page, "equity") > 2000 and pane_pixels(page, "drawdown") > 1000
+    assert int(page.get_attribute(".compare-chart", "data-points")) > 100
+    box = page.locator(".pane[data-pane=equity]").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    readout = page.locator(".readout").inner_text()
+    assert "A: equity " in readout and "B: equity " in readout
     rows = page.locator("table.compare tbody tr")
     assert rows.count() >= 10
     assert page.locator("table.compare tr[data-stat=pnl] td").count() == 3
@@ -86,7 +90,7 @@ def test_phone_width_has_no_horizontal_scroll(page: Any, engine_server: Server, 
     assert horizontal_overflow(page) <= 0
     screenshot(page, "phone-report")
     page.goto(f"{engine_server.url}/backtest#/compare/{done_runs[0]}/{done_runs[1]}")
-    page.wait_for_selector("canvas.equity[data-drawn=true]")
+    page.wait_for_selector(".compare-chart[data-drawn=true]")
     assert horizontal_overflow(page) <= 0
     screenshot(page, "phone-compare")
 

@@ -27,7 +27,9 @@
 //   snapTime(points, timeSec) -> that point's time (for markers, which must sit on a bar), or null,
 //   mergeWindow(overview, detail, fromSec, toSec) -> overview points outside the window + detail's inside it,
 //   debounce(fn, ms) -> fn with .cancel(); latest() -> {next() -> token, current(token) -> bool} (stale answers),
-//   themeColors(el) -> the dashboard's palette from its CSS variables.
+//   themeColors(el) -> the dashboard's palette from its CSS variables,
+//   ATTRIBUTION: the credit line to show under a chart (the library's own logo is off: it injects a <style>
+//   element, which the page's Content-Security-Policy refuses).
 
 import * as lib from './vendor/lightweight-charts.mjs';
 
@@ -271,7 +273,10 @@ class Panes {
       fn();
     } finally {
       // The library reports range changes on its next frame: release after it.
-      requestAnimationFrame(() => requestAnimationFrame(() => { this.holding -= 1; this.align(); }));
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        this.align(); // still held: a wider axis narrows the plot, which must not read as the user's zoom
+        requestAnimationFrame(() => { this.holding -= 1; });
+      }));
     }
   }
 

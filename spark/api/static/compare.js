@@ -1,8 +1,9 @@
-// Two runs side by side: their stats in one table (with the difference) and both equity curves on one chart.
+// Two runs side by side: their stats in one table (with the difference) and both equity curves, with their
+// drawdowns below, on linked panes of the shared chart module (charts.js, loaded lazily).
 
 import { ApiError, api, routes } from './api.js';
-import { EquityChart, normalizeEquity, pointsFor } from './chart.js';
 import { fmtStat, fmtStatDiff, h, humanize } from './format.js';
+import { pointsForWidth } from './pricechart.js';
 import { scalarStats, statsOf } from './report.js';
 
 function statsTable(a, b, ida, idb) {
@@ -36,11 +37,11 @@ function runCard(label, run, cls) {
 }
 
 export function compareView(main, { a, b }) {
-  let chart = null;
+  let panes = null;
   let disposed = false;
   const controller = new AbortController();
-  const canvas = h('canvas.equity', { role: 'img', 'aria-label': `Equity curves of ${a} (A) and ${b} (B) with drawdown below` });
-  const readout = h('p.readout.muted', { 'aria-hidden': 'true' });
+  const chartBox = h('div.compare-chart');
+  const readout = h('p.readout', { 'aria-live': 'off' });
   const body = h('div', {}, h('p.muted', {}, 'Loading both runs…'));
   main.replaceChildren(
     h('p.crumbs', {}, h('a', { href: '#/' }, '← All runs')),
@@ -52,16 +53,45 @@ export function compareView(main, { a, b }) {
       const [da, db] = await Promise.all([a, b].map((id) => api(routes.run(id), { signal: controller.signal })));
       if (disposed) return;
       const legend = h('p.legend', {}, h('span.swatch.swatch-1'), ` A ${a}  `, h('span.swatch.swatch-2'), ` B ${b}`);
+      const credit = h('p.muted.note');
       body.replaceChildren(
         h('div.two', {}, runCard('A', da, 'swatch-1'), runCard('B', db, 'swatch-2')),
-        h('section.card', {}, h('h2', {}, 'Equity and drawdown'), legend, h('div.chart', {}, canvas), readout),
+        h('section.card', {}, h('h2', {}, 'Equity and drawdown'), legend, chartBox, readout, credit),
         h('section.card', {}, h('h2', {}, 'Statistics'), statsTable(da, db, a, b)));
       const done = [da, db].filter((d) => d.status === 'done');
-      chart = new EquityChart(canvas, readout);
-      const points = pointsFor(canvas);
+      const charts = await import('./charts.js');
+      const points = pointsForWidth(chartBox.clientWidth || 800);
       const curves = await Promise.all(done.map((d) => api(routes.equity(d.id, points), { signal: controller.signal })));
       if (disposed) return;
-      chart.setSeries(done.map((d, i) => ({ label: d.id === a ? 'A' : 'B', slot: d.id === a ? 0 : 1, ...normalizeEquity(curves[i]) })));
+      credit.textContent = charts.ATTRIBUTION;
+      const c = charts.themeColors();
+      panes = charts.createPanes(chartBox, { readout });
+      const eq = panes.add('equity', { height: 260, title: 'Equity', timeAxis: false });
+      const dd = panes.add('drawdown', { height: 130, title: 'Drawdown %' });
+      dd.chart.priceScale('right').applyOptions({ invertScale: true });
+      const drawn = done.map((d, i) => {
+        const label = d.id === a ? 'A' : 'B';
+        const color = d.id === a ? c.series1 : c.series2;
+        const ts = curves[i].timestamp;
+        return {
+          label,
+          equity: eq.line({ color, title: label, lastValueVisible: true }).setData(charts.toLine(ts, curves[i].equity)),
+          drawdown: dd.line({ color, lineWidth: 1, title: label, priceFormat: { type: 'custom', formatter: (v) => `${v.toFixed(2)} %`, minMove: 0.01 } })
+            .setData(charts.toLine(ts, curves[i].drawdownPct)),
+        };
+      });
+      panes.onReadout((time, at) => {
+        const stamp = new Date(time * 1000).toISOString().replace('T', ' ').slice(0, 16);
+        const parts = drawn.map((x) => {
+          const e = at(x.equity);
+          const d = at(x.drawdown);
+          return e ? `${x.label}: equity ${e.value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}${d ? `, drawdown ${d.value.toFixed(2)} %` : ''}` : '';
+        }).filter(Boolean);
+        return `${stamp} UTC · ${parts.join(' · ')}`;
+      });
+      panes.fit();
+      chartBox.dataset.points = String(curves.reduce((n, doc) => n + doc.timestamp.length, 0));
+      chartBox.dataset.drawn = 'true';
       if (done.length < 2) body.prepend(h('p.reason', {}, 'Only runs that are done have an equity curve.'));
     } catch (err) {
       if (disposed || (err && err.name === 'AbortError')) return;
@@ -73,6 +103,6 @@ export function compareView(main, { a, b }) {
   return () => {
     disposed = true;
     controller.abort();
-    if (chart) chart.destroy();
+    if (panes) panes.destroy();
   };
 }

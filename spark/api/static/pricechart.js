@@ -7,7 +7,7 @@
 // since the run) is said plainly in place of the price pane; the equity panes still draw.
 
 import { ApiError, api, routes } from './api.js';
-import { fmtSigned, h } from './format.js';
+import { h } from './format.js';
 
 const PLOT_COLORS = ['#f59e0b', '#8b5cf6', '#0ea5e9', '#ec4899', '#14b8a6'];
 const FULL = 0.9; // a visible window this share of the run or more is drawn from the overview
@@ -19,6 +19,7 @@ export const pointsForWidth = (width) => Math.max(200, Math.min(4000, Math.round
 export const priceDecimals = (precision) => Math.max(0, Math.min(8, Number.isInteger(precision) ? precision : 2));
 
 const fmtPrice = (v, d) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '—');
+const signedMoney = (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : v < 0 ? '−' : ''}${fmtMoney(Math.abs(v))}` : '—');
 const fmtMoney = (v) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '—');
 
 export function priceChart(box, { id, signal }) {
@@ -32,7 +33,6 @@ export function priceChart(box, { id, signal }) {
     h('span.muted.zoom-state', { 'aria-live': 'polite' }));
   const zoomState = toolbar.querySelector('.zoom-state');
   const credit = h('p.muted.note.credit');
-  box.append(toolbar, notice, panesEl, readout, credit);
   let panes = null;
   let charts = null;
   let destroyed = false;
@@ -43,16 +43,20 @@ export function priceChart(box, { id, signal }) {
   const s = {}; // the series by role: candles, overlays [{plot, series}], lines [{plot, series}], equity, bench, dd
   let decimals = 2;
 
+  /** Resolves once drawn; rejects (nothing added to `box`) when the equity curve cannot be had, e.g. a 404 while
+   * the run is not done. The library and both answers are fetched at once. */
   const ready = (async () => {
-    charts = await import('./charts.js');
-    if (destroyed) return;
-    credit.textContent = charts.ATTRIBUTION;
     const points = pointsForWidth(box.clientWidth || 800);
+    const library = Promise.all([import('./charts.js'), import('./vendor/lightweight-charts.mjs')]); // in parallel
+    library.catch(() => {});
     const [ohlc, equity] = await Promise.all([
       api(routes.ohlc(id, points), { signal }).catch((err) => ({ failed: err })),
       api(routes.equity(id, points), { signal }),
     ]);
+    [charts] = await library;
     if (destroyed) return;
+    box.append(toolbar, notice, panesEl, readout, credit);
+    credit.textContent = charts.ATTRIBUTION;
     if (ohlc.failed) {
       if (ohlc.failed.name === 'AbortError') return;
       notice.hidden = false;
@@ -62,10 +66,14 @@ export function priceChart(box, { id, signal }) {
         : `The price chart could not be loaded: ${ohlc.failed.message}`;
     }
     overview = { ohlc: ohlc.failed ? null : ohlc, equity };
+    const t0 = performance.now();
     build(overview.ohlc);
     panes.hold(() => draw(overview.ohlc, overview.equity));
     panes.fit();
+    const t1 = performance.now();
     await frames(2);
+    performance.measure('spark-report-build', { start: t0, end: t1 });
+    performance.measure('spark-report-paint', { start: t1 });
     box.dataset.drawn = 'true';
     box.dataset.points = String((overview.ohlc ? overview.ohlc.timestamp.length : 0) + equity.timestamp.length);
     performance.mark('spark-report-drawn');
@@ -118,9 +126,15 @@ export function priceChart(box, { id, signal }) {
           charts.toLine(ohlc.timestamp, ohlc.indicators[plot.name] || [])));
       }
       const markerList = win
-        ? [...ov.ohlc.markers.filter((m) => m.ts < win.from || m.ts > win.to), ...ohlc.markers]
+        ? [...ov.ohlc.markers.filter((m) => m.ts < win.from || m.ts > win.to), ...ohlc.markers].sort((a, b) => a.ts - b.ts)
         : ohlc.markers;
-      s.candles.markers(markerList.map((m) => markerOf(m, candles, markerList.length)).sort((a, b) => a.time - b.time));
+      const colors = charts.themeColors(); // once: reading the CSS variables per marker costs a style pass each
+      // Drawn: about one marker per two pixels (more only overlap, and cost every frame); the readout keeps all.
+      const budget = Math.max(50, Math.round((box.clientWidth || 800) / 2));
+      const drawn = markerList.length <= budget ? markerList
+        : Array.from({ length: budget }, (_, i) => markerList[Math.round((i * (markerList.length - 1)) / (budget - 1))]);
+      s.candles.markers(drawn.map((m) => markerOf(m, candles, drawn.length, colors)).sort((a, b) => a.time - b.time));
+      box.dataset.markersDrawn = String(drawn.length);
       s.markerList = markerList.map((m) => ({ ...m, time: charts.snapTime(candles, charts.seconds(m.ts)) }));
       box.dataset.markers = String(markerList.length);
     }
@@ -130,8 +144,7 @@ export function priceChart(box, { id, signal }) {
     s.dd.setData(merge(win ? charts.toLine(ov.equity.timestamp, ov.equity.drawdownPct) : [], charts.toLine(equity.timestamp, equity.drawdownPct)));
   }
 
-  function markerOf(m, candles, count) {
-    const c = charts.themeColors();
+  function markerOf(m, candles, count, c) {
     const time = charts.snapTime(candles, charts.seconds(m.ts));
     const long = m.side === 'long';
     if (m.kind === 'entry') {
@@ -159,7 +172,7 @@ export function priceChart(box, { id, signal }) {
     if (dd) parts.push(`drawdown ${dd.value.toFixed(2)} %`);
     const here = candle && s.markerList ? s.markerList.filter((m) => m.time === candle.time) : [];
     const trades = here.map((m) => h('span.trade-note', { dataset: { trade: String(m.trade) } },
-      `trade #${m.trade} ${m.side} ${m.kind} at ${fmtPrice(m.price, decimals)} (qty ${m.qty}${m.kind === 'exit' || m.open ? `, PnL ${fmtSigned(Math.round(m.pnl * 100) / 100)}` : ''})`));
+      `trade #${m.trade} ${m.side} ${m.kind} at ${fmtPrice(m.price, decimals)} (qty ${m.qty.toLocaleString('en-US', { maximumFractionDigits: 6 })}${m.kind === 'exit' || m.open ? `, PnL ${signedMoney(m.pnl)}` : ''})`));
     const out = h('span', {});
     parts.forEach((p, i) => { if (i) out.append(' · '); out.append(p); });
     if (trades.length) out.append(h('br'), ...trades.flatMap((t, i) => (i ? [' · ', t] : [t])));
@@ -186,10 +199,15 @@ export function priceChart(box, { id, signal }) {
       }
       return;
     }
-    const inside = detail && range.from >= detail.from && range.to <= detail.to;
+    const slack = width * 0.02; // bucket edges move a window by a bar or two when it is drawn: not a new window
+    const inside = detail && range.from >= detail.from - slack && range.to <= detail.to + slack;
     if (inside && (detail.full || width > (detail.to - detail.from) / 3)) return; // what is drawn is fine enough
-    const from = Math.max(whole.from, Math.floor(range.from - width * MARGIN));
-    const to = Math.min(whole.to, Math.ceil(range.to + width * MARGIN));
+    let from = Math.max(whole.from, Math.floor(range.from - width * MARGIN));
+    let to = Math.min(whole.to, Math.ceil(range.to + width * MARGIN));
+    if (to - from >= FULL * (whole.to - whole.from)) { // no room for a margin: the visible window alone
+      from = Math.max(whole.from, Math.floor(range.from));
+      to = Math.min(whole.to, Math.ceil(range.to));
+    }
     if (inflight) inflight.abort();
     inflight = new AbortController();
     const token = ++sequence.value;

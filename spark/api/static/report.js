@@ -102,20 +102,39 @@ export function reportView(main, { store, live, id }) {
     errorBox.textContent = `Could not load the report: ${err.message}`;
   };
 
-  /** Stats (from the record or the detail: the same summary), then the chart, then downloads, trades and months.
-   * Resolves once the chart is drawn (or could not be). */
+  /** The chart, asked for at once (before the detail and the stream's snapshot: a done run draws first); while the
+   * run is not done the route answers 404 and the chart is asked for again once it is. */
+  let chartState = 'idle'; // idle | loading | drawn
+  const startChart = () => {
+    if (chartState !== 'idle' || disposed) return chartDone;
+    chartState = 'loading';
+    const view = priceChart(chartBox, { id, signal: controller.signal });
+    chart = view;
+    chartDone = view.ready.then(() => {
+      chartState = 'drawn';
+      chartWait.remove();
+    }, (err) => {
+      view.destroy();
+      if (chart === view) chart = null;
+      chartState = 'idle';
+      if (!(err instanceof ApiError && err.status === 404)) failed(err);
+      else if (loaded && retries < 3) { // done meanwhile: its result may be a moment behind its record
+        retries += 1;
+        setTimeout(startChart, 300 * retries);
+      }
+    });
+    return chartDone;
+  };
+  let retries = 0;
+
+  /** Stats (from the record or the detail: the same summary), the chart, then trades, downloads and months. */
   const loadDone = (source) => {
     loaded = true;
-    let drawn;
-    chartDone = new Promise((resolve) => { drawn = resolve; });
     (async () => {
       try {
         statsBox.replaceChildren(h('h2', { id: 'stats-title' }, 'Statistics'), statsGrid(statsOf(source)));
-        chartWait.remove();
-        chart = priceChart(chartBox, { id, signal: controller.signal });
-        await chart.ready;
+        await startChart();
         if (disposed) return;
-        drawn();
         const decimals = chartBox.dataset.decimals ? Number(chartBox.dataset.decimals) : priceDecimals(null);
         tradesBox.replaceChildren(h('h2', { id: 'trades-title' }, 'Trades'), tradesTable({ id, decimals, signal: controller.signal }));
         const arts = await api(routes.artifacts(id), { signal: controller.signal });
@@ -130,11 +149,8 @@ export function reportView(main, { store, live, id }) {
         monthlyBox.replaceChildren(h('h2', { id: 'monthly-title' }, 'Monthly returns'), months);
       } catch (err) {
         failed(err);
-      } finally {
-        drawn();
       }
     })();
-    return chartDone;
   };
 
   /** Read the detail (and, once the run is done, everything else); calls while one is in flight run once after. */
@@ -181,13 +197,21 @@ export function reportView(main, { store, live, id }) {
   };
   store.addEventListener('change', onChange);
   const ticker = setInterval(onChange, 1000);
-  // The stream's snapshot usually lands within a few milliseconds. Waiting for it (briefly) lets a done run's
-  // chart come first: the detail, which can cost the server as much to build as the curve, is asked for after.
-  Promise.race([live.ready, new Promise((resolve) => { setTimeout(resolve, 800); })]).then(async () => {
+  // The chart first (a done run's curve needs nothing else); the detail, which can cost the server as much to
+  // build as the curve, is asked for once the chart is drawn or known to wait for the run. A run the page does not
+  // know yet (a cold load) waits briefly for the stream's snapshot, so a run in flight is not asked for its chart.
+  // Fetched and compiled while the page waits for the snapshot (the chart imports them again: one module each).
+  Promise.all([import('./charts.js'), import('./vendor/lightweight-charts.mjs')]).catch(() => {});
+  const known = store.get(id)
+    ? Promise.resolve()
+    : Promise.race([live.ready, new Promise((resolve) => { setTimeout(resolve, 800); })]);
+  known.then(async () => {
     if (disposed) return;
-    onChange(); // starts the chart of a done run
-    await chartDone;
-    if (!disposed) refresh();
+    const run = store.get(id);
+    if (!run || run.status === 'done') await startChart();
+    if (disposed) return;
+    onChange();
+    refresh();
   });
 
   return () => {

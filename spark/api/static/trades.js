@@ -46,7 +46,11 @@ export function tradesTable({ id, decimals = 2, signal }) {
   const next = h('button.btn.btn-small', { type: 'button', onclick: () => go(page + 1) }, 'Next');
   const error = h('p.form-error', { hidden: true, role: 'alert' });
   const table = h('table.data.trade-list', {}, h('caption.sr-only', {}, 'Trades of this run'), h('thead', {}, h('tr', {}, ths)), tbody);
-  wrap.append(h('div.table-wrap', {}, table), h('div.pager', {}, prev, pageInfo, next), error);
+  // On a phone the header row is hidden (each trade is a card): the order is chosen here instead.
+  const order = h('select', { id: 'trades-order', onchange: (ev) => { sort = ev.target.value; mark(); page = 0; load(); } },
+    columns.flatMap((c) => [h('option', { value: c.key }, `${c.label} ↑`), h('option', { value: `-${c.key}` }, `${c.label} ↓`)]));
+  const phoneSort = h('p.phone-only.trade-order', {}, h('label', { for: 'trades-order' }, 'Order by '), order);
+  wrap.append(phoneSort, h('div.table-wrap', {}, table), h('div.pager', {}, prev, pageInfo, next), error);
   const pages = () => Math.max(1, Math.ceil(total / PAGE));
 
   async function load() {
@@ -83,9 +87,15 @@ export function tradesTable({ id, decimals = 2, signal }) {
     load();
   }
 
+  function mark() {
+    const key = sort.replace(/^-/, '');
+    ths.forEach((th) => th.setAttribute('aria-sort', th.dataset.key !== key ? 'none' : sort.startsWith('-') ? 'descending' : 'ascending'));
+    order.value = sort;
+  }
+
   function sortBy(key) {
     sort = sort === key ? `-${key}` : key;
-    ths.forEach((th) => th.setAttribute('aria-sort', th.dataset.key !== key ? 'none' : sort.startsWith('-') ? 'descending' : 'ascending'));
+    mark();
     page = 0;
     load();
   }
