@@ -170,6 +170,8 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
 
     def after_backup(out: str) -> None:
         assert backup.is_file() and "MANIFEST.json" in out, out
+        stamped = [p for p in backup.parent.glob("spark-backup-*Z.tar.gz")]
+        assert len(stamped) == 1 and stamped[0].name in out, out  # the second backup, named with its time
 
     def after_audit(out: str) -> None:
         rows = [line for line in out.splitlines() if "FAILED" in line]
