@@ -27,6 +27,7 @@ COMMANDS = (
     "spark.commands.users",
     "spark.commands.status",
     "spark.commands.reload",
+    "spark.commands.report",
 )
 
 
