@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean install
+.PHONY: run test lint bench clean install vendor
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/dashboard.py
+
+## Fetch the dashboard's charting library (lightweight-charts, pinned in scripts/vendor.py) from the npm registry,
+## check its hashes and write it to spark/api/static/vendor/. Not part of `make test`: the committed file is what runs.
+vendor:
+	$(PYTHON) scripts/vendor.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -269,3 +269,6 @@ def register_feeds(register: Callable[[FeedSpec], None]) -> None:
             help="the embedded real data set: GOOG daily 2004-08-19..2013-03-01, 2,148 bars",
         )
     )
+    from .market import btcturk_feed  # the exchange feed (spark_plugins.market), registered with the built-ins
+
+    register(btcturk_feed)

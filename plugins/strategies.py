@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from spark import Candles, Param, Plot, StrategyContext, StrategySpec, hookimpl
+from spark.engine.sweep import Indicators, SignalRule
 from spark.errors import ParamError
 
 from .indicators import crossed_above, crossed_below, rolling_std, sma, wilder_rsi
@@ -31,6 +32,14 @@ def sma_cross_lines(params: Mapping[str, Any], candles: Candles) -> dict[str, np
     return {"fast": sma(candles.close, params["fast"]), "slow": sma(candles.close, params["slow"])}
 
 
+def sma_cross_sweep(params: Mapping[str, Any], ind: Indicators) -> SignalRule:
+    """The sweep fast path: each SMA window computed once per sweep, the crosses evaluated in the compiled pass."""
+    close = ind.candles.close
+    fast = ind.get(("sma", params["fast"]), lambda: sma(close, params["fast"]))
+    slow = ind.get(("sma", params["slow"]), lambda: sma(close, params["slow"]))
+    return SignalRule.cross(fast, slow, fast, slow)
+
+
 def _fast_below_slow(p: dict[str, Any]) -> None:
     if p["fast"] >= p["slow"]:
         raise ParamError(f"params.fast ({p['fast']}) must be less than params.slow ({p['slow']})", field="params.fast")
@@ -45,6 +54,11 @@ def rsi_reversion(params: Mapping[str, Any], ctx: StrategyContext) -> None:
 
 def rsi_line(params: Mapping[str, Any], candles: Candles) -> dict[str, np.ndarray]:
     return {"rsi": wilder_rsi(candles.close, params["period"])}
+
+
+def rsi_sweep(params: Mapping[str, Any], ind: Indicators) -> SignalRule:
+    rsi = ind.get(("rsi", params["period"]), lambda: wilder_rsi(ind.candles.close, params["period"]))
+    return SignalRule.level(rsi, params["lower"], params["upper"])
 
 
 def _lower_below_upper(p: dict[str, Any]) -> None:
@@ -63,11 +77,27 @@ def bollinger_breakout(params: Mapping[str, Any], ctx: StrategyContext) -> None:
     ctx.signals(crossed_above(close, upper), crossed_below(close, middle))
 
 
+def bollinger_sweep(params: Mapping[str, Any], ind: Indicators) -> SignalRule:
+    close = ind.candles.close
+    period = params["period"]
+    middle = ind.get(("sma", period), lambda: sma(close, period))
+    std = ind.get(("std", period), lambda: rolling_std(close, period))
+    upper = middle + params["k"] * std  # per set (k varies), exactly as the strategy computes it
+    return SignalRule.cross(close, upper, close, middle)
+
+
 def bollinger_bands(params: Mapping[str, Any], candles: Candles) -> dict[str, np.ndarray]:
     close = candles.close
     middle = sma(close, params["period"])
     width = params["k"] * rolling_std(close, params["period"])
     return {"upper": middle + width, "middle": middle, "lower": middle - width}
+
+
+def buy_and_hold_sweep(params: Mapping[str, Any], ind: Indicators) -> SignalRule:
+    n = len(ind.candles)
+    entries = np.zeros(n, dtype=bool)
+    entries[0] = True
+    return SignalRule.signals(entries, np.zeros(n, dtype=bool))
 
 
 def buy_and_hold(params: Mapping[str, Any], ctx: StrategyContext) -> None:
@@ -76,6 +106,20 @@ def buy_and_hold(params: Mapping[str, Any], ctx: StrategyContext) -> None:
     entries = np.zeros(n, dtype=bool)
     entries[0] = True
     ctx.signals(entries, np.zeros(n, dtype=bool))
+
+
+def _slow_bars(p: Mapping[str, Any]) -> int:
+    """SMA(slow) is defined from bar slow-1 and a cross needs the bar before: the first decision is at bar slow."""
+    return int(p["slow"])
+
+
+def _period_bars(p: Mapping[str, Any]) -> int:
+    """RSI is defined from bar ``period``; the bands from bar period-1, a cross needing the bar before."""
+    return int(p["period"])
+
+
+def _no_bars(p: Mapping[str, Any]) -> int:
+    return 0
 
 
 SMA_CROSS = StrategySpec(
@@ -90,6 +134,8 @@ SMA_CROSS = StrategySpec(
     ),
     plots=(Plot(name="fast", label="SMA fast"), Plot(name="slow", label="SMA slow")),
     indicators=sma_cross_lines,
+    warm_up=_slow_bars,
+    sweep=sma_cross_sweep,
 )
 RSI_REVERSION = StrategySpec(
     name="rsi_reversion",
@@ -103,6 +149,8 @@ RSI_REVERSION = StrategySpec(
     ),
     plots=(Plot(name="rsi", label="RSI", pane="rsi", levels=("lower", "upper")),),
     indicators=rsi_line,
+    warm_up=_period_bars,
+    sweep=rsi_sweep,
 )
 BOLLINGER_BREAKOUT = StrategySpec(
     name="bollinger_breakout",
@@ -118,9 +166,15 @@ BOLLINGER_BREAKOUT = StrategySpec(
         Plot(name="lower", label="lower band"),
     ),
     indicators=bollinger_bands,
+    warm_up=_period_bars,
+    sweep=bollinger_sweep,
 )
 BUY_AND_HOLD = StrategySpec(
-    name="buy_and_hold", fn=buy_and_hold, help="buy on the first bar and hold to the end: the benchmark"
+    name="buy_and_hold",
+    fn=buy_and_hold,
+    help="buy on the first bar and hold to the end: the benchmark",
+    warm_up=_no_bars,
+    sweep=buy_and_hold_sweep,
 )
 
 

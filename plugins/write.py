@@ -39,6 +39,7 @@ from spark.service.library import StagedUpload, stage_upload
 
 from .guard import Guard
 from .write_changes import changes_blueprint
+from .write_live import live_blueprint
 
 __all__ = ["register_routes"]
 
@@ -48,14 +49,18 @@ NAME = "write"
 @hookimpl
 def register_routes(register: Callable[[Any], None], services: Services) -> None:
     mutations = RateLimiter(what="mutations")  # DESIGN's "mutations" bucket: deletes, uploads, change requests
+    starts = RateLimiter(what="starts")  # DESIGN's "starts" bucket: backtest and live-session starts
     guard = Guard(services, NAME)
-    register(write_blueprint(services, guard, mutations))
+    register(write_blueprint(services, guard, mutations, starts))
     register(changes_blueprint(services, guard, mutations))
+    register(live_blueprint(services, guard, starts))
 
 
-def write_blueprint(services: Services, guard: Guard, mutations: RateLimiter) -> Blueprint:
+def write_blueprint(
+    services: Services, guard: Guard, mutations: RateLimiter, starts: RateLimiter | None = None
+) -> Blueprint:
     bp = Blueprint(NAME, __name__)
-    limiter = RateLimiter(what="starts")
+    limiter = starts if starts is not None else RateLimiter(what="starts")
     gate, identify, refuse = guard.gate, guard.identify, guard.refuse
 
     @bp.post("/api/backtest/start")
@@ -75,7 +80,10 @@ def write_blueprint(services: Services, guard: Guard, mutations: RateLimiter) ->
                 payload = {"unparsed": raw[:256].decode("utf-8", "replace")}  # what was tried, for the audit
                 raise
             run_request = RunRequest.parse(
-                payload, services.plugins, FeedEnv(data_dir=settings.data_dir, restricted=True)
+                payload,
+                services.plugins,
+                FeedEnv(data_dir=settings.data_dir, restricted=True),
+                default_gates=settings.risk_gates,
             )
         except SparkError as exc:
             await refuse("start", caller, None, payload, exc)

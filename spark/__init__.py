@@ -8,10 +8,13 @@ The Python API::
     result.report.stats["final_equity"], result.report.trades, result.report.equity, result.metadata
 """
 
-from spark.engine import BacktestResult, Candles, Order, Param, Plot, StrategyContext, StrategySpec
+from spark.engine import BacktestResult, Candles, Gates, Order, Param, Plot, StrategyContext, StrategySpec
 from spark.errors import SparkError
 from spark.plugin.feeds import FeedEnv, FeedSpec
 from spark.plugin.hookspecs import hookimpl
+from spark.research.result import SweepResult
+from spark.research.sweep import run_sweep
+from spark.research.walkforward import WalkForwardResult, run_walkforward
 from spark.service.datafiles import load_candles
 from spark.service.runner import run_backtest
 
@@ -20,14 +23,19 @@ __all__ = [
     "Candles",
     "FeedEnv",
     "FeedSpec",
+    "Gates",
     "Order",
     "Param",
     "Plot",
     "SparkError",
     "StrategyContext",
     "StrategySpec",
+    "SweepResult",
+    "WalkForwardResult",
     "hookimpl",
     "load_candles",
     "run_backtest",
+    "run_sweep",
+    "run_walkforward",
 ]
 __version__ = "0.1.0"

@@ -27,6 +27,8 @@ COMMANDS = (
     "spark.commands.users",
     "spark.commands.status",
     "spark.commands.reload",
+    "spark.commands.data",
+    "spark.commands.dev",
     "spark.commands.report",
 )
 

@@ -6,6 +6,7 @@ Every knob the service has lives here: limits, queue size, heartbeat, mock delay
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -55,6 +56,48 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024  # the body limit of POST /api/data (a CSV file)
     retention_days: float = 0.0  # ended runs older than this are deleted (audited, user "retention"); 0: off
     retention_check_s: float = 86_400.0  # how often retention looks (the first look a minute after start-up)
+    # live sessions (paper trading, issue 11): the replay exchange, the bound on a session's series, sessions at once
+    live_exchange: str = "replay"  # the exchange of a live start body that names none
+    replay_speed: float = 60.0  # the replay exchange plays its file this many times faster than real time
+    replay_lead_bars: int = 200  # its clock starts this many rows into the file: history to warm up on
+    live_max_bars: int = 100_000  # a session's series (warm-up + live) at most: each candle re-runs the engine on it
+    live_max_sessions: int = 20  # running live sessions at once; over it a start answers 503
+    live_warmup_bars: int = 0  # warm-up candles when the start body names none; 0: the largest int parameter
+    # risk gates (issue 12) of every run that gives no options.gates: their wire form as JSON text (SPARK_RISK_GATES,
+    # or a [spark.risk_gates] table in spark.toml), e.g. '{"maxOrderNotional": 1000, "haltDrawdownPct": 30}'
+    risk_gates: str = ""
+    # market data (issue 11): BTCTurk base URLs are bare hosts (the client appends /api/v2/... and /v1/klines/...)
+    btcturk_rest_url: str = "https://api.btcturk.com"  # SPARK_BTCTURK_REST_URL
+    btcturk_graph_url: str = "https://graph-api.btcturk.com"  # SPARK_BTCTURK_GRAPH_URL: klines history
+    btcturk_ws_url: str = "wss://ws-feed-pro.btcturk.com"  # SPARK_BTCTURK_WS_URL
+    market_data_enabled: bool = False  # the btcturk feed over the API (a backtest may then call the exchange)
+    market_rest_timeout_s: float = 10.0  # one REST request, connect to last byte
+    market_rest_retries: int = 4  # a 5xx or a transport error is retried this many times, with backoff
+    market_rest_backoff_s: float = 1.0  # the first retry's wait; doubles (jittered) up to market_rest_backoff_max_s
+    market_rest_backoff_max_s: float = 30.0
+    market_retry_after_max_s: float = 600.0  # a 429's Retry-After is honoured up to this (longer: the call fails)
+    market_graph_limit: int = (
+        600  # requests to the graph host (klines) per market_graph_period_s (published: 600/10 min)
+    )
+    market_graph_period_s: float = 600.0
+    market_api_limit: int = 90  # requests to the REST host (trades) per market_api_period_s (published: 90/min)
+    market_api_period_s: float = 60.0
+    market_klines_page: int = 500  # candles asked for per klines request when paging history
+    feed_stale_s: float = 60.0  # no data frame for this long while subscribed: reconnect (pings are not data)
+    feed_first_data_s: float = 20.0  # no 421 snapshot this long after the ack: the pair is unknown, the feed fails
+    feed_connect_timeout_s: float = 10.0  # TCP + TLS + WebSocket handshake + welcome
+    feed_backoff_s: float = 4.0  # the first reconnect waits at least this (15 connections a minute at most)
+    feed_backoff_max_s: float = 30.0  # the jittered exponential backoff's cap
+    feed_connects_per_window: int = 15  # connection attempts at most per feed_connect_window_s (the exchange's rule)
+    feed_connect_window_s: float = 60.0
+    feed_poll_s: float = 5.0  # while the socket is down, poll REST klines this often (state rest_fallback)
+    feed_reconcile_grace_s: float = 5.0  # a closed candle is checked against klines one interval + this later
+    feed_close_grace_ms: int = 2000  # a forming candle is closed this long after its end (late trades get in)
+    # the fake exchange (spark dev fake-exchange, tests): its timings, scaled down by the tests
+    fake_ping_interval_s: float = 15.0  # it pings every this many seconds, as the real one does
+    fake_no_pong_close_s: float = 45.0  # scenario no_pong: it closes with 1000 this long after connecting
+    fake_trade_interval_s: float = 1.0  # one 422 trade every this many seconds
+    fake_stall_after_s: float = 3.0  # scenario stall: data stops this long after the snapshot, socket open
 
     @property
     def audit_dir(self) -> Path:
@@ -114,7 +157,10 @@ def _build(raw: Mapping[str, Any]) -> Settings:
     for f in fields(Settings):
         if f.name not in raw:
             continue
-        values[f.name] = _coerce(f.name, raw[f.name], getattr(defaults, f.name))
+        value = raw[f.name]
+        if f.name == "risk_gates":
+            value = _json_object(f.name, value)
+        values[f.name] = _coerce(f.name, value, getattr(defaults, f.name))
     settings = replace(defaults, **values)
     if settings.impl not in _IMPLS:
         raise InputError(f"BACKTEST_IMPL must be one of {', '.join(_IMPLS)}, got {settings.impl!r}", field="impl")
@@ -129,10 +175,20 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         "sse_ring_size",
         "max_body_bytes",
         "rate_limit_max_ips",
+        "live_max_bars",
+        "live_max_sessions",
+        "market_klines_page",
+        "market_graph_limit",
+        "market_api_limit",
+        "feed_connects_per_window",
     ):
         minimum = 0 if name == "port" else 1
         if getattr(settings, name) < minimum:
             raise InputError(f"setting {name} must be >= {minimum}", field=name)
+    for f in fields(Settings):  # market, feed and fake-exchange timings: a zero would spin or never wait
+        timing = f.name.startswith(("market_", "feed_", "fake_")) and f.name.endswith("_s")
+        if timing and getattr(settings, f.name) <= 0:
+            raise InputError(f"setting {f.name} must be > 0", field=f.name)
     return settings
 
 
@@ -159,6 +215,21 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return str(value)
     except (TypeError, ValueError) as exc:
         raise InputError(f"setting {name}: {exc}", field=name) from None
+
+
+def _json_object(name: str, value: Any) -> str:
+    """A setting holding a JSON object (a TOML table or JSON text) as canonical JSON text ("" when empty). What the
+    object means is checked where it is used (the gates: `spark.engine.gates.Gates.from_wire`)."""
+    if isinstance(value, str):
+        if not value.strip():
+            return ""
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise InputError(f"setting {name} must be a JSON object: {exc}", field=name) from None
+    if not isinstance(value, Mapping):
+        raise InputError(f"setting {name} must be a JSON object, got {type(value).__name__}", field=name)
+    return json.dumps(dict(value), sort_keys=True) if value else ""
 
 
 def changed_settings(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:

@@ -12,7 +12,17 @@ import time
 
 from spark.errors import InputError
 
-__all__ = ["RUN_ID", "check_run_id", "id_time_ms", "is_run_id", "new_run_id", "wall_ms"]
+__all__ = [
+    "RUN_ID",
+    "SESSION_ID",
+    "check_run_id",
+    "check_session_id",
+    "id_time_ms",
+    "is_run_id",
+    "new_run_id",
+    "new_session_id",
+    "wall_ms",
+]
 
 RUN_ID = re.compile(r"^bt-[0-9]{13}-[0-9a-f]{8}$")
 
@@ -43,3 +53,21 @@ def check_run_id(value: object) -> str:
 def id_time_ms(run_id: str) -> int:
     """The start time (epoch ms) a well-formed run id carries."""
     return int(check_run_id(run_id)[3:16])
+
+
+# Live sessions (paper trading): ``lv-<start time in epoch ms>-<8 random hex digits>``, checked the same way.
+SESSION_ID = re.compile(r"^lv-[0-9]{13}-[0-9a-f]{8}$")
+
+
+def new_session_id(now_ms: int) -> str:
+    """A fresh live-session id for a session started at ``now_ms`` (epoch milliseconds)."""
+    if not 10**12 <= now_ms < 10**13:
+        raise ValueError(f"now_ms must be epoch milliseconds with 13 digits, got {now_ms}")
+    return f"lv-{now_ms}-{secrets.token_hex(4)}"
+
+
+def check_session_id(value: object) -> str:
+    """``value`` if it is a well-formed live-session id; InputError (400, field ``id``) otherwise."""
+    if not isinstance(value, str) or SESSION_ID.fullmatch(value) is None:
+        raise InputError(f"not a live session id: {str(value)[:40]!r} (expected lv-<13 digits>-<8 hex>)", field="id")
+    return value

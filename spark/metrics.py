@@ -7,10 +7,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["ARTIFACT_TYPES", "DURATION_BUCKETS", "ENQUEUE_BUCKETS", "HTTP_BUCKETS", "STATUSES", "Metrics"]
+__all__ = ["ARTIFACT_TYPES", "DURATION_BUCKETS", "ENQUEUE_BUCKETS", "HTTP_BUCKETS", "RISK_GATES", "STATUSES", "Metrics"]
 
 STATUSES = ("queued", "running", "done", "failed")
 ARTIFACT_TYPES = ("run", "result", "trades_csv", "equity_csv")
+# the risk gates' names (spark.engine.gates.GATE_ORDER; metrics sits below the engine, so they are listed here)
+RISK_GATES = (
+    "haltDrawdownPct",
+    "maxDrawdownPct",
+    "cooldownBars",
+    "longOnly",
+    "maxOrdersPerBar",
+    "maxOrderNotional",
+    "maxPositionNotional",
+)
 # 0.1 s .. 2 h; 1800 s is a bucket edge so the "p95 > 30 min" alert (ops/) can fire on a real boundary.
 DURATION_BUCKETS = (
     0.1,
@@ -73,6 +83,15 @@ class Metrics:
             "Approvals over a failing gate, and live sessions from unapproved params.",
             registry=r,
         )
+        self.guardrail_denials = Counter(
+            "spark_guardrail_denials",
+            "Orders denied by a risk gate in runs that ended done, by gate (counted when the run finishes).",
+            ["gate"],
+            registry=r,
+        )
+        for gate in RISK_GATES:
+            self.guardrail_denials.labels(gate=gate)
+        self.live_sessions = Gauge("spark_live_sessions", "Live (paper trading) sessions running.", registry=r)
         self.enqueue_latency = Histogram(
             "backtest_enqueue_latency_seconds",
             "Time from a start request accepted to its run queued.",

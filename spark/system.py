@@ -30,8 +30,9 @@ from typing import Any
 import trio
 from prometheus_client import CollectorRegistry
 
-from spark.actors import auditor, broadcaster, registry, retention, scheduler, simulator, workers
+from spark.actors import auditor, broadcaster, live, registry, retention, scheduler, simulator, workers
 from spark.actors.desk import ChangeDesk
+from spark.actors.live_desk import LiveDesk
 from spark.actors.messages import (
     AuditLine,
     Cancel,
@@ -49,7 +50,7 @@ from spark.errors import SparkError, Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
 from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
-from spark.plugin.request import RunRequest
+from spark.plugin.request import RunRequest, settings_gates
 from spark.plugin.services import Caller, Identity, ReloadStatus, Subscription
 from spark.service import report
 from spark.service.changestore import ChangeStore
@@ -69,6 +70,7 @@ LAUNCH_BUFFER = 0
 BROADCAST_INBOX = 64
 AUDIT_INBOX = 64
 REGISTRY_INBOX = 8
+LIVE_INBOX = 8
 SHUTDOWN_GRACE_S = 10.0  # after this, a shutdown stops waiting and cancels what is left
 UNAVAILABLE_RETRY_S = 5
 
@@ -77,7 +79,7 @@ class ActorDied(SparkError):
     """An actor of the system raised: a bug. The system stopped; the process should exit non-zero."""
 
 
-class System(RunViews, ChangeDesk):
+class System(RunViews, ChangeDesk, LiveDesk):
     """Implements `spark.plugin.services.Services` (its reads in `spark.service.views.RunViews`). Built and started
     by `open_system`."""
 
@@ -105,6 +107,8 @@ class System(RunViews, ChangeDesk):
         self._to_broadcaster: trio.MemorySendChannel | None = None
         self._to_auditor: trio.MemorySendChannel | None = None
         self._to_registry: trio.MemorySendChannel | None = None
+        self._to_live: trio.MemorySendChannel | None = None
+        self._live_board = live.LiveBoard()
         self._changes = changes if changes is not None else ChangeStore(settings.evidence_dir)
         self._scheduler_done = trio.Event()
         self._closed = trio.Event()
@@ -154,6 +158,7 @@ class System(RunViews, ChangeDesk):
         folders and the SSE ring keep their start-up values. Runs and streams in flight go on (a run keeps the
         generation it was accepted under). A plugin set that does not load raises PluginError and changes
         nothing."""
+        settings_gates(settings.risk_gates)  # default risk gates that are not valid gates refuse the reload
         fresh = await trio.to_thread.run_sync(_plugins_for, settings, self._plugins.plugin_set.extra)
         users = await trio.to_thread.run_sync(_users_for, settings)  # a bad users file refuses the reload
         changes = []
@@ -196,7 +201,7 @@ class System(RunViews, ChangeDesk):
         return (
             not self._closing
             and not self.died.is_set()
-            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler", "registry"}
+            and self._alive >= {"auditor", "broadcaster", "simulator", "scheduler", "registry", "live"}
         )
 
     # --- mutations ---------------------------------------------------------------------------------------------
@@ -315,6 +320,7 @@ class System(RunViews, ChangeDesk):
         to_broadcaster, broadcaster_inbox = trio.open_memory_channel[Any](BROADCAST_INBOX)
         to_auditor, auditor_inbox = trio.open_memory_channel[Any](AUDIT_INBOX)
         to_registry, registry_inbox = trio.open_memory_channel[Any](REGISTRY_INBOX)
+        to_live, live_inbox = trio.open_memory_channel[Any](LIVE_INBOX)
         await nursery.start(
             self._actor,
             "auditor",
@@ -374,8 +380,24 @@ class System(RunViews, ChangeDesk):
                 "now_ms": self.now_ms,
             },
         )
+        await nursery.start(
+            self._actor,
+            "live",
+            live.run,
+            {
+                "inbox": live_inbox,
+                "audit": to_auditor.clone(),
+                "publish": to_broadcaster.clone(),
+                "board": self._live_board,
+                "settings": lambda: self._settings,
+                "plugins": lambda: self._plugins,
+                "active_set": self._changes.active,
+                "metrics": self.metrics,
+                "now_ms": self.now_ms,
+            },
+        )
         self._to_scheduler, self._to_broadcaster, self._to_auditor = to_scheduler, to_broadcaster, to_auditor
-        self._to_registry = to_registry
+        self._to_registry, self._to_live = to_registry, to_live
 
     async def aclose(self) -> None:
         """Stop in order (module docstring). A second call waits for the first to finish."""
@@ -389,7 +411,7 @@ class System(RunViews, ChangeDesk):
                     await self._to_scheduler.send(Stop())
                 await self._to_scheduler.aclose()
                 await self._scheduler_done.wait()
-            for channel in (self._to_registry, self._to_broadcaster, self._to_auditor):
+            for channel in (self._to_registry, self._to_live, self._to_broadcaster, self._to_auditor):
                 if channel is not None:
                     await channel.aclose()
         finally:
@@ -409,11 +431,12 @@ async def open_system(
     a scripted runner at the process boundary); ``extra_plugins`` are (plugin, name) pairs registered after the
     built-ins (tests: throwaway strategies)."""
     extra = tuple(extra_plugins)
+    settings_gates(settings.risk_gates)  # default risk gates that are not valid gates stop the start, named
     # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
     plugins = await trio.to_thread.run_sync(_plugins_for, settings, extra)
     metrics = Metrics()
     store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir, now_ms)
-    changes = await trio.to_thread.run_sync(ChangeStore.load, settings.evidence_dir)
+    changes = await trio.to_thread.run_sync(ChangeStore.load, settings.evidence_dir, settings.audit_dir)
     if interrupted:
         log.warning("%d run(s) cut off by the last shutdown are now failed, interrupted", len(interrupted))
     system = System(settings=settings, plugins=plugins, metrics=metrics, store=store, now_ms=now_ms, changes=changes)

@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from spark.actors.messages import ChangeChanged, RunChanged, RunDeleted, Subscribe, Unsubscribe
+from spark.actors.messages import ChangeChanged, LiveChanged, RunChanged, RunDeleted, Subscribe, Unsubscribe
 from spark.errors import Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
@@ -136,12 +136,14 @@ async def run(
         task_status.started()
         try:
             async for message in inbox:
-                if isinstance(message, RunChanged | RunDeleted | ChangeChanged):
+                if isinstance(message, RunChanged | RunDeleted | ChangeChanged | LiveChanged):
                     hub.last_id += 1
                     if isinstance(message, RunChanged):
                         data, kind = message.record.to_wire(), "run"
                     elif isinstance(message, ChangeChanged):
                         data, kind = message.request, "change"
+                    elif isinstance(message, LiveChanged):
+                        data, kind = message.event, "live"
                     else:
                         data, kind = {"id": message.run_id}, "deleted"
                     event = StreamEvent(id=hub.last_id, kind=kind, data={**data, "serverTime": now_ms()})

@@ -28,6 +28,7 @@ __all__ = [
     "Finished",
     "Job",
     "Launch",
+    "LiveChanged",
     "Outcome",
     "Progress",
     "ProgressFn",
@@ -101,6 +102,7 @@ class Outcome:
     pair: str | None = None
     timeframe: str | None = None
     bars: int | None = None
+    denials: tuple[tuple[str, int], ...] = ()  # orders denied per risk gate (spark_guardrail_denials_total)
 
 
 class ProgressFn(Protocol):
@@ -248,3 +250,11 @@ class AuditLine:
 
     entry: dict[str, Any]
     reply: Reply[None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveChanged:
+    """For the broadcaster: a live session changed (SSE ``event: live``): ``{session, candles, fills, trades,
+    equity}`` (`spark.market.session`)."""
+
+    event: dict[str, Any]

@@ -15,6 +15,7 @@ set at once and the set it replaces becomes superseded; a pending request expire
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -299,8 +300,10 @@ class _Registry:
         """Write, audit, then answer and publish; an audit that fails takes the files back."""
         previous = self.store.snapshot(request.id)
         try:
-            await trio.to_thread.run_sync(self.store.write, request, sets)
+            await trio.to_thread.run_sync(self.store.write, request, sets, previous)
         except (OSError, ValueError) as exc:
+            with contextlib.suppress(OSError, ValueError):
+                await trio.to_thread.run_sync(self.store.restore, request.id, previous)
             error = Unavailable(f"cannot write the change request ({exc}); nothing changed", retry_after=30)
             await self.refuse(message, error) if message is not None else log.error("%s", error.message)
             return
@@ -316,6 +319,7 @@ class _Registry:
                 "to": request.state,
                 "paramsSha": request.params_sha,
                 "reason": reason,
+                "transition": len(request.history),
                 "gates": {g.name: g.verdict for g in request.gates},
                 **({"activatedVersion": request.activated_version} if request.state == "active" else {}),
             },
@@ -327,6 +331,7 @@ class _Registry:
             if message is not None:
                 message.reply.fail(exc)
             return
+        await trio.to_thread.run_sync(self.store.settle, request.id)
         overrides = int(action == "approve" and bool(request.approvals) and request.approvals[-1].override is not None)
         self.store.apply(request, sets)
         self.count(action, overrides)

@@ -372,6 +372,8 @@ class _Scheduler:
         if report.error is None and self.store.status(run_id) == "done":
             for kind in outcome.artifacts:
                 self.metrics.artifacts.labels(type=kind).inc()
+            for gate, count in outcome.denials:
+                self.metrics.guardrail_denials.labels(gate=gate).inc(count)
             return
         # ended failed (cancelled, interrupted, an error): whatever its worker wrote is not a result
         self.nursery.start_soon(self.verdicts.remove_results, run_id)

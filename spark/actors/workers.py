@@ -78,6 +78,7 @@ def work(
     """In the worker process: execute the job, write its result and artifacts. Returns ("ok", Outcome) or
     ("error", (message, Outcome with the market found before the failure))."""
     from spark.actors.simulator import describe_error
+    from spark.service.denials import denial_counts
     from spark.service.evidence import write_result
     from spark.service.runner import PHASES, execute
 
@@ -105,7 +106,7 @@ def work(
     except Exception as exc:
         return "error", (describe_error(exc), Outcome(**market))
     stats = dict(result.report.stats)
-    return "ok", Outcome(stats=stats, artifacts=("result",), **market)
+    return "ok", Outcome(stats=stats, artifacts=("result",), denials=denial_counts(result), **market)
 
 
 def init_worker() -> bool:

@@ -18,6 +18,7 @@ from spark.api.changes import changes_routes
 from spark.api.dashboard import dashboard_blueprint
 from spark.api.data import data_routes
 from spark.api.errors import install_error_handlers
+from spark.api.live import live_routes
 from spark.api.observe import install_observer
 from spark.api.openapi import openapi_document
 from spark.api.routes import read_routes
@@ -30,15 +31,16 @@ __all__ = ["create_app"]
 
 
 class RunIdConverter(BaseConverter):
-    """A path segment that may be a run id: anything but the fixed words beside it (``start``, ``stream``,
-    ``cancel``), so ``/api/backtest/start`` is only the start route and its ``Allow`` lists only its methods.
-    The id's format is checked in the route, which answers 400 naming the field."""
+    """A path segment that may be an id (a run's, a sweep's, a live session's: ``<run:...>`` or ``<id:...>``):
+    anything but the fixed words beside ids (``start``, ``stream``, ``cancel``, ``stop``), so ``/api/backtest/start``
+    or ``/api/live/start`` is only the start route and its ``Allow`` lists only its methods. The id's format is
+    checked in the route, which answers 400 naming the field."""
 
-    regex = r"(?!(?:start|stream|cancel)(?![^/]))[^/]+"
+    regex = r"(?!(?:start|stream|cancel|stop)(?![^/]))[^/]+"
 
 
 # Blueprints whose routes take the body themselves (and audit an oversized one); others refuse it at once.
-BODY_READING_BLUEPRINTS = frozenset({"write", "write_changes"})
+BODY_READING_BLUEPRINTS = frozenset({"write", "write_changes", "write_live"})
 
 
 def create_app(services: Services) -> QuartTrio:
@@ -49,6 +51,7 @@ def create_app(services: Services) -> QuartTrio:
     app.url_map.strict_slashes = False  # no HTML redirects for a trailing slash
     app.url_map.merge_slashes = False
     app.url_map.converters["run"] = RunIdConverter
+    app.url_map.converters["id"] = RunIdConverter
     install_error_handlers(app)
     install_observer(app, services.metrics)  # first: its clock starts before the body is read
 
@@ -68,6 +71,7 @@ def create_app(services: Services) -> QuartTrio:
     app.register_blueprint(data_routes(services))
     app.register_blueprint(stream_routes(services))
     app.register_blueprint(changes_routes(services))
+    app.register_blueprint(live_routes(services))
     app.register_blueprint(dashboard_blueprint())
 
     @app.get("/openapi.json")

@@ -10,16 +10,23 @@ from typing import Any
 
 from spark.api.openapi_changes import change_paths
 from spark.api.openapi_data import data_file_schema, data_paths
+from spark.api.openapi_gates import GATES_SCHEMA, denied_paths
+from spark.api.openapi_live import live_paths
+from spark.api.openapi_parts import REF as _REF
+from spark.api.openapi_parts import RUN_ID as _RUN_ID
+from spark.api.openapi_parts import errors as _errors
+from spark.api.openapi_parts import get as _get
+from spark.api.openapi_parts import json_content as _json
+from spark.api.openapi_parts import ok as _ok
+from spark.api.openapi_parts import query
+from spark.api.openapi_report import report_paths
 from spark.plugin.request import OPTION_FIELDS
 from spark.plugin.services import Services
-from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from spark.service.record import STATUSES, RunRecord, wire_schema
-from spark.service.report import MAX_TRADES_PAGE, TRADE_SORTS
 from spark.service.store import SORT_FIELDS
 
 __all__ = ["openapi_document"]
 
-_REF = "#/components/"
 _ERROR_CODES = {
     400: "Invalid input; the field is named when it can be",
     401: "Missing or wrong admin token",
@@ -32,31 +39,6 @@ _ERROR_CODES = {
     500: "Server not configured for this (no ADMIN_TOKEN)",
     503: "Queue full, audit unwritable or client cap reached (see Retry-After)",
 }
-_RUN_ID = {
-    "name": "run_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^bt-[0-9]{13}-[0-9a-f]{8}$"},
-}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _ok(description: str, schema: dict[str, Any], status: int = 200) -> dict[str, Any]:
-    return {str(status): {"description": description, "content": _json(schema)}}
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"$ref": f"{_REF}responses/E{s}"} for s in statuses}
-
-
-def _get(summary: str, responses: dict[str, Any], parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {**responses, **_errors(400, 404, 405, 413)}}
-    if parameters:
-        op["parameters"] = parameters
-    return {"get": op}
 
 
 def _components(services: Services) -> dict[str, Any]:
@@ -99,7 +81,7 @@ def _components(services: Services) -> dict[str, Any]:
             "options": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {name: {} for name in OPTION_FIELDS},
+                "properties": {**{name: {} for name in OPTION_FIELDS}, "gates": GATES_SCHEMA},
             },
         },
     }
@@ -128,6 +110,9 @@ def _components(services: Services) -> dict[str, Any]:
     }
 
 
+_LIVE_OPTIONS = {"type": "object", "additionalProperties": False, "properties": {name: {} for name in OPTION_FIELDS}}
+
+
 def openapi_document(services: Services) -> dict[str, Any]:
     """The document for the routes of `spark.api` and the built-in write plugin."""
     run_ref = {"$ref": f"{_REF}schemas/Run"}
@@ -148,12 +133,6 @@ def openapi_document(services: Services) -> dict[str, Any]:
         "required": False,
         "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
     }
-    points = {
-        "name": "points",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": MIN_POINTS, "maximum": MAX_POINTS, "default": DEFAULT_POINTS},
-    }
     before = {
         "name": "before",
         "in": "query",
@@ -161,9 +140,6 @@ def openapi_document(services: Services) -> dict[str, Any]:
         "description": "a run id: only runs older than it (page with the last id of the previous page)",
         "schema": {"type": "string", "pattern": _RUN_ID["schema"]["pattern"]},
     }
-
-    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
     list_filters = [
         query("status", {"type": "string", "enum": list(STATUSES)}, "only runs in this status"),
@@ -175,12 +151,6 @@ def openapi_document(services: Services) -> dict[str, Any]:
             "order by a record field or stat (a leading - for descending); runs without the value come last",
         ),
         query("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0}, "skip (sorted)"),
-    ]
-    series = {"type": "array", "items": {"type": "number"}}
-    nullable_series = {"type": "array", "items": {"type": "number", "nullable": True}}
-    window = [
-        query("from", {"type": "integer", "minimum": -(10**15), "maximum": 10**15}, "window start, epoch ms"),
-        query("to", {"type": "integer", "minimum": -(10**15), "maximum": 10**15}, "window end, epoch ms (inclusive)"),
     ]
     admin = [{"adminToken": []}, {"bearer": []}, {"adminCookie": []}]
     paths: dict[str, Any] = {
@@ -201,115 +171,8 @@ def openapi_document(services: Services) -> dict[str, Any]:
             _ok("the run", {"type": "object", "additionalProperties": True}),
             [_RUN_ID],
         ),
-        "/api/backtest/{run_id}/equity": _get(
-            "Equity and drawdown, cut down on the server to at most `points` points, extremes kept",
-            _ok(
-                "the curve",
-                {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "points": {"type": "integer"},
-                        "total": {"type": "integer"},
-                        "timestamp": series,
-                        "equity": series,
-                        "drawdownPct": series,
-                        "benchmark": series,
-                    },
-                },
-            ),
-            [_RUN_ID, points, *window],
-        ),
-        "/api/backtest/{run_id}/ohlc": _get(
-            "Candles of the run's data (read again) in a window, OHLC buckets keeping the extremes, with the "
-            "strategy's indicator lines and the trade markers; 409 when the data changed since the run",
-            {
-                **_ok(
-                    "the price pane",
-                    {
-                        "type": "object",
-                        "properties": {
-                            "total": {"type": "integer"},
-                            **{name: series for name in ("timestamp", "open", "high", "low", "close", "volume")},
-                            "indicators": {"type": "object", "additionalProperties": nullable_series},
-                            "plots": {"type": "array", "items": {"type": "object"}},
-                            "markers": {"type": "array", "items": {"type": "object"}},
-                            "markersTotal": {"type": "integer"},
-                            "precision": {"type": "integer"},
-                        },
-                    },
-                ),
-                **_errors(409),
-            },
-            [_RUN_ID, points, *window],
-        ),
-        "/api/backtest/{run_id}/trades": _get(
-            "One sorted page of the run's trades, with return % and duration",
-            _ok(
-                "trades",
-                {
-                    "type": "object",
-                    "properties": {
-                        "total": {"type": "integer"},
-                        "trades": {"type": "array", "items": {"type": "object"}},
-                    },
-                },
-            ),
-            [
-                _RUN_ID,
-                query("sort", {"type": "string", "enum": [*TRADE_SORTS, *(f"-{f}" for f in TRADE_SORTS)]}, "order"),
-                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_TRADES_PAGE, "default": 100}, "page"),
-                query("offset", {"type": "integer", "minimum": 0, "maximum": 100_000_000, "default": 0}, "skip"),
-            ],
-        ),
-        "/api/backtest/{run_id}/monthly": _get(
-            "Returns per calendar month and year (UTC), in percent",
-            _ok(
-                "returns",
-                {
-                    "type": "object",
-                    "properties": {
-                        "months": {"type": "array", "items": {"type": "object"}},
-                        "years": {"type": "array", "items": {"type": "object"}},
-                    },
-                },
-            ),
-            [_RUN_ID],
-        ),
-        "/api/backtest/{run_id}/artifacts": _get(
-            "The run's files",
-            _ok(
-                "artifacts",
-                {
-                    "type": "object",
-                    "properties": {
-                        "artifacts": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "type": {"type": "string", "enum": ["run", "result", "trades_csv", "equity_csv"]},
-                                    "name": {"type": "string"},
-                                    "url": {"type": "string"},
-                                    "bytes": {"type": "integer"},
-                                },
-                            },
-                        }
-                    },
-                },
-            ),
-            [_RUN_ID],
-        ),
-        "/api/backtest/{run_id}/artifacts/{name}": _get(
-            "One artifact file",
-            {
-                "200": {
-                    "description": "the file",
-                    "content": {"application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}}},
-                }
-            },
-            [_RUN_ID, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-        ),
+        **report_paths(),
+        **denied_paths(),
         "/api/backtest/stream": _get(
             "Server-Sent Events: `snapshot` first, then `run` changes; `Last-Event-ID` resumes",
             {
@@ -471,6 +334,6 @@ def openapi_document(services: Services) -> dict[str, Any]:
             "version": "0.1.0",
             "description": "Errors are always JSON {error, message, field}.",
         },
-        "paths": {**paths, **change_paths(admin)},
+        "paths": {**paths, **change_paths(admin), **live_paths(admin, _LIVE_OPTIONS)},
         "components": _components(services),
     }

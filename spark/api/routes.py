@@ -19,10 +19,12 @@ from quart import Blueprint, Response, request
 
 from spark.api.auth import authenticate
 from spark.api.wire import json_response
+from spark.engine.gates import GATE_ORDER
 from spark.errors import InputError, NotFound
 from spark.ids import check_run_id
 from spark.plugin.services import Services
 from spark.service.curves import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
+from spark.service.denials import MAX_DENIED_PAGE
 from spark.service.record import STATUSES
 from spark.service.report import MAX_TRADES_PAGE, TRADE_SORTS
 from spark.service.store import SORT_FIELDS
@@ -146,6 +148,18 @@ def read_routes(services: Services) -> Blueprint:
         offset = _int_arg("offset", 0, 0, 100_000_000)
         known_run(run_id)
         return json_response({"id": run_id, **await services.trades(run_id, sort, limit, offset)})
+
+    @bp.get("/api/backtest/<run:run_id>/denied")
+    async def run_denied(run_id: str) -> Response:
+        _only_args("limit", "offset", "gate")
+        limit = _int_arg("limit", 100, 1, MAX_DENIED_PAGE)
+        offset = _int_arg("offset", 0, 0, 100_000_000)
+        gate = _choice_arg("gate", GATE_ORDER)
+        known_run(run_id)
+        page = await services.denied(run_id, limit, offset, gate)
+        if page is None:
+            raise NotFound(f"run {run_id} has no result (yet)", field="id")
+        return json_response({"id": run_id, **page})
 
     @bp.get("/api/backtest/<run:run_id>/monthly")
     async def run_monthly(run_id: str) -> Response:

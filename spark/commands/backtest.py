@@ -9,6 +9,7 @@ as CSV files too with ``--csv``; nothing with ``--no-evidence``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from spark.config import load_settings
-from spark.engine import BacktestResult, Options, validate_params
+from spark.engine import BacktestResult, Gates, Options, validate_params
 from spark.engine.options import FILL_MODES
 from spark.errors import ParamError, SparkError
 from spark.plugin.feeds import FeedEnv
 from spark.plugin.manager import Plugins, build_plugins, scan_plugins
+from spark.plugin.request import settings_gates
 from spark.service.evidence import write_artifacts, write_result, write_run_record
 from spark.service.record import FeedRef, PluginsUsed, RunRecord
 from spark.service.runner import run_backtest
@@ -71,6 +73,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="annualisation basis (default: from the timeframe, 24x7), e.g. 252 for a stock exchange",
     )
     p.add_argument("--margin", action="store_true", help="allow orders that need more cash than the account holds")
+    gates = p.add_mutually_exclusive_group()
+    gates.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE[:MODE]",
+        help="a risk gate, e.g. maxOrderNotional=1000, longOnly=true, maxDrawdownPct=10:log, onViolation=log "
+        "(repeatable; default: the risk_gates setting)",
+    )
+    gates.add_argument("--gates", metavar="JSON", help="risk gates as options.gates JSON, e.g. '{\"longOnly\": true}'")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the report")
     p.add_argument("--csv", action="store_true", help="also write the trades and equity as CSV files beside it")
     p.add_argument("--no-evidence", action="store_true", help="write nothing: print the report (or --json) only")
@@ -92,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         fill=args.fill,
         periods_per_year=args.periods_per_year,
         margin=args.margin,
+        gates=_gates(args, settings.risk_gates),
     )
     feed_name, feed_args = _feed(plugins, args.data, _pairs(args.feed_arg, "--feed-arg", "feed.args"))
     feed = plugins.feed(feed_name)
@@ -108,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         fill=options.fill,
         periods_per_year=options.periods_per_year,
         margin=options.margin,
+        gates=options.gates,
     )
     finished_at = int(time.time() * 1000)
     evidence_dir = args.evidence_dir or settings.evidence_dir
@@ -156,6 +170,31 @@ def _pairs(items: list[str], flag: str, prefix: str) -> dict[str, str]:
     return out
 
 
+def _gates(args: argparse.Namespace, default: str) -> Gates | None:
+    """``--gates JSON`` or the ``--gate`` pairs (a value is read as JSON: numbers, true; ``:deny``/``:log`` after it
+    sets that gate's mode); neither: the ``risk_gates`` setting."""
+    if args.gates is not None:
+        try:
+            raw = json.loads(args.gates)
+        except ValueError as exc:
+            raise ParamError(f"--gates must be a JSON object: {exc}", field="options.gates") from None
+        return Gates.from_wire(raw)
+    if not args.gate:
+        return settings_gates(default)
+    doc: dict[str, Any] = {}
+    for name, text in _pairs(args.gate, "--gate", "options.gates").items():
+        value, mode = text, None
+        head, sep, tail = text.rpartition(":")
+        if sep and tail in ("deny", "log"):
+            value, mode = head, tail
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value  # a word: onViolation=log, or a bad value the gate names
+        doc[name] = parsed if mode is None else {"value": parsed, "onViolation": mode}
+    return Gates.from_wire(doc)
+
+
 def _feed(plugins: Plugins, data: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """``--data``: a registered feed's name, else a CSV file path for the csv feed."""
     if data in plugins.feeds:
@@ -201,6 +240,11 @@ def report_text(result: BacktestResult, feed: str, evidence: Path | None, last_t
         f"{_when(meta['start_time'])} .. {_when(meta['end_time'])} UTC (feed {feed})",
         f"  options     cash {opts['cash']:g}, fee {opts['fee']:g}, slippage {opts['slippage_bps']:g} bps, "
         f"size {sizing}, fill {opts['fill']}{', margin' if opts['margin'] else ''}",
+    ]
+    if opts.get("gates"):
+        listed = ", ".join(f"{k} {g['value']} ({g['onViolation']})" for k, g in opts["gates"].items())
+        lines.append(f"  gates       {listed}")
+    lines += [
         "",
         "Stats",
     ]
@@ -223,6 +267,17 @@ def report_text(result: BacktestResult, feed: str, evidence: Path | None, last_t
                 f"  {t.id:>5}  {t.side:<5}  {t.qty:>10.6g}  {_when(t.entry_ts):<16}  "
                 f"{t.entry_price:>12.6g}  {_when(t.exit_ts):<16}  {exit_price:>12}  {t.pnl:>12.4f}"
             )
+    denied = result.report.denied
+    if denied is not None:
+        lines += [
+            "",
+            f"Denied: {stats['denied_orders']} orders denied, {stats['logged_violations']} logged by the gates",
+        ]
+        for d in denied[max(0, len(denied) - last_trades) :]:
+            lines.append(f"  bar {d.bar:>7}  {_when(d.ts):<16}  {d.action:<4}  {d.gate:<19}  {d.reason}")
+        states = result.report.gate_states
+        if states:
+            lines.append("  account: " + ", ".join(f"{g.to_state} at bar {g.bar}" for g in states))
     lines += [
         "",
         f"fingerprint   {meta['fingerprint']}",

@@ -2,10 +2,21 @@
 
 from spark.engine.backtest import ENGINE_VERSION, backtest, collect
 from spark.engine.candles import COLUMNS, Candles
+from spark.engine.gates import Gates
 from spark.engine.options import Options
 from spark.engine.orders import Order
 from spark.engine.params import Param, validate_params
-from spark.engine.result import BacktestResult, Fill, Rejected, Report, Trade, equity_csv, trades_csv
+from spark.engine.result import (
+    BacktestResult,
+    Denied,
+    Fill,
+    GateState,
+    Rejected,
+    Report,
+    Trade,
+    equity_csv,
+    trades_csv,
+)
 from spark.engine.strategy import Intent, Plot, StrategyContext, StrategySpec
 
 __all__ = [
@@ -13,7 +24,10 @@ __all__ = [
     "ENGINE_VERSION",
     "BacktestResult",
     "Candles",
+    "Denied",
     "Fill",
+    "GateState",
+    "Gates",
     "Intent",
     "Options",
     "Order",

@@ -15,9 +15,18 @@ from typing import Any
 import numpy as np
 
 from spark.engine.candles import Candles
+from spark.engine.gates import describe
 from spark.engine.options import Options
 from spark.engine.params import validate_params
-from spark.engine.result import BacktestResult, Report, fill_table, rejected_table, trade_table
+from spark.engine.result import (
+    BacktestResult,
+    Report,
+    denied_table,
+    fill_table,
+    gate_state_table,
+    rejected_table,
+    trade_table,
+)
 from spark.engine.simulate import intent_kind, simulate
 from spark.engine.stats import compute_stats
 from spark.engine.strategy import Intent, StrategyContext, StrategySpec
@@ -80,11 +89,15 @@ def backtest(
         candles=candles,
         options=options,
     )
+    if sim.denied is not None:  # a run with risk gates
+        stats["denied_orders"] = int((sim.denied[:, 2] == 1.0).sum())
+        stats["logged_violations"] = int((sim.denied[:, 2] == 0.0).sum())
     phase_done("stats")
     close = candles.close
     benchmark = options.cash * close / close[0] if close[0] > 0 else np.full(len(close), options.cash)
-    for arr in (sim.equity, dd, sim.fills, sim.trades, sim.rejected, benchmark):
-        arr.flags.writeable = False
+    for arr in (sim.equity, dd, sim.fills, sim.trades, sim.rejected, benchmark, sim.denied, sim.gate_states):
+        if arr is not None:
+            arr.flags.writeable = False
     ts = candles.timestamp
     report = Report(
         stats=stats,
@@ -95,6 +108,8 @@ def backtest(
         rejected=rejected_table(sim.rejected, ts),
         timestamp=ts,
         benchmark=benchmark,
+        denied=None if sim.denied is None else denied_table(sim.denied, ts),
+        gate_states=None if sim.gate_states is None else gate_state_table(sim.gate_states, ts),
     )
     opts = options.to_json()
     metadata: dict[str, Any] = {
@@ -161,7 +176,7 @@ def semantics(options: Options, basis: str) -> dict[str, str]:
         if options.fill == "next_open"
         else "market orders decided at bar t's close fill at bar t's close"
     )
-    return {
+    out = {
         "fill": fill,
         "limit_stop": "limit/stop orders work from the next bar until filled or replaced by the strategy's next "
         "limit/stop order; they fill at their price, or at the open when the bar gaps through it",
@@ -176,3 +191,6 @@ def semantics(options: Options, basis: str) -> dict[str, str]:
         "end": "a position open at the end is marked at the last close (no exit fee) and counts in total_trades",
         "annualisation": basis,
     }
+    if options.gates is not None:
+        out["gates"] = describe(options.gates)
+    return out

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from spark.engine.gates import Gates
 from spark.engine.params import INT_LIMIT, shown
 from spark.errors import ParamError
 
@@ -24,6 +26,8 @@ class Options:
     ``fee`` is a rate of traded value charged on every fill; ``slippage_bps`` moves every fill price against the
     trader. ``periods_per_year`` None means: derive it from the candles' timeframe (24x7), or from the median
     bar spacing when the timeframe is unknown. ``margin`` allows orders that need more cash than the account holds.
+    ``gates``: the run's risk gates (`spark.engine.gates.Gates`, or its wire mapping); None, or gates with none
+    on, is a run without gates (and is written nowhere, so such a run is the run it was before gates existed).
     """
 
     cash: float = 10_000.0
@@ -34,6 +38,7 @@ class Options:
     fill: Literal["next_open", "close"] = "next_open"
     periods_per_year: float | None = None
     margin: bool = False
+    gates: Gates | None = None
 
     def __post_init__(self) -> None:
         _check(self.cash, "cash", low=0.0, low_open=True)
@@ -51,9 +56,19 @@ class Options:
             _check(self.periods_per_year, "periods_per_year", low=0.0, low_open=True)
         if not isinstance(self.margin, bool):
             raise ParamError(f"margin must be true or false, got {shown(self.margin)}", field="margin")
+        gates = self.gates
+        if isinstance(gates, Mapping):
+            gates = Gates.from_wire(gates, where="gates")
+        elif gates is not None and not isinstance(gates, Gates):
+            raise ParamError(f"gates must be an object, got {shown(gates)}", field="gates")
+        object.__setattr__(self, "gates", gates if gates else None)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every option by its Python name; ``gates`` only when the run has gates (`Gates.to_json`)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gates"}
+        if self.gates is not None:
+            out["gates"] = self.gates.to_json()
+        return out
 
 
 def _check(value: Any, name: str, *, low: float, high: float | None = None, low_open: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""What a backtest returns: fills, trades, rejected orders, the report and the result with its metadata.
+"""What a backtest returns: fills, trades, rejected and denied orders, the report and the result with its metadata.
 
 Fills, trades and rejections are held as the kernel's numpy tables and turned into frozen dataclasses only when
 read (a million-bar run may have tens of thousands of trades; building them all would cost more than the run).
@@ -15,12 +15,15 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 
+from spark.engine.gates import GATE_ORDER, STATES, denial_reason
 from spark.engine.kernel import REASONS
 
 __all__ = [
     "SCHEMA_VERSION",
     "BacktestResult",
+    "Denied",
     "Fill",
+    "GateState",
     "Rejected",
     "Report",
     "Table",
@@ -99,6 +102,48 @@ class Rejected:
 
     def to_json(self) -> dict[str, Any]:
         return _wire(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Denied:
+    """An order (or a reversing order's opening part) that met a risk gate: ``action`` "deny" (not filled) or
+    "log" (filled all the same). ``value`` is what the gate measured (a notional, a drawdown %, a count, the
+    position after the fill, the cooldown's last bar) and ``limit`` the gate's limit; ``reason`` says it in words."""
+
+    bar: int
+    ts: int
+    gate: str
+    reason: str
+    order: int | None
+    action: Literal["deny", "log"]
+    side: Literal["buy", "sell"]
+    qty: float
+    price: float
+    value: float
+    limit: float
+
+    def to_json(self) -> dict[str, Any]:
+        return _wire(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateState:
+    """A change of the account state (ACTIVE, REDUCING, HALTED) at the close of ``bar``, with the drawdown then."""
+
+    bar: int
+    ts: int
+    from_state: str
+    to_state: str
+    drawdown_pct: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bar": self.bar,
+            "ts": self.ts,
+            "from": self.from_state,
+            "to": self.to_state,
+            "drawdownPct": self.drawdown_pct,
+        }
 
 
 class Table(Sequence[T], Generic[T]):
@@ -192,11 +237,48 @@ def rejected_table(rejected: np.ndarray, ts: np.ndarray) -> Table[Rejected]:
     return Table(rejected, make)
 
 
+def denied_row(r: np.ndarray, ts: int) -> Denied:
+    """One row of the kernel's denied table (`spark.engine.kernel.DEN_COLS`) as a record."""
+    gate = GATE_ORDER[int(r[1])]
+    return Denied(
+        bar=int(r[0]),
+        ts=ts,
+        gate=gate,
+        reason=denial_reason(gate, float(r[7]), float(r[8])),
+        order=None if r[6] < 0 else int(r[6]),
+        action="deny" if r[2] == 1.0 else "log",
+        side=_side(r[3], "buy", "sell"),
+        qty=float(r[4]),
+        price=float(r[5]),
+        value=float(r[7]),
+        limit=float(r[8]),
+    )
+
+
+def denied_table(denied: np.ndarray, ts: np.ndarray) -> Table[Denied]:
+    return Table(denied, lambda r: denied_row(r, int(ts[int(r[0])])))
+
+
+def gate_state_table(states: np.ndarray, ts: np.ndarray) -> Table[GateState]:
+    def make(r: np.ndarray) -> GateState:
+        bar = int(r[0])
+        return GateState(
+            bar=bar,
+            ts=int(ts[bar]),
+            from_state=STATES[int(r[1])],
+            to_state=STATES[int(r[2])],
+            drawdown_pct=float(r[3]),
+        )
+
+    return Table(states, make)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Report:
     """Stats (snake_case keys), trades, per-bar equity and drawdown (percent), fills and rejected orders, and the
     buy-and-hold benchmark per bar (the starting cash in the instrument at the first close, no costs: the curve
-    behind ``buy_and_hold_return_pct``)."""
+    behind ``buy_and_hold_return_pct``). A run with risk gates also has ``denied`` (orders that met a gate) and
+    ``gate_states`` (the account's state changes); both None without gates."""
 
     stats: dict[str, Any]
     trades: Table[Trade]
@@ -206,18 +288,25 @@ class Report:
     rejected: Table[Rejected]
     timestamp: np.ndarray
     benchmark: np.ndarray | None = None
+    denied: Table[Denied] | None = None
+    gate_states: Table[GateState] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The stats with camelCase keys: what a run record carries."""
         return {camel(k): v for k, v in self.stats.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "stats": self.summary(),
             "trades": [t.to_json() for t in self.trades],
             "fills": [f.to_json() for f in self.fills],
             "rejected": [r.to_json() for r in self.rejected],
         }
+        if self.denied is not None:
+            out["denied"] = [d.to_json() for d in self.denied]
+        if self.gate_states is not None:
+            out["gateStates"] = [g.to_json() for g in self.gate_states]
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)

@@ -28,13 +28,16 @@ _TYPES = {"market": kernel.MARKET, "limit": kernel.LIMIT, "stop": kernel.STOP}
 
 @dataclass(frozen=True, slots=True)
 class Simulation:
-    """The kernel's raw output: per-bar equity and float tables (layouts in `spark.engine.kernel`)."""
+    """The kernel's raw output: per-bar equity and float tables (layouts in `spark.engine.kernel`); ``denied`` and
+    ``gate_states`` are None for a run without risk gates."""
 
     equity: np.ndarray
     fills: np.ndarray
     trades: np.ndarray
     rejected: np.ndarray
     exposed_bars: int
+    denied: np.ndarray | None = None
+    gate_states: np.ndarray | None = None
 
 
 def intent_kind(intent: Intent) -> str:
@@ -90,7 +93,7 @@ def simulate(candles: Candles, intent: Intent, options: Options) -> Simulation:
         per_bar = 4 * int(np.bincount(ob).max()) + 8
     size = 1.0 if options.size is None else float(options.size)
     pct = math.nan if options.size_pct is None else float(options.size_pct)
-    equity, fills, trades, rejected, exposed = kernel.run_kernel(
+    args = (
         candles.open,
         candles.high,
         candles.low,
@@ -117,12 +120,27 @@ def simulate(candles: Candles, intent: Intent, options: Options) -> Simulation:
         bool(options.margin),
         per_bar,
     )
+    denied = states = None
+    if options.gates is None:
+        equity, fills, trades, rejected, exposed = kernel.run_kernel(*args)
+    else:
+        equity, fills, trades, rejected, exposed, denied, states = kernel.run_gated(
+            *args, options.gates.kernel_params()
+        )
     if mode == kernel.ORDERS:  # back from sorted rows to the strategy's emit order
-        known = fills[:, 6] >= 0
-        fills[known, 6] = emit_index[fills[known, 6].astype(np.int64)]
-        known = rejected[:, 4] >= 0
-        rejected[known, 4] = emit_index[rejected[known, 4].astype(np.int64)]
-    return Simulation(equity=equity, fills=fills, trades=trades, rejected=rejected, exposed_bars=int(exposed))
+        for table, col in ((fills, 6), (rejected, 4), (denied, 6)):
+            if table is not None:
+                known = table[:, col] >= 0
+                table[known, col] = emit_index[table[known, col].astype(np.int64)]
+    return Simulation(
+        equity=equity,
+        fills=fills,
+        trades=trades,
+        rejected=rejected,
+        exposed_bars=int(exposed),
+        denied=denied,
+        gate_states=states,
+    )
 
 
 def _column(values: np.ndarray | None, n: int, name: str) -> np.ndarray:

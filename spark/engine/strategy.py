@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from spark.engine.candles import Candles
 from spark.engine.orders import Order
 from spark.engine.params import Param
 from spark.errors import ParamError
+
+if TYPE_CHECKING:
+    from spark.engine.sweep import Indicators, SignalRule
 
 __all__ = ["Intent", "Plot", "StrategyContext", "StrategyFn", "StrategySpec"]
 
@@ -54,6 +57,12 @@ class StrategySpec:
     ``check`` validates rules between parameters (``fast < slow``) by raising ParamError. ``plots`` declares what
     the report view draws; ``indicators(params, candles)`` computes those series (one float per bar, NaN where
     undefined): for display only, never an input of the run.
+
+    ``warm_up(params) -> bars`` declares how many bars the strategy needs before its first decision can be taken
+    (read it through `warmup`; none declared: 0). Walk-forward purges at least that many bars between a fold's
+    train and test windows, and warms a test window up on the bars before it. ``sweep(params, indicators) ->
+    SignalRule`` is an optional fast path for sweeps (`spark.engine.sweep`): the same signals as ``fn``, from
+    indicators cached once per distinct window, evaluated inside the compiled pass.
     """
 
     name: str
@@ -65,6 +74,17 @@ class StrategySpec:
     check: Callable[[dict[str, Any]], None] | None = None
     plots: tuple[Plot, ...] = ()
     indicators: Callable[[Mapping[str, Any], Candles], Mapping[str, np.ndarray]] | None = None
+    warm_up: Callable[[Mapping[str, Any]], int] | None = None
+    sweep: Callable[[Mapping[str, Any], Indicators], SignalRule] | None = None
+
+    def warmup(self, params: Mapping[str, Any]) -> int:
+        """Bars of history the strategy needs before it can decide anything with ``params`` (0 if undeclared)."""
+        if self.warm_up is None:
+            return 0
+        bars = self.warm_up(params)
+        if isinstance(bars, bool) or not isinstance(bars, int | np.integer) or bars < 0:
+            raise ParamError(f"strategy {self.name}: warm_up must give a whole number of bars >= 0, got {bars!r}")
+        return int(bars)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,18 +8,20 @@ when the run record is written, after the start was accepted.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from spark.engine.gates import Gates
 from spark.engine.options import Options
 from spark.engine.params import shown, validate_params
 from spark.errors import InputError, ParamError
 from spark.plugin.feeds import FeedEnv
 from spark.plugin.manager import Plugins
 
-__all__ = ["OPTION_FIELDS", "RunRequest", "refuse_unencodable", "unencodable_field"]
+__all__ = ["OPTION_FIELDS", "RunRequest", "refuse_unencodable", "settings_gates", "unencodable_field"]
 
 _FIELDS = ("pair", "timeframe", "notes", "strategy", "params", "feed", "options")
 # wire name (camelCase) -> Options field
@@ -92,12 +94,14 @@ class RunRequest:
     options: Options = field(default_factory=Options)
 
     @classmethod
-    def parse(cls, body: Any, plugins: Plugins, env: FeedEnv | None = None) -> RunRequest:
+    def parse(cls, body: Any, plugins: Plugins, env: FeedEnv | None = None, *, default_gates: str = "") -> RunRequest:
         """Validate a decoded JSON body against the registered strategies and feeds.
 
         Raises InputError (400) naming the field: unknown fields (``id``, ``status`` included), wrong types,
-        unknown strategy or feed, parameters out of their declared bounds, bad options. With ``env``, the feed's
-        own ``check`` runs too (the API: a csv file must exist inside the data directory).
+        unknown strategy or feed, parameters out of their declared bounds, bad options (``options.gates.x``). With
+        ``env``, the feed's own ``check`` runs too (the API: a csv file must exist inside the data directory).
+        ``default_gates`` (the ``risk_gates`` setting, JSON text) are the run's gates when ``options`` gives no
+        ``gates`` (an empty ``gates`` object is a run without gates).
         """
         if body is None:
             body = {}
@@ -121,7 +125,7 @@ class RunRequest:
             raise ParamError("params must be an object", field="params")
         params = validate_params(spec.params, raw_params, check=spec.check)
         feed_name, feed_args = _feed(body.get("feed"), pair, timeframe, plugins, env)
-        options = _options(body.get("options", {}))
+        options = _options(body.get("options", {}), default_gates)
         return cls(
             pair=pair,
             timeframe=timeframe,
@@ -137,7 +141,22 @@ class RunRequest:
         return {"name": self.feed_name, "args": dict(self.feed_args)}
 
     def options_json(self) -> dict[str, Any]:
-        return {wire: getattr(self.options, name) for wire, name in OPTION_FIELDS.items()}
+        out = {wire: getattr(self.options, name) for wire, name in OPTION_FIELDS.items()}
+        if self.options.gates is not None:
+            out["gates"] = self.options.gates.to_json()
+        return out
+
+
+def settings_gates(text: str) -> Gates | None:
+    """The ``risk_gates`` setting (JSON text, "" for none) as Gates; ParamError naming the setting when it is not
+    valid gates (the service checks it at start-up and on reload, so a run never meets this)."""
+    if not text:
+        return None
+    try:
+        return Gates.from_wire(json.loads(text), where="risk_gates")
+    except ValueError as exc:  # ParamError is a ValueError too
+        message = getattr(exc, "message", str(exc))
+        raise ParamError(f"setting risk_gates: {message}", field="risk_gates") from None
 
 
 def _text(body: Mapping, name: str, default: str, pattern: re.Pattern, what: str) -> str:
@@ -170,16 +189,21 @@ def _feed(raw: Any, pair: str, timeframe: str, plugins: Plugins, env: FeedEnv | 
     return spec.name, checked
 
 
-def _options(raw: Any) -> Options:
+def _options(raw: Any, default_gates: str = "") -> Options:
     if not isinstance(raw, Mapping):
         raise InputError("options must be an object", field="options")
     values: dict[str, Any] = {}
     for key, value in raw.items():
+        if key == "gates":
+            values["gates"] = Gates.from_wire(value, where="options.gates")
+            continue
         if key not in OPTION_FIELDS:
             raise InputError(
-                f"unknown field options.{key} (allowed: {', '.join(OPTION_FIELDS)})", field=f"options.{key}"
+                f"unknown field options.{key} (allowed: {', '.join(OPTION_FIELDS)}, gates)", field=f"options.{key}"
             )
         values[OPTION_FIELDS[key]] = value
+    if "gates" not in values and default_gates:
+        values["gates"] = settings_gates(default_gates)
     try:
         return Options(**values)
     except ParamError as exc:

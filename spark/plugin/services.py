@@ -47,7 +47,9 @@ class StreamEvent:
     ``serverTime``); ``id`` increases globally across the process."""
 
     id: int
-    kind: Literal["snapshot", "run", "deleted", "change"]  # snapshot: {"runs": [newest 200], "total", "serverTime"}
+    kind: Literal[
+        "snapshot", "run", "deleted", "change", "live"
+    ]  # snapshot: {"runs": [newest 200], "total", "serverTime"}
     data: dict[str, Any]
 
 
@@ -151,6 +153,10 @@ class Services(Protocol):
     async def monthly(self, run_id: str) -> dict[str, Any] | None:
         """Returns per calendar month and year of a done run, or None (`spark.service.report.monthly_returns`)."""
 
+    async def denied(self, run_id: str, limit: int, offset: int, gate: str | None) -> dict[str, Any] | None:
+        """``{gates, total, denied, gateStates}``: one page of a done run's risk-gate denials and its account
+        states (`spark.service.denials.denied_page`), or None without a result."""
+
     async def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         """``[{type, name, url, bytes}]`` for the run's files that exist."""
 
@@ -201,6 +207,19 @@ class Services(Protocol):
         self, change_id: str, action: str, caller: Caller, params_sha: str | None, reason: str | None
     ) -> dict[str, Any]:
         """approve | reject | withdraw, decided by the registry under the four-eyes rules."""
+
+    def live_sessions(self) -> list[dict[str, Any]]:
+        """Every live session's summary (running and ended), newest first."""
+
+    async def live_session(self, session_id: str, points: int = 2000) -> dict[str, Any]:
+        """``{session, candles, equity, trades, fills}`` of one session (InputError for a bad id, NotFound)."""
+
+    async def start_live(self, body: Any, caller: Caller) -> dict[str, Any]:
+        """Check a live start body (InputError naming the field), then have the live actor decide (guardrails,
+        feed, evidence, audit ``live.start``): ``{"id", "status": "running", "startedAt"}``."""
+
+    async def stop_live(self, session_id: str, caller: Caller) -> dict[str, Any]:
+        """Stop a running session (audited ``live.stop`` before it is carried out): ``{"ok", "id", "status"}``."""
 
     def subscribe(self, last_event_id: int | None) -> AbstractAsyncContextManager[Subscription]:
         """A stream for one SSE client, replaying after ``last_event_id`` from the ring when it can, else starting

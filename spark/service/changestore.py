@@ -1,14 +1,19 @@
 """Change requests and parameter sets on disk: ``evidence/changes/<id>.json`` per request and
 ``evidence/changes/params.json`` for every set (active and superseded), each written atomically.
 
-An activation writes ``params.json`` first, then the request: a crash between them leaves a set naming a request
-still pending, which `ChangeStore.load` completes (the approval that activated it was decided and audited). Writes
-keep the previous bytes so the registry can take a transition back when its audit line cannot be written.
+Every transition is journalled: before its files are written, ``<id>.intent.json`` keeps the bytes they held and
+the transition's number; once its audit line is written the intent is removed. A crash (kill -9) between the two
+leaves the intent behind, and `ChangeStore.load` settles it against the audit log: a transition whose audit line
+was written stays (it was decided and audited, the files are complete: they were written before the line); one
+without its line is taken back to the bytes kept, since nobody was told it happened. So after any crash the files
+and the audit trail agree: every transition on disk has exactly one audit line.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import logging
 import re
 from pathlib import Path
@@ -60,10 +65,29 @@ class ChangeStore:
 
         return self.requests.get(change_id), raw(self._path(change_id)), raw(self.folder / "params.json")
 
-    def write(self, request: ChangeRequest, sets: list[ParamSet] | None) -> None:
+    def _intent(self, change_id: str) -> Path:
+        return self._path(change_id).with_suffix(".intent.json")
+
+    def write(self, request: ChangeRequest, sets: list[ParamSet] | None, previous: Snapshot | None = None) -> None:
+        """The transition's files, after its intent (the bytes they held, to take it back after a crash)."""
+        if previous is not None:
+            _, request_bytes, params_bytes = previous
+            intent = {
+                "id": request.id,
+                "action": request.history[-1].action if request.history else None,
+                "transition": len(request.history),
+                "request": _b64(request_bytes),
+                "params": _b64(params_bytes),
+            }
+            write_json_atomic(self._intent(request.id), intent)
         if sets is not None:
             write_json_atomic(self.folder / "params.json", {"sets": [s.to_wire() for s in sets]}, indent=2)
         write_json_atomic(self._path(request.id), request.to_wire(), indent=2)
+
+    def settle(self, change_id: str) -> None:
+        """The transition is audited: its intent is no longer needed."""
+        with contextlib.suppress(FileNotFoundError):
+            self._intent(change_id).unlink()
 
     def restore(self, change_id: str, previous: Snapshot) -> None:
         from spark.service.evidence import write_bytes_atomic
@@ -75,6 +99,7 @@ class ChangeStore:
                     path.unlink()
             else:
                 write_bytes_atomic(path, data)
+        self.settle(change_id)
 
     def apply(self, request: ChangeRequest, sets: list[ParamSet] | None) -> None:
         """The transition is on disk and audited: memory follows."""
@@ -85,12 +110,14 @@ class ChangeStore:
     # --- start-up ----------------------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, evidence_dir: Path) -> ChangeStore:
-        """Read every request and the sets (blocking). Unreadable files are skipped and logged; a set naming a
-        request still pending completes that request (an activation cut off between its two files)."""
+    def load(cls, evidence_dir: Path, audit_dir: Path | None = None) -> ChangeStore:
+        """Read every request and the sets (blocking), after settling the intents a crash left against the audit
+        log in ``audit_dir``. Unreadable files are skipped and logged; a set naming a request still pending completes
+        that request (an activation cut off between its two files, from before intents were kept)."""
         store = cls(evidence_dir)
         if not store.folder.is_dir():
             return store
+        store._settle_intents(audit_dir)
         params = read_json(store.folder / "params.json")
         if isinstance(params, dict):
             for doc in params.get("sets") or []:
@@ -114,6 +141,52 @@ class ChangeStore:
                 write_json_atomic(store._path(request.id), completed.to_wire(), indent=2)
                 store.requests[request.id] = completed
         return store
+
+    def _settle_intents(self, audit_dir: Path | None) -> None:
+        intents = sorted(self.folder.glob("cr-*.intent.json"))
+        if not intents:
+            return
+        audited = _audited_transitions(audit_dir)
+        for path in intents:
+            doc = read_json(path)
+            change_id = path.name.removesuffix(".intent.json")
+            if not isinstance(doc, dict) or doc.get("id") != change_id:
+                log.error("change request %s: unreadable intent %s left as it is", change_id, path)
+                continue
+            if (change_id, doc.get("action"), doc.get("transition")) in audited:
+                log.warning("change request %s: %s was audited before a crash; kept", change_id, doc.get("action"))
+                self.settle(change_id)
+                continue
+            log.warning("change request %s: %s was cut off before its audit line; taken back", change_id, doc["action"])
+            self.restore(change_id, (None, _unb64(doc.get("request")), _unb64(doc.get("params"))))
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: Any) -> bytes | None:
+    return base64.b64decode(text) if isinstance(text, str) else None
+
+
+def _audited_transitions(audit_dir: Path | None) -> set[tuple[str, str, int]]:
+    """(id, action, transition number) of every change transition audited as a success."""
+    found: set[tuple[str, str, int]] = set()
+    if audit_dir is None or not Path(audit_dir).is_dir():
+        return found
+    for path in sorted(Path(audit_dir).glob("backtest_*.log")):
+        with path.open("rb") as lines:
+            for raw in lines:
+                if b'"change.' not in raw:
+                    continue
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue
+                action, detail = str(entry.get("action", "")), entry.get("detail")
+                if entry.get("success") is True and action.startswith("change.") and isinstance(detail, dict):
+                    found.add((str(entry.get("id")), action.removeprefix("change."), detail.get("transition")))
+    return found
 
 
 def change_doc(request: ChangeRequest, store: ChangeStore) -> dict[str, Any]:

@@ -11,6 +11,7 @@ Layout under ``evidence_dir`` (``SPARK_EVIDENCE_DIR``, default ``./evidence``)::
     backtest/<id>.series.npz     per bar: equity (float64) and time (a start and uint32 steps, or int64 stamps),
                                  with the starting cash; drawdown is derived from them on read (`Series`)
     backtest/<id>.trades.npy     one row per trade, float64 (n, 12): TRADE_COLUMNS (markers, the trades route)
+    backtest/<id>.gates.npz      a run with risk gates only: its denials and account states (`spark.service.denials`)
     backtest/run_<id>.json       {"runs": [record]}, rewritten on every status change
     backtest/<id>_trades.csv     one line per trade      } rendered from the two files above when downloaded;
     backtest/<id>_equity.csv     equity and drawdown per bar } written as files only by `spark backtest --csv`
@@ -49,6 +50,7 @@ from spark.service.columns import (
     trade_rows,
     trades_csv_lines,
 )
+from spark.service.denials import gates_bytes
 
 __all__ = [
     "RESULT_SUFFIXES",
@@ -56,6 +58,7 @@ __all__ = [
     "Series",
     "artifact_paths",
     "equity_csv_lines",
+    "gates_path",
     "legacy_series_path",
     "read_json",
     "read_series",
@@ -207,8 +210,21 @@ def trades_path(evidence_dir: Path, run_id: str) -> Path:
     return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.trades.npy"
 
 
+def gates_path(evidence_dir: Path, run_id: str) -> Path:
+    return Path(evidence_dir) / "backtest" / f"{check_run_id(run_id)}.gates.npz"
+
+
 # What a run's result consists of, by file-name suffix after the id (the run record `run_<id>.json` is not part).
-RESULT_SUFFIXES = (".json", ".summary.json", ".series.npz", ".equity.npy", ".trades.npy", "_trades.csv", "_equity.csv")
+RESULT_SUFFIXES = (
+    ".json",
+    ".summary.json",
+    ".series.npz",
+    ".equity.npy",
+    ".trades.npy",
+    ".gates.npz",
+    "_trades.csv",
+    "_equity.csv",
+)
 
 
 def write_result(evidence_dir: Path, result: BacktestResult) -> Path:
@@ -227,6 +243,9 @@ def write_result(evidence_dir: Path, result: BacktestResult) -> Path:
     buffer = io.BytesIO()
     np.save(buffer, trade_rows(result), allow_pickle=False)
     write_bytes_atomic(trades_path(evidence_dir, run_id), buffer.getvalue())
+    gated = gates_bytes(result)
+    if gated is not None:
+        write_bytes_atomic(gates_path(evidence_dir, run_id), gated)
     write_json_atomic(summary_path(evidence_dir, run_id), result.to_dict(arrays=False))
     path = result_path(evidence_dir, run_id)
     write_text_atomic(path, result.to_json() + "\n")

@@ -212,7 +212,8 @@ def _progress(value: Any) -> float:
 _FREE_OBJECT = {"type": "object", "additionalProperties": True}
 _DESCRIPTIONS = {
     "params": "the strategy's parameters, by the strategy's own names",
-    "options": "run options (cash, fee, slippageBps, size, sizePct, fill, periodsPerYear, margin)",
+    "options": "run options (cash, fee, slippageBps, size, sizePct, fill, periodsPerYear, margin; gates when the run "
+    "has risk gates)",
     "stats": "the report's summary statistics once done (maxDrawdownPct is a positive percent)",
     "pair": "the symbol of the candles run (the request's until they are loaded)",
     "timeframe": "the timeframe of the candles run (the request's until they are loaded)",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from spark.engine import BacktestResult, Candles, Options, StrategySpec, backtest, validate_params
+from spark.engine import BacktestResult, Candles, Gates, Options, StrategySpec, backtest, validate_params
 from spark.errors import ParamError
 from spark.ids import check_run_id, new_run_id
 from spark.plugin.feeds import FeedEnv
@@ -36,13 +36,15 @@ def run_backtest(
     fill: str = "next_open",
     periods_per_year: float | None = None,
     margin: bool = False,
+    gates: Gates | Mapping[str, Any] | None = None,
     plugins: Plugins | None = None,
     run_id: str | None = None,
 ) -> BacktestResult:
     """Backtest ``strategy`` (a registered name or alias, or a StrategySpec) on ``candles``.
 
     ``params`` are checked against the strategy's declared parameters (defaults fill the rest); ``size`` is units
-    per order, ``size_pct`` a fraction (0, 1] of equity (neither: 1 unit). ``plugins`` defaults to every installed
+    per order, ``size_pct`` a fraction (0, 1] of equity (neither: 1 unit). ``gates``: risk gates, a `spark.Gates`
+    or its wire mapping (``{"maxOrderNotional": 1000, "longOnly": True}``). ``plugins`` defaults to every installed
     plugin, scanned afresh on each call (a few ms; pass ``plugins`` to reuse one across calls). Raises
     UnknownPlugin, ParamError (naming the field) or StrategyError; nothing is written anywhere.
     """
@@ -64,6 +66,7 @@ def run_backtest(
         fill=fill,
         periods_per_year=periods_per_year,
         margin=margin,
+        gates=gates,  # type: ignore[arg-type]
     )  # type: ignore[arg-type]
     started_at = int(time.time() * 1000)
     run_id = new_run_id(started_at) if run_id is None else check_run_id(run_id)

@@ -17,6 +17,8 @@ from spark.errors import NotFound
 from spark.plugin.manager import Plugins
 from spark.service import report
 from spark.service.curves import downsample
+from spark.service.denials import denied_page
+from spark.service.evidence import gates_path
 from spark.service.store import RunQuery, RunStore, query
 
 __all__ = ["SNAPSHOT_RUNS", "RunViews"]
@@ -112,6 +114,13 @@ class RunViews:
 
     async def trades(self, run_id: str, sort: str, limit: int, offset: int) -> dict[str, Any]:
         return await trio.to_thread.run_sync(report.trade_page, self.store.evidence_dir, run_id, sort, limit, offset)
+
+    async def denied(self, run_id: str, limit: int, offset: int, gate: str | None) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            path = gates_path(self.store.evidence_dir, run_id)
+            return denied_page(path, self.store.summary(run_id), limit, offset, gate)
+
+        return await trio.to_thread.run_sync(read)
 
     async def monthly(self, run_id: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:

@@ -52,3 +52,24 @@ def drawn_pixels(page: Any, selector: str = "canvas.equity") -> int:
 def horizontal_overflow(page: Any) -> int:
     """How many CSS pixels the page is wider than its viewport (0: no horizontal scroll)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def pane_pixels(page: Any, pane: str) -> int:
+    """Non-transparent pixels over the canvases of one chart pane (the library draws each pane on a few canvases)."""
+    return page.evaluate(
+        """(name) => {
+        let n = 0;
+        for (const c of document.querySelectorAll(`.pane[data-pane="${name}"] canvas`)) {
+            if (!c.width || !c.height) continue;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n += 1;
+        }
+        return n;
+    }""",
+        pane,
+    )
+
+
+def number(text: str) -> float:
+    """A number as the dashboard shows it: thousands separators, a real minus sign, a unit after it."""
+    return float(text.replace(",", "").replace("\u2212", "-").split(" ")[0])

@@ -21,18 +21,94 @@ def modules(page: Any, engine_server: Server) -> Any:
     return call
 
 
-def test_csv_parser_handles_quotes_newlines_and_a_missing_last_newline(modules: Any) -> None:
-    text = 'id,note\r\n1,"a, ""b"""\n2,"x\ny"\n3,'
-    rows = modules("trades.js", "return m.parseCsv(arg);", text)
-    assert rows == [["id", "note"], ["1", 'a, "b"'], ["2", "x\ny"], ["3", ""]]
+def test_line_points_skip_gaps_and_keep_times_strictly_increasing(modules: Any) -> None:
+    """Epoch ms become the library's seconds; a null (an indicator's warm-up) is a gap, a repeated second dropped."""
+    out = modules(
+        "charts.js",
+        "return m.toLine(arg.t, arg.v);",
+        {"t": [1000, 2000, 2500, 3000, 4000], "v": [None, 1.5, 9, 2, float("nan")]},
+    )
+    assert out == [{"time": 2, "value": 1.5}, {"time": 3, "value": 2}]
 
 
-def test_trade_rows_become_numbers_and_open_exits_stay_empty(modules: Any) -> None:
-    text = "id,side,exit_ts,pnl\n1,long,,-2.5\n2,short,1700000000000,3\n"
-    assert modules("trades.js", "return m.tradesFrom(arg);", text) == {
-        "columns": ["id", "side", "exit_ts", "pnl"],
-        "rows": [[1, "long", "", -2.5], [2, "short", 1700000000000, 3]],
+def test_a_zoomed_window_replaces_the_overview_inside_it_only(modules: Any) -> None:
+    out = modules(
+        "charts.js",
+        """const pts = (ts) => ts.map((time) => ({time, value: time}));
+        return m.mergeWindow(pts([0, 10, 20, 30, 40]), pts([14, 15, 16]), 12, 18).map((p) => p.time);""",
+    )
+    assert out == [0, 10, 14, 15, 16, 20, 30, 40]
+
+
+def test_markers_snap_to_the_bucket_holding_their_time(modules: Any) -> None:
+    out = modules(
+        "charts.js",
+        """const pts = [{time: 10}, {time: 20}, {time: 30}];
+        return [m.snapTime(pts, 25), m.snapTime(pts, 30), m.snapTime(pts, 99), m.snapTime(pts, 5), m.at(pts, 5)];""",
+    )
+    assert out == [20, 30, 30, 10, None]
+
+
+def test_a_stale_answer_is_told_apart_from_the_latest(modules: Any) -> None:
+    out = modules(
+        "charts.js",
+        "const l = m.latest(); const a = l.next(); const b = l.next(); return [l.current(a), l.current(b)];",
+    )
+    assert out == [False, True]
+
+
+def test_options_read_as_sentences(modules: Any) -> None:
+    rows = modules(
+        "settings.js",
+        "return m.optionSentences(arg);",
+        {
+            "cash": 10000,
+            "fee": 0.001,
+            "slippageBps": 5,
+            "size": None,
+            "sizePct": 0.5,
+            "fill": "next_open",
+            "periodsPerYear": None,
+            "margin": False,
+            "gates": {"maxDrawdownPct": {"limit": 10, "onViolation": "deny"}},
+        },
+    )
+    assert rows == [
+        ["Cash", "Starts with 10,000.00 in cash."],
+        ["Fee", "A fee of 0.1 % of the traded value on every fill."],
+        ["Slippage", "5 bps against the trader on every fill."],
+        ["Order size", "Each order uses 50 % of equity."],
+        ["Fill", "An order decided at a bar's close fills at the next bar's open."],
+        ["Margin", "No margin: orders are backed by cash."],
+        ["Risk gates", "Max drawdown %: limit 10 · onViolation deny"],
+    ]
+
+
+def test_trade_cells_show_prices_to_the_instruments_precision_and_money_to_cents(modules: Any) -> None:
+    trade = {
+        "id": 3,
+        "side": "short",
+        "qty": 0.5,
+        "entryTs": 0,
+        "entryPrice": 1234.5,
+        "exitTs": None,
+        "exitPrice": None,
+        "pnl": -12.345,
+        "fees": 0.1,
+        "open": True,
+        "returnPct": -2.5,
+        "durationMs": None,
     }
+    out = modules(
+        "trades.js",
+        "return m.tradeColumns(3).map((c) => [c.key, c.show(arg[c.key], arg)]);",
+        trade,
+    )
+    shown = dict(out)
+    assert shown["entryPrice"] == "1,234.500"
+    assert shown["pnl"] == "−12.35" and shown["fees"] == "0.10"
+    assert shown["returnPct"] == "−2.50 %"
+    assert shown["side"] == "short (open)" and shown["exitTs"] == "open" and shown["durationMs"] == "—"
 
 
 def test_equity_answer_is_read_by_its_documented_names_only(modules: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import Console, Server, _server, screenshot
-from .helpers import SMALL_RUN, drawn_pixels, field, open_dashboard, open_form, store_token
+from .helpers import SMALL_RUN, field, open_dashboard, open_form, pane_pixels, store_token
 
 LIVE_MS = 3000  # the seed's promise: a change shows within 3 s
 
@@ -35,13 +35,14 @@ def test_a_run_started_from_the_form_appears_live_finishes_and_its_report_draws(
     assert page.locator("#live-note").is_hidden()
     page.locator(".toast-ok", has_text=f"Started {run_id}").wait_for(timeout=LIVE_MS)
     page.wait_for_selector(f"tr[data-id='{run_id}'][data-status=done]", timeout=90_000)
-    assert row.locator("td[data-label=Progress]").inner_text().strip().endswith("100 %")
+    assert row.locator("td[data-key=returnPct]").inner_text().strip().endswith("%")
+    assert row.locator("td[data-key=data]").inner_text() == "ETHUSDT · 4h · 2,000 bars"
     screenshot(page, "runs")
 
     row.locator("a.run-id").click()
-    page.wait_for_selector("canvas.equity[data-drawn=true]")
-    assert page.get_attribute("canvas.equity", "data-run-id") == run_id
-    assert drawn_pixels(page) > 2000
+    page.wait_for_selector(".report-chart[data-drawn=true]")
+    assert page.locator(".toolbar .run-id").inner_text() == run_id
+    assert pane_pixels(page, "price") > 2000
     assert page.locator("[data-stat=totalTrades] dd").inner_text().strip() != ""
     page.wait_for_selector(".trades table, .trades p")
     assert page.locator(".artifacts a", has_text="Trades (CSV)").count() == 1

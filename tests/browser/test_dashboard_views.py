@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from .conftest import Server, screenshot
-from .helpers import SMALL_RUN, drawn_pixels, horizontal_overflow, open_dashboard, open_form
+from .helpers import SMALL_RUN, drawn_pixels, horizontal_overflow, number, open_dashboard, open_form, pane_pixels
 
 
 @pytest.fixture(scope="module")
@@ -26,25 +25,23 @@ def test_report_shows_stats_chart_sortable_paged_trades_settings_and_downloads(
 ) -> None:
     run_id = done_runs[0]
     open_dashboard(page, engine_server, hash_=f"#/runs/{run_id}")
-    page.wait_for_selector("canvas.equity[data-drawn=true]")
-    assert drawn_pixels(page) > 2000
+    page.wait_for_selector(".report-chart[data-drawn=true]")
+    assert pane_pixels(page, "price") > 2000 and pane_pixels(page, "equity") > 2000
     assert page.locator("dl.stats > div").count() >= 10
-    pager = page.locator(".pager span")
+    pager = page.locator(".trades .pager span")
     pager.wait_for()
     assert pager.inner_text().startswith("Page 1 of ")
     assert int(pager.inner_text().split(" of ")[1].split(" ")[0]) > 1
-    page.get_by_role("button", name="Next").click()
-    assert pager.inner_text().startswith("Page 2 of ")
-    header = page.locator(".trades th").filter(has_text=re.compile(r"^PnL"))
+    page.locator(".trades").get_by_role("button", name="Next").click()
+    page.wait_for_selector(".trades .pager span:has-text('Page 2 of ')")
+    header = page.locator(".trades th[data-key=pnl]")
     header.locator("button").click()
-    assert header.get_attribute("aria-sort") == "ascending"
+    page.wait_for_selector(".trades th[data-key=pnl][aria-sort=ascending]")
+    page.wait_for_selector(".trades .pager span:has-text('Page 1 of ')")
     header.locator("button").click()
-    assert header.get_attribute("aria-sort") == "descending"
-    pnl_index = page.locator(".trades th").evaluate_all(
-        "(ths) => ths.findIndex((th) => th.textContent.trim().startsWith('PnL'))"
-    )
-    cells = page.locator(f".trades tbody tr td:nth-child({pnl_index + 1})").all_inner_texts()
-    values = [float(c.replace(",", "")) for c in cells if c]
+    page.wait_for_selector(".trades[data-loading=false] th[data-key=pnl][aria-sort=descending]")
+    cells = page.locator(".trades tbody td[data-key=pnl]").all_inner_texts()
+    values = [number(c) for c in cells if c]
     assert values == sorted(values, reverse=True) and len(values) > 1
     settings = page.locator("dl.settings").inner_text()
     assert "Fingerprint" in settings and "fast pair" in settings
@@ -84,8 +81,8 @@ def test_phone_width_has_no_horizontal_scroll(page: Any, engine_server: Server, 
     assert horizontal_overflow(page) <= 0
     screenshot(page, "phone-form")
     page.goto(f"{engine_server.url}/backtest#/runs/{done_runs[0]}")
-    page.wait_for_selector("canvas.equity[data-drawn=true]")
-    page.wait_for_selector(".pager")
+    page.wait_for_selector(".report-chart[data-drawn=true]")
+    page.wait_for_selector(".trades .pager")
     assert horizontal_overflow(page) <= 0
     screenshot(page, "phone-report")
     page.goto(f"{engine_server.url}/backtest#/compare/{done_runs[0]}/{done_runs[1]}")

@@ -96,7 +96,7 @@ class SparkServer:
 
         self.home = home
         self.env = clean_env(
-            home, BACKTEST_IMPL="mock", ADMIN_TOKEN=ADMIN_TOKEN, SPARK_DATA_DIR=str(home / "data"), **env
+            home, **{"BACKTEST_IMPL": "mock", "ADMIN_TOKEN": ADMIN_TOKEN, "SPARK_DATA_DIR": str(home / "data"), **env}
         )
         self._log = None if log_path is None else log_path.open("w")
         self.proc = subprocess.Popen(

@@ -97,10 +97,23 @@ export async function fetchText(path, { signal } = {}) {
   return res.text();
 }
 
+/** A query string of the defined values: query({a: 1, b: null}) -> '?a=1'. */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const text = q.toString();
+  return text ? `?${text}` : '';
+}
+
+const runPath = (id) => `/api/backtest/${encodeURIComponent(id)}`;
+
 export const routes = {
-  runs: (limit = 100) => `/api/backtest?limit=${limit}`,
-  run: (id) => `/api/backtest/${encodeURIComponent(id)}`,
-  equity: (id, points) => `/api/backtest/${encodeURIComponent(id)}/equity?points=${points}`,
+  runs: (limit = 100, filters = {}) => `/api/backtest${query({ limit, ...filters })}`,
+  run: (id) => runPath(id),
+  equity: (id, points, from, to) => `${runPath(id)}/equity${query({ points, from, to })}`,
+  ohlc: (id, points, from, to) => `${runPath(id)}/ohlc${query({ points, from, to })}`,
+  trades: (id, { sort, limit, offset } = {}) => `${runPath(id)}/trades${query({ sort, limit, offset })}`,
+  monthly: (id) => `${runPath(id)}/monthly`,
   artifacts: (id) => `/api/backtest/${encodeURIComponent(id)}/artifacts`,
   start: () => '/api/backtest/start',
   cancel: (id) => `/api/backtest/cancel/${encodeURIComponent(id)}`,

@@ -1,12 +1,11 @@
-// Spark dashboard: boot, hash routes (#/, #/runs/<id>, #/compare/<a>/<b>), the live badge and the admin token.
+// Spark dashboard: boot, hash routes (the views of views.js, each loaded when first opened), the nav, the live
+// badge and the admin token.
 
 import { access } from './access.js';
-import { RUN_ID, api, forgetToken, getToken, onTokenChange, routes, setToken } from './api.js';
-import { compareView } from './compare.js';
+import { api, forgetToken, getToken, onTokenChange, routes, setToken } from './api.js';
 import { h } from './format.js';
 import { Live, RunStore } from './live.js';
-import { reportView } from './report.js';
-import { runsView } from './runs.js';
+import { VIEWS, match } from './views.js';
 
 const store = new RunStore();
 const live = new Live(store);
@@ -86,23 +85,41 @@ function adminPanel() {
   show();
 }
 
-function route() {
+let routeSeq = 0;
+async function route() {
   if (dispose) dispose();
   dispose = null;
+  const seq = ++routeSeq;
   const main = document.getElementById('main');
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
-  if (parts[0] === 'runs' && parts[1]) {
-    if (!RUN_ID.test(parts[1])) return notFound(main, `“${parts[1]}” is not a run id.`);
-    dispose = reportView(main, { store, live, id: parts[1] });
-  } else if (parts[0] === 'compare' && parts.length === 3) {
-    if (!RUN_ID.test(parts[1]) || !RUN_ID.test(parts[2])) return notFound(main, 'Both parts of a comparison must be run ids.');
-    dispose = compareView(main, { a: parts[1], b: parts[2] });
-  } else if (parts.length === 0 || parts[0] === 'runs' || parts[0] === 'new') {
-    dispose = runsView(main, { store, live, catalog });
-  } else {
-    return notFound(main, 'There is no such page.');
+  const found = match(parts);
+  markNav(parts);
+  if (!found) return notFound(main, 'There is no such page.');
+  if (found.error) return notFound(main, found.error);
+  let view;
+  try {
+    view = await found.view.load();
+  } catch (err) {
+    if (seq === routeSeq) notFound(main, `This view could not be loaded: ${err.message}`);
+    return;
   }
+  if (seq !== routeSeq) return; // navigated elsewhere while the module loaded
+  dispose = view(main, { store, live, catalog, params: found.params, ...found.params });
   focusHeading(main);
+}
+
+function nav() {
+  const entries = VIEWS.filter((v) => v.nav);
+  if (entries.length < 2) return; // one view: the brand link is the nav
+  const el = h('nav.views', { 'aria-label': 'Views' }, entries.map((v) => h('a', { href: `#/${v.route}`, dataset: { route: v.route } }, v.nav)));
+  document.querySelector('.top .brand').after(el);
+}
+
+function markNav(parts) {
+  for (const a of document.querySelectorAll('nav.views a')) {
+    const here = a.dataset.route === (parts[0] || '') || (a.dataset.route === '' && ['runs', 'new', 'compare'].includes(parts[0]));
+    if (here) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
 }
 
 function notFound(main, message) {
@@ -119,6 +136,7 @@ function focusHeading(main) {
 }
 
 function boot() {
+  nav();
   badge();
   adminPanel();
   live.start();

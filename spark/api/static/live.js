@@ -111,6 +111,13 @@ export class Live extends EventTarget {
       const data = parse(ev.data);
       if (data) this.store.upsert(data, data.serverTime);
     });
+    // Other kinds of change (change requests, sweeps, live sessions, deletions) go to the views that show them.
+    for (const kind of ['change', 'sweep', 'live', 'deleted']) {
+      source.addEventListener(kind, (ev) => {
+        const data = parse(ev.data);
+        if (data) this.dispatchEvent(new CustomEvent('server-event', { detail: { kind, data } }));
+      });
+    }
     source.addEventListener('error', () => {
       if (this.source !== source) return;
       if (source.readyState === EventSource.CLOSED) {

@@ -1,16 +1,18 @@
-// The report of one run: header (live status), stats, equity and drawdown chart, trades, settings and
-// fingerprint, artifact downloads. The chart is fetched first and drawn before anything else is loaded.
+// The report of one run: header (live status), stats, the chart (price with trades and indicators, equity with
+// buy and hold, drawdown: pricechart.js), trades, monthly returns, settings and fingerprint, artifact downloads.
+// The chart is fetched first and drawn before anything else is loaded.
 
 import { access, guardButton } from './access.js';
-import { ApiError, api, fetchText, routes } from './api.js';
-import { EquityChart, normalizeEquity, pointsFor } from './chart.js';
+import { ApiError, api, routes } from './api.js';
 import { fmtBytes, fmtDuration, fmtStat, fmtTime, h, humanize } from './format.js';
+import { monthlyTable } from './monthly.js';
+import { priceChart, priceDecimals } from './pricechart.js';
 import { cancelRun, durationOf } from './runs.js';
-import { tradesFrom, tradesTable } from './trades.js';
+import { settingsList } from './settings.js';
+import { tradesTable } from './trades.js';
 
 const ACTIVE = new Set(['queued', 'running']);
 const ARTIFACT_LABELS = { run: 'Run record (JSON)', result: 'Full result (JSON)', trades_csv: 'Trades (CSV)', equity_csv: 'Equity curve (CSV)' };
-const RESULT_TRADES_MAX_BYTES = 8 * 1024 * 1024; // fall back to the result JSON for trades only when it is small
 
 /** Stats of a detail answer or a run record: the record's `stats` (null until done). */
 export function statsOf(detail) {
@@ -27,36 +29,6 @@ export function statsGrid(stats) {
   const entries = scalarStats(stats);
   if (!entries.length) return h('p.muted', {}, 'No statistics yet.');
   return h('dl.stats', {}, entries.map(([k, v]) => h('div', { dataset: { stat: k } }, h('dt', {}, humanize(k)), h('dd', {}, fmtStat(k, v)))));
-}
-
-function settingsList(detail) {
-  const meta = (detail && detail.metadata) || {};
-  const stats = statsOf(detail);
-  const rows = [];
-  const add = (label, value) => {
-    if (value === undefined || value === null || value === '') return;
-    const shown = typeof value === 'object' ? h('code', {}, JSON.stringify(value)) : String(value);
-    rows.push(h('div', {}, h('dt', {}, label), h('dd', {}, shown)));
-  };
-  const version = meta.strategy && meta.strategy.version;
-  add('Strategy', detail.strategy && (version ? `${detail.strategy} (version ${version})` : detail.strategy));
-  add('Parameters', detail.params);
-  add('Data feed', detail.feed && detail.feed.name);
-  add('Feed arguments', detail.feed && detail.feed.args);
-  if (Number.isFinite(meta.candleCount)) {
-    add('Candles', `${meta.candleCount.toLocaleString('en-US')} bars, ${fmtTime(meta.startTime)} to ${fmtTime(meta.endTime)}`);
-  }
-  add('Options', meta.options || detail.options);
-  add('Annualisation', stats.annualisation !== undefined
-    ? `${stats.annualisation}${Number.isFinite(stats.periodsPerYear) ? ` (${stats.periodsPerYear} periods a year)` : ''}` : undefined);
-  add('Semantics', meta.semantics);
-  add('Implementation', detail.impl);
-  add('Notes', detail.notes);
-  add('Engine version', meta.engineVersion);
-  add('Fingerprint', meta.fingerprint);
-  add('Orders hash', meta.ordersHash);
-  if (!rows.length) return h('p.muted', {}, 'No settings recorded.');
-  return h('dl.settings', {}, rows);
 }
 
 export function reportView(main, { store, live, id }) {
@@ -82,10 +54,11 @@ export function reportView(main, { store, live, id }) {
   const compareGo = h('button.btn', { type: 'button', onclick: () => { if (compareSelect.value) location.hash = `#/compare/${id}/${compareSelect.value}`; } }, 'Compare');
   const compareBox = h('span.compare-with', {}, h('label', { for: 'compare-with' }, 'Compare with'), compareSelect, compareGo);
   const statsBox = h('section.card', { 'aria-labelledby': 'stats-title' }, h('h2', { id: 'stats-title' }, 'Statistics'), h('p.muted', {}, 'Waiting for the run to finish…'));
-  const canvas = h('canvas.equity', { role: 'img', 'aria-label': 'Equity curve with drawdown below it' });
-  const readout = h('p.readout.muted', { 'aria-hidden': 'true' });
-  const chartBox = h('section.card', { 'aria-labelledby': 'chart-title' }, h('h2', { id: 'chart-title' }, 'Equity and drawdown'), h('div.chart', {}, canvas), readout);
+  const chartBox = h('section.card.report-chart', { 'aria-labelledby': 'chart-title' }, h('h2', { id: 'chart-title' }, 'Price, trades, equity and drawdown'));
+  const chartWait = h('p.muted', {}, 'Available when the run is done.');
+  chartBox.append(chartWait);
   const tradesBox = h('section.card', { 'aria-labelledby': 'trades-title' }, h('h2', { id: 'trades-title' }, 'Trades'), h('p.muted', {}, 'Available when the run is done.'));
+  const monthlyBox = h('section.card', { 'aria-labelledby': 'monthly-title' }, h('h2', { id: 'monthly-title' }, 'Monthly returns'), h('p.muted', {}, 'Available when the run is done.'));
   const settingsBox = h('section.card', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title' }, 'Settings and fingerprint'));
   const artifactsBox = h('section.card', { 'aria-labelledby': 'artifacts-title' }, h('h2', { id: 'artifacts-title' }, 'Downloads'), h('p.muted', {}, 'None yet.'));
 
@@ -93,9 +66,8 @@ export function reportView(main, { store, live, id }) {
     h('p.crumbs', {}, h('a', { href: '#/' }, '← All runs')),
     h('div.toolbar', {}, title, status, h('span.spacer'), compareBox, cancel),
     cancelReason, meta, progressRow, errorBox,
-    statsBox, chartBox,
-    h('div.two', {}, settingsBox, artifactsBox),
-    tradesBox);
+    statsBox, chartBox, tradesBox, monthlyBox,
+    h('div.two', {}, settingsBox, artifactsBox));
 
   const header = (run) => {
     status.textContent = run.status;
@@ -130,7 +102,7 @@ export function reportView(main, { store, live, id }) {
     errorBox.textContent = `Could not load the report: ${err.message}`;
   };
 
-  /** Stats (from the record or the detail: the same summary), then the chart, then downloads and trades.
+  /** Stats (from the record or the detail: the same summary), then the chart, then downloads, trades and months.
    * Resolves once the chart is drawn (or could not be). */
   const loadDone = (source) => {
     loaded = true;
@@ -139,12 +111,13 @@ export function reportView(main, { store, live, id }) {
     (async () => {
       try {
         statsBox.replaceChildren(h('h2', { id: 'stats-title' }, 'Statistics'), statsGrid(statsOf(source)));
-        chart = new EquityChart(canvas, readout);
-        const eq = await api(routes.equity(id, pointsFor(canvas)), { signal: controller.signal });
+        chartWait.remove();
+        chart = priceChart(chartBox, { id, signal: controller.signal });
+        await chart.ready;
         if (disposed) return;
-        chart.setSeries([{ label: id, ...normalizeEquity(eq) }]);
-        canvas.dataset.runId = id;
         drawn();
+        const decimals = chartBox.dataset.decimals ? Number(chartBox.dataset.decimals) : priceDecimals(null);
+        tradesBox.replaceChildren(h('h2', { id: 'trades-title' }, 'Trades'), tradesTable({ id, decimals, signal: controller.signal }));
         const arts = await api(routes.artifacts(id), { signal: controller.signal });
         if (disposed) return;
         const list = (arts && arts.artifacts) || [];
@@ -152,7 +125,9 @@ export function reportView(main, { store, live, id }) {
           list.length ? h('ul.artifacts', {}, list.map((a) => h('li', {},
             h('a', { href: a.url, download: a.name }, ARTIFACT_LABELS[a.type] || a.name), ' ', h('span.muted', {}, `${a.name} · ${fmtBytes(a.bytes)}`))))
             : h('p.muted', {}, 'No files for this run.'));
-        await loadTrades(list);
+        const months = await monthlyTable({ id, signal: controller.signal });
+        if (disposed) return;
+        monthlyBox.replaceChildren(h('h2', { id: 'monthly-title' }, 'Monthly returns'), months);
       } catch (err) {
         failed(err);
       } finally {
@@ -160,20 +135,6 @@ export function reportView(main, { store, live, id }) {
       }
     })();
     return chartDone;
-  };
-
-  const loadTrades = async (list) => {
-    const csv = list.find((a) => a.type === 'trades_csv');
-    const result = list.find((a) => a.type === 'result');
-    let trades = null;
-    if (csv) trades = tradesFrom(await fetchText(csv.url, { signal: controller.signal }));
-    else if (result && result.bytes <= RESULT_TRADES_MAX_BYTES) {
-      const doc = await api(result.url, { signal: controller.signal });
-      trades = tradesFrom((doc && doc.report && doc.report.trades) || []);
-    }
-    if (disposed) return;
-    tradesBox.replaceChildren(h('h2', { id: 'trades-title' }, 'Trades'),
-      trades ? tradesTable(trades) : h('p.muted', {}, 'No trade list for this run.'));
   };
 
   /** Read the detail (and, once the run is done, everything else); calls while one is in flight run once after. */
@@ -186,7 +147,7 @@ export function reportView(main, { store, live, id }) {
     try {
       const detail = await api(routes.run(id), { signal: controller.signal });
       if (disposed) return;
-      settingsBox.replaceChildren(h('h2', { id: 'settings-title' }, 'Settings and fingerprint'), settingsList(detail));
+      settingsBox.replaceChildren(h('h2', { id: 'settings-title' }, 'Settings and fingerprint'), settingsList(detail, statsOf(detail)));
       if (!store.get(id)) header(detail);
       if (detail.status === 'done' && !loaded) loadDone(detail);
     } catch (err) {

@@ -1,112 +1,95 @@
-// The trades table of a report: read from the run's trades CSV artifact (small even for long runs), sortable
-// by any column, paged.
+// The trades table of a report: pages of GET /api/backtest/<id>/trades, sorted by the server (any column, both
+// ways), with each trade's return % and duration. Prices show the instrument's precision, money two decimals; on a
+// phone each trade is a card (CSS: the cells stack, each with its label).
 
-import { fmtTime, h, humanize } from './format.js';
+import { api, routes } from './api.js';
+import { fmtDuration, fmtTime, h } from './format.js';
 
-const PAGE = 25;
+export const PAGE = 25;
 
-/** RFC 4180 CSV -> array of rows (arrays of strings). */
-export function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') { field += '"'; i += 1; } else quoted = false;
-      } else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; }
-    else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i += 1;
-      row.push(field); field = '';
-      if (row.length > 1 || row[0] !== '') rows.push(row);
-      row = [];
-    } else field += c;
-  }
-  if (field !== '' || row.length) { row.push(field); rows.push(row); }
-  return rows;
+const money = (v) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '—');
+const signedMoney = (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : v < 0 ? '−' : ''}${money(Math.abs(v))}` : '—');
+const price = (d) => (v) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '—');
+const pct = (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : v < 0 ? '−' : ''}${Math.abs(v).toFixed(2)} %` : '—');
+const qty = (v) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: 8 }) : '—');
+
+/** The columns: wire name (the server's sort key), label, how a value is shown, whether it is a number. */
+export function tradeColumns(decimals) {
+  const p = price(decimals);
+  return [
+    { key: 'id', label: '#', show: (v) => String(v), num: true },
+    { key: 'side', label: 'Side', show: (v, t) => (t.open ? `${v} (open)` : v) },
+    { key: 'qty', label: 'Quantity', show: qty, num: true },
+    { key: 'entryTs', label: 'Entry time', show: fmtTime },
+    { key: 'entryPrice', label: 'Entry price', show: p, num: true },
+    { key: 'exitTs', label: 'Exit time', show: (v, t) => (t.open ? 'open' : fmtTime(v)) },
+    { key: 'exitPrice', label: 'Exit price', show: (v, t) => (t.open && !Number.isFinite(v) ? '—' : p(v)), num: true },
+    { key: 'returnPct', label: 'Return', show: pct, num: true, tone: true },
+    { key: 'durationMs', label: 'Duration', show: (v) => (Number.isFinite(v) ? fmtDuration(v) : '—'), num: true },
+    { key: 'pnl', label: 'PnL', show: signedMoney, num: true, tone: true },
+    { key: 'fees', label: 'Fees', show: money, num: true },
+  ];
 }
 
-/** Trades as {columns, rows} from CSV text or from an array of objects (the result document's trades). */
-export function tradesFrom(source) {
-  if (typeof source === 'string') {
-    const [header = [], ...body] = parseCsv(source);
-    return { columns: header, rows: body.map((r) => r.map(cellValue)) };
-  }
-  const list = Array.isArray(source) ? source : [];
-  const columns = [];
-  for (const t of list.slice(0, 50)) for (const k of Object.keys(t || {})) if (!columns.includes(k)) columns.push(k);
-  const flat = columns.filter((c) => list.every((t) => t === null || typeof t[c] !== 'object' || t[c] === null));
-  return { columns: flat, rows: list.map((t) => flat.map((c) => cellValue(t ? t[c] : ''))) };
-}
-
-function cellValue(v) {
-  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return v;
-  const text = String(v ?? '');
-  if (text !== '' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return Number(text);
-  return text;
-}
-
-const isTimeColumn = (name, values) => /(time|Time|At$|_at$|^ts$|_ts$|Ts$|date|Date)/.test(name)
-  && values.some((v) => typeof v === 'number') && values.every((v) => typeof v !== 'number' || v > 1e11);
-
-function show(v, time) {
-  if (v === null || v === '') return '';
-  if (typeof v === 'number') {
-    if (time) return fmtTime(v);
-    return Math.abs(v) >= 1000 || Number.isInteger(v) ? v.toLocaleString('en-US', { maximumFractionDigits: 2 }) : String(Number(v.toPrecision(6)));
-  }
-  return String(v);
-}
-
-export function tradesTable({ columns, rows }) {
+export function tradesTable({ id, decimals = 2, signal }) {
+  const columns = tradeColumns(decimals);
   const wrap = h('div.trades');
-  if (!rows.length) {
-    wrap.append(h('p.muted', {}, 'No trades in this run.'));
-    return wrap;
-  }
-  const times = columns.map((c, i) => isTimeColumn(c, rows.slice(0, 100).map((r) => r[i])));
-  const numeric = columns.map((_, i) => rows.every((r) => typeof r[i] === 'number' || r[i] === '' || r[i] === null));
-  let sortCol = -1;
-  let dir = 1;
+  let sort = 'id';
   let page = 0;
-  let order = rows;
-  const headButtons = columns.map((c, i) => h('button.sort', { type: 'button', onclick: () => sortBy(i) }, humanize(c)));
-  const ths = columns.map((c, i) => h(`th${numeric[i] ? '.num' : ''}`, { scope: 'col', 'aria-sort': 'none' }, headButtons[i]));
+  let total = 0;
+  let seq = 0;
+  const ths = columns.map((c) => h(`th${c.num ? '.num' : ''}`, { scope: 'col', 'aria-sort': c.key === 'id' ? 'ascending' : 'none', dataset: { key: c.key } },
+    h('button.sort', { type: 'button', onclick: () => sortBy(c.key) }, c.label)));
   const tbody = h('tbody');
   const pageInfo = h('span.muted', { 'aria-live': 'polite' });
   const prev = h('button.btn.btn-small', { type: 'button', onclick: () => go(page - 1) }, 'Previous');
   const next = h('button.btn.btn-small', { type: 'button', onclick: () => go(page + 1) }, 'Next');
-  const pages = () => Math.max(1, Math.ceil(order.length / PAGE));
+  const error = h('p.form-error', { hidden: true, role: 'alert' });
+  const table = h('table.data.trade-list', {}, h('caption.sr-only', {}, 'Trades of this run'), h('thead', {}, h('tr', {}, ths)), tbody);
+  wrap.append(h('div.table-wrap', {}, table), h('div.pager', {}, prev, pageInfo, next), error);
+  const pages = () => Math.max(1, Math.ceil(total / PAGE));
 
-  function draw() {
-    const slice = order.slice(page * PAGE, page * PAGE + PAGE);
-    tbody.replaceChildren(...slice.map((r) => h('tr', {}, r.map((v, i) => h(`td${numeric[i] ? '.num' : ''}`, { dataset: { label: humanize(columns[i]) } }, show(v, times[i]))))));
-    pageInfo.textContent = `Page ${page + 1} of ${pages()} · ${order.length} trades`;
-    prev.disabled = page === 0;
-    next.disabled = page >= pages() - 1;
+  async function load() {
+    const token = ++seq;
+    wrap.dataset.loading = 'true';
+    try {
+      const answer = await api(routes.trades(id, { sort, limit: PAGE, offset: page * PAGE }), { signal });
+      if (token !== seq) return; // a newer page or order was asked for
+      total = answer.total;
+      if (!total) {
+        wrap.replaceChildren(h('p.muted', {}, 'No trades in this run.'));
+        return;
+      }
+      tbody.replaceChildren(...answer.trades.map((t) => h('tr', { dataset: { trade: String(t.id) } }, columns.map((c) => {
+        const v = t[c.key];
+        const tone = c.tone && Number.isFinite(v) ? (v > 0 ? '.gain' : v < 0 ? '.loss' : '') : '';
+        return h(`td${c.num ? '.num' : ''}${tone}`, { dataset: { label: c.label, key: c.key } }, c.show(v, t));
+      }))));
+      pageInfo.textContent = `Page ${page + 1} of ${pages()} · ${total.toLocaleString('en-US')} trades`;
+      prev.disabled = page === 0;
+      next.disabled = page >= pages() - 1;
+      error.hidden = true;
+    } catch (err) {
+      if (err && err.name === 'AbortError') return;
+      error.hidden = false;
+      error.textContent = `Could not load the trades: ${err.message}`;
+    } finally {
+      if (token === seq) wrap.dataset.loading = 'false';
+    }
   }
+
   function go(p) {
     page = Math.max(0, Math.min(pages() - 1, p));
-    draw();
-  }
-  function sortBy(i) {
-    dir = sortCol === i ? -dir : 1;
-    sortCol = i;
-    const cmp = numeric[i]
-      ? (a, b) => ((a[i] ?? -Infinity) - (b[i] ?? -Infinity)) * dir
-      : (a, b) => String(a[i]).localeCompare(String(b[i])) * dir;
-    order = [...rows].sort(cmp);
-    ths.forEach((th, k) => th.setAttribute('aria-sort', k === i ? (dir > 0 ? 'ascending' : 'descending') : 'none'));
-    go(0);
+    load();
   }
 
-  wrap.append(
-    h('div.table-wrap', {}, h('table.data', {}, h('thead', {}, h('tr', {}, ths)), tbody)),
-    h('div.pager', {}, prev, pageInfo, next));
-  draw();
+  function sortBy(key) {
+    sort = sort === key ? `-${key}` : key;
+    ths.forEach((th) => th.setAttribute('aria-sort', th.dataset.key !== key ? 'none' : sort.startsWith('-') ? 'descending' : 'ascending'));
+    page = 0;
+    load();
+  }
+
+  load();
   return wrap;
 }
