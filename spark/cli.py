@@ -32,6 +32,7 @@ COMMANDS = (
     "spark.commands.live",
     "spark.commands.data",
     "spark.commands.dev",
+    "spark.commands.report",
 )
 
 

@@ -109,6 +109,9 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge("backtest_queue_depth", "Runs queued, waiting for a worker slot.", registry=r)
+        self.worker_slots = Gauge(
+            "backtest_worker_slots", "Runs that may execute at once (Settings.max_concurrent).", registry=r
+        )
         self.http_requests = Counter(
             "spark_http_requests",
             "HTTP requests answered, by route template, method and status.",

@@ -101,6 +101,7 @@ class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
         self._users = _users_for(settings)
         self._generation = 1
         self.metrics = metrics
+        self.metrics.worker_slots.set(settings.max_concurrent)
         self.store = store
         self.now_ms = now_ms
         self._alive: set[str] = set()
@@ -182,6 +183,7 @@ class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
         if users.users != self._users.users:
             changes.append(f"users: {len(users.users)} (the users file re-read)")
         self._settings, self._users = settings, users
+        self.metrics.worker_slots.set(settings.max_concurrent)
         self._reload_status = self._reload_status.succeeded(self.now_ms())
         if self._to_scheduler is not None:
             # busy: it looks at the limits again on its next change; closing: nothing to wake

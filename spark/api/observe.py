@@ -70,7 +70,7 @@ def install_observer(app: QuartTrio, metrics: Metrics) -> None:
         streaming = (response.mimetype or "") == _STREAM
         if not streaming:
             metrics.http_duration.labels(route=route, method=method).observe(elapsed)
-        path = request.path[:MAX_LOGGED_PATH]  # without the query string; long paths cut
+        path = _printable(request.path[:MAX_LOGGED_PATH])  # no query string; long paths cut; one line
         log.info(
             "%s %s %s %.1fms",
             method,
@@ -90,3 +90,10 @@ def install_observer(app: QuartTrio, metrics: Metrics) -> None:
             ),
         )
         return response
+
+
+def _printable(text: str) -> str:
+    """Control characters a client put in its path (``%0A``...) escaped, so a request is always one log line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)

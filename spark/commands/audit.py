@@ -7,15 +7,15 @@ import json
 import sys
 
 from spark.config import load_settings
-from spark.ops.audit import AuditQuery, format_line, parse_day, parse_ip, parse_when, query_audit
+from spark.ops.audit import ACTIONS, AuditQuery, format_line, parse_day, parse_ip, parse_when, query_audit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("audit", help="query the audit logs (mutation attempts: start, cancel)")
+    p = sub.add_parser("audit", help="query the audit logs (every mutation attempt: start, cancel, delete, ...)")
     p.add_argument("--day", help="one UTC day, YYYYMMDD (the log file's suffix)")
     p.add_argument("--since", help="from this UTC time on: YYYY-MM-DD or ISO-8601")
     p.add_argument("--until", help="before this UTC time: YYYY-MM-DD (that whole day included) or ISO-8601")
-    p.add_argument("--action", choices=("start", "cancel"))
+    p.add_argument("--action", choices=ACTIONS, metavar="ACTION", help=f"only this action: {', '.join(ACTIONS)}")
     outcome = p.add_mutually_exclusive_group()
     outcome.add_argument("--failed", action="store_true", help="only failed attempts (bad token, rate limit, ...)")
     outcome.add_argument("--success", action="store_true", help="only successful attempts")

@@ -18,9 +18,26 @@ from typing import Any
 
 from spark.errors import InputError
 
-__all__ = ["AuditQuery", "AuditResult", "format_line", "parse_day", "parse_ip", "parse_when", "query_audit"]
+__all__ = ["ACTIONS", "AuditQuery", "AuditResult", "format_line", "parse_day", "parse_ip", "parse_when", "query_audit"]
 
 _FILE = re.compile(r"^backtest_(\d{8})\.log$")
+
+# Every audited mutation (DESIGN.md, "Every mutation"): the `action` of its audit lines.
+ACTIONS = (
+    "start",
+    "cancel",
+    "delete",
+    "sweep.start",
+    "sweep.cancel",
+    "live.start",
+    "live.stop",
+    "data.upload",
+    "change.submit",
+    "change.edit",
+    "change.approve",
+    "change.reject",
+    "change.withdraw",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +127,7 @@ def format_line(record: dict[str, Any]) -> str:
     error = record.get("error")
     parts = [
         str(record.get("timestamp", "?")),
-        f"{record.get('action', '?'):<6}",
+        f"{record.get('action', '?'):<6}",  # the longest actions (change.withdraw) just push the row wider
         f"{outcome:<6}",
         str(record.get("ip", "?")),
         str(record.get("user", "?")),

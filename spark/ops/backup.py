@@ -74,10 +74,16 @@ class RestoreReport:
     kept: list[str] = field(default_factory=list)  # newer on disk, left alone (no force)
 
 
-def default_backup_path(now: datetime | None = None) -> Path:
-    """``backups/spark-backup-<UTC stamp>.tar.gz`` under the current folder."""
+def default_backup_path(folder: Path = Path("backups"), now: datetime | None = None) -> Path:
+    """``<folder>/spark-backup-<UTC date and time>.tar.gz`` (``backups/`` under the current folder by default):
+    backups taken on the same day, or even within the same second (``-2``, ``-3``... then), get their own names."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return Path("backups") / f"spark-backup-{stamp}.tar.gz"
+    path = folder / f"spark-backup-{stamp}.tar.gz"
+    n = 1
+    while path.exists() or path.is_symlink():
+        n += 1
+        path = folder / f"spark-backup-{stamp}-{n}.tar.gz"
+    return path
 
 
 def create_backup(evidence_dir: Path, audit_dir: Path, out: Path) -> BackupReport:

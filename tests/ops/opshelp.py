@@ -131,9 +131,26 @@ class SparkServer:
                 seen += chunk
                 m = re.search(rb"serving on (https?://\S+)", seen)
                 if m:
+                    self._drain(fd)
                     return m.group(1).decode().rstrip("/")
         self.stop()
         raise RuntimeError("spark serve printed no URL:\n" + seen.decode(errors="replace"))
+
+    def _drain(self, fd: int) -> None:
+        """Keep reading the output (its log lines, one per request, when stderr is not a file) so that a full pipe
+        never blocks the server; what it says is kept in ``output``."""
+        import threading
+
+        self.output = bytearray()
+
+        def read() -> None:
+            try:
+                while chunk := os.read(fd, 65536):
+                    self.output += chunk
+            except OSError:
+                return  # closed by stop()
+
+        threading.Thread(target=read, daemon=True).start()
 
     @property
     def pid(self) -> int:

@@ -166,7 +166,7 @@ def test_bad_input_is_one_line_and_non_zero(logs: Path, spark_here: Runner, args
     assert done.stderr.startswith("spark: error:")
 
 
-@pytest.mark.parametrize("args", [["--failed", "--success"], ["--action", "delete"]])
+@pytest.mark.parametrize("args", [["--failed", "--success"], ["--action", "frobnicate"], ["--action", "change"]])
 def test_bad_flags_are_refused_by_the_parser(logs: Path, spark_here: Runner, args: list[str]) -> None:
     done = spark_here("audit", *args)
     assert done.returncode == 2 and "error:" in done.stderr and not done.stdout
@@ -182,3 +182,37 @@ def test_the_real_command_reviews_failed_lines(logs: Path, spark: Runner) -> Non
     done = spark("audit", "--failed")
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 3 and "3 audit line(s), 3 failed" in done.stderr
+
+
+MUTATIONS = [  # DESIGN.md's mutation table: every audit action
+    "start",
+    "cancel",
+    "delete",
+    "sweep.start",
+    "sweep.cancel",
+    "live.start",
+    "live.stop",
+    "data.upload",
+    "change.submit",
+    "change.edit",
+    "change.approve",
+    "change.reject",
+    "change.withdraw",
+]
+
+
+def test_every_action_of_the_mutation_table_is_a_filter(home: Path, spark_here: Runner) -> None:
+    folder = home / "logs" / "audit"
+    folder.mkdir(parents=True)
+    with (folder / "backtest_20261122.log").open("w") as f:
+        for n, action in enumerate(MUTATIONS):
+            line = {"timestamp": f"2026-11-22T10:00:{n:02d}.000Z", "action": action, "ip": "127.0.0.1",
+                    "user": "admin", "id": None, "payload": {}, "success": n % 2 == 0}  # fmt: skip
+            f.write(json.dumps(line) + "\n")
+    for n, action in enumerate(MUTATIONS):
+        done = spark_here("audit", "--action", action, "--json")
+        assert done.returncode == 0, (action, done.stderr)
+        (line,) = [json.loads(x) for x in done.stdout.splitlines()]
+        assert line["action"] == action and line["timestamp"].endswith(f":{n:02d}.000Z")
+    failed = spark_here("audit", "--action", "change.reject", "--failed")  # odd positions failed
+    assert failed.returncode == 0 and "change.reject" in failed.stdout and "FAILED" in failed.stdout

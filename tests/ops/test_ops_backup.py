@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 from pathlib import Path
 
@@ -276,3 +277,20 @@ def test_the_real_command_refuses_a_damaged_archive_with_one_line(home: Path, sp
     done = spark("restore", "b.tar.gz")
     assert done.returncode == 2
     assert done.stderr.startswith("spark: error: ") and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_two_backups_a_day_into_a_folder_get_their_own_time_stamped_names(home: Path, spark_here: Runner) -> None:
+    _seed(home)
+    names = []
+    for _ in range(3):  # the same second, quite likely: still three archives
+        done = spark_here("backup", "--out", "nightly/")
+        assert done.returncode == 0, done.stderr
+        names.append(done.stdout.split()[1].rstrip(":"))
+    archives = sorted((home / "nightly").glob("spark-backup-*.tar.gz"))
+    assert len(archives) == 3 and len({a.name for a in archives}) == 3
+    assert all(re.fullmatch(r"spark-backup-\d{8}T\d{6}Z(-\d+)?\.tar\.gz", a.name) for a in archives)
+    assert {Path(n).name for n in names} == {a.name for a in archives}
+    assert spark_here("backup", "--out", "nightly").returncode == 0  # an existing folder, without the slash
+    assert len(list((home / "nightly").glob("spark-backup-*.tar.gz"))) == 4
+    for archive in archives:
+        assert spark_here("restore", str(archive), "--dry-run").returncode == 0

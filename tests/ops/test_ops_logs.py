@@ -43,6 +43,7 @@ def test_a_real_server_logs_requests_runs_and_reloads_as_json_without_secrets(tm
         http = httpx.Client(base_url=server.url, timeout=10)
         auth = {"x-admin-token": ADMIN_TOKEN}
         assert http.get("/api/backtest?limit=5").status_code == 200
+        assert http.get("/no%0Asuch%09route").status_code == 404  # a newline in the path: still one line
         body = {"notes": BODY_MARKER}
         assert http.post("/api/backtest/start", json=body, headers={"x-admin-token": WRONG_TOKEN}).status_code == 401
         started = http.post("/api/backtest/start", json=body, headers=auth)
@@ -78,6 +79,8 @@ def test_a_real_server_logs_requests_runs_and_reloads_as_json_without_secrets(tm
         ]
     )
     assert listed["path"] == "/api/backtest" and listed["method"] == "GET"  # no query string
+    (odd,) = [r for r in requests if r["route"] == "unmatched"]
+    assert odd["path"] == "/no\\x0asuch\\x09route" and odd["status"] == 404
     assert refused["user"] is None and start["user"] == "admin" and cancel["user"] == "admin"
     assert start["method"] == "POST" and start["client"] == "127.0.0.1"
     assert isinstance(start["duration_ms"], float) and start["duration_ms"] >= 0

@@ -170,10 +170,17 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
 
     def after_backup(out: str) -> None:
         assert backup.is_file() and "MANIFEST.json" in out, out
+        stamped = [p for p in backup.parent.glob("spark-backup-*Z.tar.gz")]
+        assert len(stamped) == 1 and stamped[0].name in out, out  # the second backup, named with its time
 
     def after_audit(out: str) -> None:
         rows = [line for line in out.splitlines() if "FAILED" in line]
         assert rows and all("127.0.0.1" in row for row in rows)
+
+    def after_daily_report(out: str) -> None:
+        assert "Spark daily report for" in out and "refused" in out, out
+        started, refused = out.splitlines()[-1].replace(",", "").split()[::2][:2]
+        assert int(started) >= 2 and int(refused) >= 1, out  # the incident's runs and its wrong-token start
 
     def after_switch_on(out: str) -> None:
         assert "  writeEnabled: false -> true" in out.splitlines() and "writeEnabled: true" in out.splitlines(), out
@@ -194,6 +201,7 @@ def test_runbook_end_to_end(server: SparkServer, tmp_path: Path) -> None:
         ("3. Restore evidence from a backup", 1): after_restore,
         ("4. Review failed audit lines", 0): after_audit,
         ("5. Switch the write plugin back on", 0): after_switch_on,
+        ("Daily report", 0): after_daily_report,
     }
     keys = {(b.heading, b.index) for b in blocks}
     assert set(before) | set(after) <= keys, f"runbook sections renamed: {sorted(set(after) - keys)}"
