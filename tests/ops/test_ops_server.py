@@ -42,10 +42,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkServer]:
 
 
 def _exported(text: str) -> tuple[set[str], dict[str, set[str]]]:
-    """Sample names, and each histogram's ``le`` values."""
+    """Sample names, and each histogram's ``le`` values. A labelled family with no series yet (a feed's metrics
+    before any live session opens one: their labels are the exchange and pair) counts by its declared name."""
     names: set[str] = set()
     buckets: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
+        if not family.samples and family.type in ("counter", "gauge"):
+            names.add(family.name + ("_total" if family.type == "counter" else ""))
         for sample in family.samples:
             names.add(sample.name)
             if sample.name.endswith("_bucket"):
