@@ -159,7 +159,10 @@ async def _pinger(exchange: FakeExchange, ws: trio_websocket.WebSocketConnection
 
 async def _close_after(ws: trio_websocket.WebSocketConnection, seconds: float) -> None:
     await trio.sleep(seconds)
-    await ws.aclose(1000, "no pong")
+    # Shielded (bounded): the session ends as soon as the close starts, and cancelling the handshake half-way
+    # would cut the TCP stream, which a client sees as 1006 instead of the exchange's 1000.
+    with trio.CancelScope(shield=True), trio.move_on_after(2):
+        await ws.aclose(1000, "no pong")
 
 
 async def _serve_session(exchange: FakeExchange, ws: Any, stream: trio.SocketStream, scenario: str) -> None:
