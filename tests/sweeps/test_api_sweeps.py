@@ -192,13 +192,15 @@ async def test_cancel_stops_a_running_sweep_within_a_second(client: Any, system:
     body = {"grid": {"fast": "2:40:1", "slow": "50:250:2"}, "feed": BIG}  # 3,939 sets on the local pool
     sweep_id = (await (await start(client, body)).get_json())["id"]
     await until(lambda: (system.sweeps()[0]["done"] or 0) > 0, 180)
-    assert multiprocessing.active_children()  # the pool's workers
+    # the pool's workers (trio-parallel's cached engine workers, left by earlier tests in this process, are not)
+    pool = [p for p in multiprocessing.active_children() if not p.name.startswith("trio-parallel")]
+    assert pool
     t0 = trio.current_time()
     answer = await client.delete(f"/api/sweeps/cancel/{sweep_id}", headers=admin())
     took = trio.current_time() - t0
     assert answer.status_code == 200 and (await answer.get_json())["status"] == "failed"
     assert took < 1.0, took
-    assert not multiprocessing.active_children()  # the pool is gone
+    assert not [p for p in pool if p.is_alive()]  # the pool is gone
     summary = (await (await client.get(f"/api/sweeps/{sweep_id}")).get_json())["sweep"]
     assert summary["status"] == "failed" and summary["error"] == "cancelled" and summary["done"] < summary["total"]
     doc = (await (await client.get(f"/api/sweeps/{sweep_id}")).get_json())["doc"]
