@@ -3,10 +3,12 @@ find who asks and whether their role may (`spark.api.auth`), and audit a refusal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from spark.api.auth import authenticate, require
-from spark.api.wire import body_bytes, client_ip
+from spark.api.ratelimit import RateLimiter
+from spark.api.wire import body_bytes, client_ip, parse_json
 from spark.errors import NotFound, SparkError
 from spark.plugin.services import Caller, Services
 
@@ -47,3 +49,41 @@ class Guard:
             error=f"{exc.code}: {exc.message}",
         )
         raise exc
+
+    async def admit_body(
+        self, action: str, role: str, what: str, bucket: RateLimiter, limit: int, target: str | None = None
+    ) -> tuple[Caller, Any]:
+        """The caller and the decoded JSON body of a mutation, or its audited refusal: the plugin off (404), the
+        rate bucket (429; counted before the token is checked, so guessing tokens is limited too), the token or
+        role, a body that is not JSON (the first bytes audited as ``unparsed``)."""
+        self.gate()
+        caller, error = self.identify(role, what)
+        payload: Any = None
+        try:
+            settings = self.services.settings
+            bucket.hit(caller.ip, limit=limit, max_keys=settings.rate_limit_max_ips)
+            if error is not None:
+                raise error
+            raw = body_bytes()
+            try:
+                payload = parse_json(raw)
+            except SparkError:
+                payload = {"unparsed": raw[:256].decode("utf-8", "replace")}
+                raise
+        except SparkError as exc:
+            await self.refuse(action, caller, target, payload, exc)
+        return caller, payload
+
+    async def admit_target(self, action: str, role: str, what: str, target: str, check: Callable[[str], Any]) -> Caller:
+        """The caller of a bodiless mutation on ``target`` (checked by ``check``), or its audited refusal; an
+        oversized body is still refused, never left unread."""
+        self.gate()
+        caller, error = self.identify(role, what)
+        try:
+            if error is not None:
+                raise error
+            body_bytes()
+            check(target)
+        except SparkError as exc:
+            await self.refuse(action, caller, None, {"id": target[:64]}, exc)
+        return caller

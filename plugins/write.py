@@ -28,7 +28,7 @@ from quart import Blueprint, Response, request
 
 from spark.api.data import read_upload, summarise_off_loop, upload_args
 from spark.api.ratelimit import RateLimiter
-from spark.api.wire import body_bytes, body_limit, json_response, parse_json
+from spark.api.wire import body_bytes, body_limit, json_response
 from spark.errors import SparkError
 from spark.ids import check_run_id
 from spark.plugin.feeds import FeedEnv
@@ -67,20 +67,11 @@ def write_blueprint(
 
     @bp.post("/api/backtest/start")
     async def start() -> Response:
-        gate()
-        caller, auth_error = identify("operator", "starting a run")
-        payload: Any = None
+        settings = services.settings
+        caller, payload = await guard.admit_body(
+            "start", "operator", "starting a run", limiter, settings.rate_limit_per_minute
+        )
         try:
-            settings = services.settings
-            limiter.hit(caller.ip, limit=settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_ips)
-            if auth_error is not None:
-                raise auth_error
-            raw = body_bytes()
-            try:
-                payload = parse_json(raw)
-            except SparkError:
-                payload = {"unparsed": raw[:256].decode("utf-8", "replace")}  # what was tried, for the audit
-                raise
             run_request = RunRequest.parse(
                 payload,
                 services.plugins,
@@ -95,16 +86,7 @@ def write_blueprint(
 
     @bp.delete("/api/backtest/cancel/<run_id>")
     async def cancel(run_id: str) -> Response:
-        gate()
-        caller, auth_error = identify("operator", "cancelling a run")
-        try:
-            if auth_error is not None:
-                raise auth_error
-            body_bytes()  # a cancel takes no body, but an oversized one is still refused, never left unread
-            check_run_id(run_id)
-        except SparkError as exc:
-            await refuse("cancel", caller, None, {"id": run_id[:64]}, exc)
-            raise
+        caller = await guard.admit_target("cancel", "operator", "cancelling a run", run_id, check_run_id)
         return json_response(await services.cancel(run_id, caller))
 
     @bp.post("/api/data")

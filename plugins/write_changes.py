@@ -13,8 +13,8 @@ from typing import Any
 from quart import Blueprint, Response
 
 from spark.api.ratelimit import RateLimiter
-from spark.api.wire import body_bytes, json_response, parse_json
-from spark.errors import InputError, SparkError
+from spark.api.wire import json_response
+from spark.errors import InputError
 from spark.plugin.services import Services
 
 from .guard import Guard
@@ -33,25 +33,8 @@ def changes_blueprint(services: Services, guard: Guard, mutations: RateLimiter) 
 
     async def body_of(action: str, role: str, what: str, target: str | None) -> tuple[Any, Any]:
         """The caller and the decoded body, or the audited refusal."""
-        guard.gate()
-        caller, error = guard.identify(role, what)
-        payload: Any = None
-        try:
-            settings = services.settings
-            mutations.hit(
-                caller.ip, limit=settings.mutation_rate_limit_per_minute, max_keys=settings.rate_limit_max_ips
-            )
-            if error is not None:
-                raise error
-            raw = body_bytes()
-            try:
-                payload = parse_json(raw)
-            except SparkError:
-                payload = {"unparsed": raw[:256].decode("utf-8", "replace")}
-                raise
-        except SparkError as exc:
-            await guard.refuse(f"change.{action}", caller, target, payload, exc)
-        return caller, payload
+        limit = services.settings.mutation_rate_limit_per_minute
+        return await guard.admit_body(f"change.{action}", role, what, mutations, limit, target)
 
     @bp.post("/api/changes")
     async def submit() -> Response:

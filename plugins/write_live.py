@@ -8,13 +8,10 @@ token, a role below admin, the rate limit, a body that is not JSON or does not h
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint, Response
 
 from spark.api.ratelimit import RateLimiter
-from spark.api.wire import body_bytes, json_response, parse_json
-from spark.errors import SparkError
+from spark.api.wire import json_response
 from spark.ids import check_session_id
 from spark.plugin.services import Services
 
@@ -28,37 +25,14 @@ def live_blueprint(services: Services, guard: Guard, starts: RateLimiter) -> Blu
 
     @bp.post("/api/live/start")
     async def start() -> Response:
-        guard.gate()
-        caller, auth_error = guard.identify("admin", "starting a live session")
-        payload: Any = None
-        try:
-            settings = services.settings
-            starts.hit(caller.ip, limit=settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_ips)
-            if auth_error is not None:
-                raise auth_error
-            raw = body_bytes()
-            try:
-                payload = parse_json(raw)
-            except SparkError:
-                payload = {"unparsed": raw[:256].decode("utf-8", "replace")}
-                raise
-        except SparkError as exc:
-            await guard.refuse("live.start", caller, None, payload, exc)
-            raise
+        limit = services.settings.rate_limit_per_minute
+        caller, payload = await guard.admit_body("live.start", "admin", "starting a live session", starts, limit)
         return json_response(await services.start_live(payload, caller), 201)  # audited by the system
 
     @bp.delete("/api/live/stop/<session_id>")
     async def stop(session_id: str) -> Response:
-        guard.gate()
-        caller, auth_error = guard.identify("admin", "stopping a live session")
-        try:
-            if auth_error is not None:
-                raise auth_error
-            body_bytes()  # a stop takes no body, but an oversized one is still refused, never left unread
-            check_session_id(session_id)
-        except SparkError as exc:
-            await guard.refuse("live.stop", caller, None, {"id": session_id[:64]}, exc)
-            raise
+        what = "stopping a live session"
+        caller = await guard.admit_target("live.stop", "admin", what, session_id, check_session_id)
         return json_response(await services.stop_live(session_id, caller))
 
     return bp

@@ -8,13 +8,10 @@ a body that is not JSON, a bad id) is audited here. Switching the ``write`` plug
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint, Response
 
 from spark.api.ratelimit import RateLimiter
-from spark.api.wire import body_bytes, json_response, parse_json
-from spark.errors import SparkError
+from spark.api.wire import json_response
 from spark.plugin.services import Services
 from spark.research.evidence import check_sweep_id
 
@@ -28,37 +25,13 @@ def sweeps_blueprint(services: Services, guard: Guard, starts: RateLimiter) -> B
 
     @bp.post("/api/sweeps")
     async def start() -> Response:
-        guard.gate()
-        caller, auth_error = guard.identify("operator", "starting a sweep")
-        payload: Any = None
-        try:
-            settings = services.settings
-            starts.hit(caller.ip, limit=settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_ips)
-            if auth_error is not None:
-                raise auth_error
-            raw = body_bytes()
-            try:
-                payload = parse_json(raw)
-            except SparkError:
-                payload = {"unparsed": raw[:256].decode("utf-8", "replace")}
-                raise
-        except SparkError as exc:
-            await guard.refuse("sweep.start", caller, None, payload, exc)
-            raise
+        limit = services.settings.rate_limit_per_minute
+        caller, payload = await guard.admit_body("sweep.start", "operator", "starting a sweep", starts, limit)
         return json_response(await services.start_sweep(payload, caller), 201)  # audited by the system
 
     @bp.delete("/api/sweeps/cancel/<sweep_id>")
     async def cancel(sweep_id: str) -> Response:
-        guard.gate()
-        caller, auth_error = guard.identify("operator", "cancelling a sweep")
-        try:
-            if auth_error is not None:
-                raise auth_error
-            body_bytes()  # a cancel takes no body, but an oversized one is still refused, never left unread
-            check_sweep_id(sweep_id)
-        except SparkError as exc:
-            await guard.refuse("sweep.cancel", caller, None, {"id": sweep_id[:64]}, exc)
-            raise
+        caller = await guard.admit_target("sweep.cancel", "operator", "cancelling a sweep", sweep_id, check_sweep_id)
         return json_response(await services.cancel_sweep(sweep_id, caller))
 
     return bp
