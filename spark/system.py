@@ -44,21 +44,20 @@ from spark.actors.messages import (
     Stop,
     Subscribe,
     Unsubscribe,
-    Wake,
 )
+from spark.actors.reloads import Reloads, plugins_for, users_for
 from spark.actors.sweep_desk import SweepDesk
-from spark.config import Settings, changed_settings
+from spark.config import Settings
 from spark.errors import SparkError, Unavailable
 from spark.ids import wall_ms
 from spark.metrics import Metrics
-from spark.plugin.manager import Plugins, PluginSet, build_plugins, scan_plugins
+from spark.plugin.manager import Plugins, PluginSet
 from spark.plugin.request import RunRequest, settings_gates
 from spark.plugin.services import Caller, Identity, ReloadStatus, Subscription
 from spark.service import report
 from spark.service.changestore import ChangeStore
 from spark.service.record import PluginsUsed
 from spark.service.store import RunStore
-from spark.service.users import UserDirectory, load_users, users_path
 from spark.service.views import RunViews
 
 __all__ = ["SHUTDOWN_GRACE_S", "ActorDied", "System", "open_system"]
@@ -82,7 +81,7 @@ class ActorDied(SparkError):
     """An actor of the system raised: a bug. The system stopped; the process should exit non-zero."""
 
 
-class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
+class System(RunViews, ChangeDesk, LiveDesk, SweepDesk, Reloads):
     """Implements `spark.plugin.services.Services` (its reads in `spark.service.views.RunViews`). Built and started
     by `open_system`."""
 
@@ -98,7 +97,7 @@ class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
     ) -> None:
         self._settings = settings
         self._plugins = plugins
-        self._users = _users_for(settings)
+        self._users = users_for(settings)
         self._generation = 1
         self.metrics = metrics
         self.metrics.worker_slots.set(settings.max_concurrent)
@@ -157,47 +156,6 @@ class System(RunViews, ChangeDesk, LiveDesk, SweepDesk):
         """Loaded, and not switched off by the settings in force now. The write plugin is always loaded, so that a
         SIGHUP can switch its routes back on."""
         return name not in self._settings.disabled_plugins and self._plugins.is_enabled(name)
-
-    async def reload(self, settings: Settings) -> list[str]:
-        """Swap the settings (SIGHUP, `spark reload`) and rescan the installed plugins; returns what changed, in
-        words. Plugin switches, limits, queue size and mock delay act at once; a newly installed strategy or feed
-        is offered and runs from now on (a new plugin generation); routes a new plugin would add need a restart;
-        folders and the SSE ring keep their start-up values. Runs and streams in flight go on (a run keeps the
-        generation it was accepted under). A plugin set that does not load raises PluginError and changes
-        nothing."""
-        settings_gates(settings.risk_gates)  # default risk gates that are not valid gates refuse the reload
-        fresh = await trio.to_thread.run_sync(_plugins_for, settings, self._plugins.plugin_set.extra)
-        users = await trio.to_thread.run_sync(_users_for, settings)  # a bad users file refuses the reload
-        changes = []
-        if fresh.plugin_set != self._plugins.plugin_set:
-            before, after = set(self._plugins.names), set(fresh.names)
-            self._plugins = fresh
-            self._generation += 1
-            changes.append(
-                f"plugins: generation {self._generation}"
-                + "".join(f", +{name}" for name in sorted(after - before))
-                + "".join(f", -{name}" for name in sorted(before - after))
-            )
-        if settings != self._settings:
-            changes += [f"{name}: {old!r} -> {new!r}" for name, old, new in changed_settings(self._settings, settings)]
-        if users.users != self._users.users:
-            changes.append(f"users: {len(users.users)} (the users file re-read)")
-        self._settings, self._users = settings, users
-        self.metrics.worker_slots.set(settings.max_concurrent)
-        self._reload_status = self._reload_status.succeeded(self.now_ms())
-        if self._to_scheduler is not None:
-            # busy: it looks at the limits again on its next change; closing: nothing to wake
-            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-                self._to_scheduler.send_nowait(Wake())
-        return changes
-
-    def reload_failed(self, error: str) -> None:
-        """A reload whose configuration does not load: the settings stay; `reload_status` says why."""
-        self._reload_status = self._reload_status.failed(error)
-
-    @property
-    def reload_status(self) -> ReloadStatus:
-        return self._reload_status
 
     def statistics(self) -> dict[str, int]:
         """Runs waiting (``queued``), starts being written and audited (``reserved``), worker slots in use
@@ -460,7 +418,7 @@ async def open_system(
     extra = tuple(extra_plugins)
     settings_gates(settings.risk_gates)  # default risk gates that are not valid gates stop the start, named
     # The write plugin loads even when disabled, and is gated per request: a SIGHUP can switch it back on.
-    plugins = await trio.to_thread.run_sync(_plugins_for, settings, extra)
+    plugins = await trio.to_thread.run_sync(plugins_for, settings, extra)
     metrics = Metrics()
     store, interrupted = await trio.to_thread.run_sync(RunStore.load, settings.evidence_dir, now_ms)
     changes = await trio.to_thread.run_sync(ChangeStore.load, settings.evidence_dir, settings.audit_dir)
@@ -496,14 +454,3 @@ async def open_system(
             nursery.cancel_scope.cancel()
     if system.failure is not None:
         raise system.failure
-
-
-def _users_for(settings: Settings) -> UserDirectory:
-    """The users file (re-read at every reload) and ADMIN_TOKEN's built-in ``admin``."""
-    return UserDirectory(load_users(users_path(settings.state_dir, settings.users_file)), settings.admin_token)
-
-
-def _plugins_for(settings: Settings, extra: tuple[tuple[object, str], ...]) -> Plugins:
-    """Scan and load the plugins ``settings`` allow (blocking: imports). The write plugin loads even when disabled
-    and is gated per request, so a reload can switch it back on."""
-    return build_plugins(scan_plugins([name for name in settings.disabled_plugins if name != "write"], extra))
