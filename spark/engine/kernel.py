@@ -366,32 +366,9 @@ def _run_order(st, fills, trades, rejs, dens, t, k, base, reason, oside, oqty, o
 
 @njit(cache=True, error_model="numpy")
 def run_kernel(
-    o,
-    h,
-    lo,
-    c,
-    mode,
-    ent,
-    ex,
-    sent,
-    sex,
-    tgt,
-    ob,
-    oside,
-    oqty,
-    otype,
-    oprice,
-    osl,
-    otp,
-    cash,
-    fee,
-    slip,
-    size,
-    pct,
-    fill_close,
-    margin,
-    per_bar,
-):
+    o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp, cash, fee, slip, size,
+    pct, fill_close, margin, per_bar,
+):  # fmt: skip
     """Simulate one run without gates. Returns (equity per bar, fills, trades, rejected, bars exposed at the close)."""
     equity, fills, trades, rejs, exposed, _, _ = _run(
         o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp,
@@ -402,33 +379,9 @@ def run_kernel(
 
 @njit(cache=True, error_model="numpy")
 def run_gated(
-    o,
-    h,
-    lo,
-    c,
-    mode,
-    ent,
-    ex,
-    sent,
-    sex,
-    tgt,
-    ob,
-    oside,
-    oqty,
-    otype,
-    oprice,
-    osl,
-    otp,
-    cash,
-    fee,
-    slip,
-    size,
-    pct,
-    fill_close,
-    margin,
-    per_bar,
-    gates,
-):
+    o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp, cash, fee, slip, size,
+    pct, fill_close, margin, per_bar, gates,
+):  # fmt: skip
     """`run_kernel` with risk gates (``gates``: `spark.engine.gates.Gates.kernel_params`). Returns its outputs plus
     the denied table (DEN_COLS) and the account state changes (GST_COLS)."""
     return _run(
@@ -439,33 +392,9 @@ def run_gated(
 
 @njit(cache=True, error_model="numpy")
 def _run(
-    o,
-    h,
-    lo,
-    c,
-    mode,
-    ent,
-    ex,
-    sent,
-    sex,
-    tgt,
-    ob,
-    oside,
-    oqty,
-    otype,
-    oprice,
-    osl,
-    otp,
-    cash,
-    fee,
-    slip,
-    size,
-    pct,
-    fill_close,
-    margin,
-    per_bar,
-    gates,
-):
+    o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp, cash, fee, slip, size,
+    pct, fill_close, margin, per_bar, gates,
+):  # fmt: skip
     """The bar loop runs in chunks: it stops when an output table might not hold one more bar's rows, the tables
     grow here, and the loop resumes (keeping array reassignment out of the hot loop keeps it fast)."""
     n = c.shape[0]
@@ -560,35 +489,9 @@ def _run(
 
 @njit(cache=True, error_model="numpy")
 def _bars(
-    t0,
-    o,
-    h,
-    lo,
-    c,
-    mode,
-    ent,
-    ex,
-    sent,
-    sex,
-    tgt,
-    ob,
-    oside,
-    oqty,
-    otype,
-    oprice,
-    osl,
-    otp,
-    fill_close,
-    per_bar,
-    den_room,
-    st,
-    fills,
-    trades,
-    rejs,
-    dens,
-    gst,
-    equity,
-):
+    t0, o, h, lo, c, mode, ent, ex, sent, sex, tgt, ob, oside, oqty, otype, oprice, osl, otp, fill_close, per_bar,
+    den_room, st, fills, trades, rejs, dens, gst, equity,
+):  # fmt: skip
     """Run bars from ``t0`` until the end or until a table may lack room for one more bar; return the next bar."""
     n = c.shape[0]
     shorts = sent.shape[0] > 0
