@@ -24,31 +24,10 @@ from spark.plugin.manager import Plugins
 from spark.plugin.request import OPTION_FIELDS, RunRequest, refuse_unencodable
 from spark.research.result import parse_constraints, parse_objective
 from spark.research.space import expand_grid, parse_space, sample_random
+from spark.research.store import BODY_FIELDS, WALK_FIELDS  # the body's fields: one list for both sides
 
-__all__ = ["SWEEP_FIELDS", "WALK_FIELDS", "SweepDraft", "parse_sweep_body", "snake"]
+__all__ = ["SweepDraft", "parse_sweep_body", "snake"]
 
-SWEEP_FIELDS = (
-    "strategy",
-    "feed",
-    "options",
-    "grid",
-    "space",
-    "method",
-    "trials",
-    "seed",
-    "objective",
-    "constraints",
-    "walkForward",
-)
-# wire name -> run_walkforward's keyword
-WALK_FIELDS = {
-    "folds": "folds",
-    "mode": "mode",
-    "trainBars": "train_bars",
-    "testBars": "test_bars",
-    "purgeBars": "purge_bars",
-    "embargoBars": "embargo_bars",
-}
 METHODS = ("grid", "random", "tpe")
 PROBE_DRAWS = 10_000  # a random space is checked on its first draws, not on all of them (up to the cap)
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -124,8 +103,8 @@ def parse_sweep_body(body: Any, plugins: Plugins, settings: Settings) -> SweepDr
         raise InputError("the body must be a JSON object {strategy, feed, options, grid | space, method, ...}")
     refuse_unencodable(body)
     for key in body:
-        if key not in SWEEP_FIELDS:
-            raise InputError(f"unknown field {str(key)[:40]!r} (allowed: {', '.join(SWEEP_FIELDS)})",
+        if key not in BODY_FIELDS:
+            raise InputError(f"unknown field {str(key)[:40]!r} (allowed: {', '.join(BODY_FIELDS)})",
                              field=str(key)[:40])  # fmt: skip
     options = body.get("options", {})
     if isinstance(options, Mapping) and "gates" in options:

@@ -23,13 +23,14 @@ from spark.engine.result import camel
 from spark.errors import ParamError
 from spark.ids import wall_ms
 from spark.plugin.manager import Plugins
+from spark.plugin.request import OPTION_FIELDS
 from spark.research import evidence
 from spark.research.reads import columns, order_by, read_docs, row_of
 from spark.research.result import SweepResult
 from spark.research.sweep import Progress, run_sweep
 from spark.research.walkforward import WalkForwardResult, run_walkforward
 
-__all__ = ["BODY_FIELDS", "check_body", "list_sweeps", "mark_interrupted", "read_results", "run_body"]
+__all__ = ["BODY_FIELDS", "WALK_FIELDS", "check_body", "list_sweeps", "mark_interrupted", "read_results", "run_body"]
 
 BODY_FIELDS = (
     "strategy",
@@ -44,7 +45,8 @@ BODY_FIELDS = (
     "constraints",
     "walkForward",
 )
-_WF_FIELDS = {
+# wire name -> run_walkforward's keyword
+WALK_FIELDS = {
     "folds": "folds",
     "mode": "mode",
     "trainBars": "train_bars",
@@ -52,17 +54,7 @@ _WF_FIELDS = {
     "purgeBars": "purge_bars",
     "embargoBars": "embargo_bars",
 }
-_OPTIONS = {
-    "cash": "cash",
-    "fee": "fee",
-    "slippageBps": "slippage_bps",
-    "size": "size",
-    "sizePct": "size_pct",
-    "fill": "fill",
-    "periodsPerYear": "periods_per_year",
-    "margin": "margin",
-    "gates": "gates",
-}
+_OPTIONS = {**OPTION_FIELDS, "gates": "gates"}  # wire name -> run option (risk gates too, for Python callers)
 
 
 def check_body(body: Any) -> dict[str, Any]:
@@ -94,13 +86,13 @@ def check_body(body: Any) -> dict[str, Any]:
             raise ParamError("walkForward must be an object or null", field="walkForward")
         walk = {}
         for key, value in wf.items():
-            if key not in _WF_FIELDS:
+            if key not in WALK_FIELDS:
                 raise ParamError(
-                    f"unknown field walkForward.{shown(key)} (allowed: {', '.join(_WF_FIELDS)})",
+                    f"unknown field walkForward.{shown(key)} (allowed: {', '.join(WALK_FIELDS)})",
                     field=f"walkForward.{key}",
                 )
             if value is not None:
-                walk[_WF_FIELDS[key]] = value
+                walk[WALK_FIELDS[key]] = value
         out["walk_forward"] = walk
     else:
         out["walk_forward"] = None
