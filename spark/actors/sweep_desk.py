@@ -14,13 +14,13 @@ import trio
 
 from spark.actors.messages import Reply
 from spark.actors.sweep_body import parse_sweep_body
-from spark.actors.sweep_reads import detail, results_page
 from spark.actors.sweeps import CancelSweep, StartSweep, SweepBoard
 from spark.config import Settings
 from spark.errors import NotFound, SparkError
 from spark.plugin.manager import Plugins
 from spark.plugin.services import Caller
 from spark.research.evidence import check_sweep_id
+from spark.research.reads import detail, results_page
 
 __all__ = ["SweepDesk"]
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from spark.actors.sweep_reads import summary_of
 from spark.config import Settings
 from spark.engine import Candles, Options, backtest
 from spark.plugin.manager import Plugins
 from spark.research import evidence
 from spark.research.executors import make_executor
+from spark.research.reads import summary_of
 from spark.research.sweep import run_sweep
 from spark.research.walkforward import run_walkforward
 

@@ -34,7 +34,6 @@ import trio
 
 from spark.actors.messages import AuditLine, Reply, SweepChanged
 from spark.actors.sweep_body import SweepDraft
-from spark.actors.sweep_reads import read_docs, summary_of
 from spark.actors.sweep_work import SERVICE_FIELDS, compute
 from spark.config import Settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
@@ -45,6 +44,7 @@ from spark.plugin.manager import Plugins
 from spark.plugin.services import Caller
 from spark.research import evidence
 from spark.research.jobs import Cancelled
+from spark.research.reads import read_docs, summary_of
 from spark.research.result import parse_objective
 from spark.research.sweep import new_sweep_id
 

@@ -229,7 +229,7 @@ class Services(Protocol):
         out-of-sample and in-sample equity (InputError for a bad id, NotFound)."""
 
     async def sweep_results(self, sweep_id: str, sort: str | None, limit: int, offset: int) -> dict[str, Any]:
-        """One sorted page of a sweep's result rows (`spark.actors.sweep_reads.results_page`)."""
+        """One sorted page of a sweep's result rows (`spark.research.reads.results_page`)."""
 
     async def start_sweep(self, body: Any, caller: Caller) -> dict[str, Any]:
         """Check a sweep body (InputError naming the field, audited, nothing written), then have the sweeps actor

@@ -2,7 +2,8 @@
 best, per-fold results), ``results.npy`` (one row per parameter set, by index) and ``optuna.journal`` (TPE).
 
 Every file is written atomically (a temp file, fsync, rename, fsync of the folder), so a reader sees the old
-document or the new one, never half of one.
+document or the new one, never half of one. Both drivers record their run the same way: `candles_doc` is the data
+block of ``sweep.json``, and `recording` writes a failure (``cancelled`` or the error) before it propagates.
 """
 
 from __future__ import annotations
@@ -10,14 +11,28 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from spark.engine import Candles
 from spark.errors import InputError
+from spark.ids import wall_ms
+from spark.research.jobs import Cancelled
 
-__all__ = ["SWEEP_ID", "check_sweep_id", "read_sweep", "sweep_folder", "write_json", "write_table"]
+__all__ = [
+    "SWEEP_ID",
+    "candles_doc",
+    "check_sweep_id",
+    "read_sweep",
+    "recording",
+    "sweep_folder",
+    "write_json",
+    "write_table",
+]
 
 SWEEP_ID = re.compile(r"^(sw|wf)-[0-9]{13}-[0-9a-f]{8}$")
 SWEEP_JSON, RESULTS, JOURNAL = "sweep.json", "results.npy", "optuna.journal"
@@ -67,3 +82,35 @@ def read_sweep(folder: Path, *, table: bool = True) -> tuple[dict[str, Any], np.
     if table and (folder / RESULTS).exists():
         rows = np.load(folder / RESULTS, allow_pickle=False)
     return doc, rows
+
+
+def candles_doc(candles: Candles) -> dict[str, Any]:
+    """The ``data`` block of ``sweep.json``: which candles were swept."""
+    return {
+        "symbol": candles.symbol,
+        "timeframe": candles.timeframe,
+        "bars": len(candles),
+        "dataHash": candles.fingerprint,
+    }
+
+
+@contextmanager
+def recording(folder: Path | None, doc: dict[str, Any], close: Callable[[], None] | None) -> Iterator[None]:
+    """Around a driver's evaluation: ``close`` (the executor's, when the driver owns it) is called on the way out
+    either way; then a failure is recorded in ``doc`` and (with a ``folder``) ``sweep.json`` as ``failed``, its
+    ``error`` ``cancelled`` or the error's text, and propagates."""
+    try:
+        yield
+    except BaseException as exc:
+        if close is not None:
+            close()
+        if folder is not None:
+            doc.update(
+                status="failed",
+                finishedAt=wall_ms(),
+                error="cancelled" if isinstance(exc, Cancelled) else str(exc) or type(exc).__name__,
+            )
+            write_json(folder, doc)
+        raise
+    if close is not None:
+        close()

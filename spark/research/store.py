@@ -1,5 +1,6 @@
-"""What the service needs around the drivers: a sweep body checked and run, the evidence folders listed and read,
-results paged and sorted, and sweeps cut off by a crash marked ``failed``/``interrupted`` at start-up.
+"""The drivers around a sweep body, for Python callers: a body checked and run, the evidence folders listed and
+read, results paged and sorted, and sweeps cut off by a crash marked ``failed``/``interrupted``. The reading itself
+(documents, columns, sort order, rows) is `spark.research.reads`, which the service reads through too.
 
 A body is DESIGN's ``POST /api/sweeps`` shape, camelCase: ``{strategy, feed, options, grid | space, method, trials,
 seed, objective, constraints, walkForward: {folds, mode, trainBars, testBars, purgeBars, embargoBars} | null}``
@@ -19,11 +20,11 @@ import numpy as np
 from spark.engine import Candles
 from spark.engine.params import shown
 from spark.engine.result import camel
-from spark.engine.sweep import STATS
 from spark.errors import ParamError
 from spark.ids import wall_ms
 from spark.plugin.manager import Plugins
 from spark.research import evidence
+from spark.research.reads import columns, order_by, read_docs, row_of
 from spark.research.result import SweepResult
 from spark.research.sweep import Progress, run_sweep
 from spark.research.walkforward import WalkForwardResult, run_walkforward
@@ -146,19 +147,10 @@ def run_body(
 
 
 def list_sweeps(evidence_dir: Path) -> list[dict[str, Any]]:
-    """Every sweep's ``sweep.json`` (without its top rows and walk-forward report), newest first."""
-    root = Path(evidence_dir) / "sweeps"
-    out = []
-    if not root.is_dir():
-        return out
-    for folder in root.iterdir():
-        if not evidence.SWEEP_ID.fullmatch(folder.name) or not (folder / evidence.SWEEP_JSON).is_file():
-            continue
-        try:
-            doc, _ = evidence.read_sweep(folder, table=False)
-        except (OSError, ValueError):
-            continue
-        out.append({k: v for k, v in doc.items() if k not in ("top", "result")})
+    """Every sweep's ``sweep.json`` (`reads.read_docs`, without its top rows and walk-forward report), newest
+    first."""
+    docs = read_docs(Path(evidence_dir) / "sweeps")
+    out = [{k: v for k, v in doc.items() if k not in ("top", "result")} for doc in docs]
     return sorted(out, key=lambda d: (d.get("startedAt") or 0, d.get("id", "")), reverse=True)
 
 
@@ -168,7 +160,7 @@ def read_results(folder: Path, *, sort: str = "", limit: int = 100, offset: int 
     _, table = evidence.read_sweep(folder)
     if table is None:
         return {"rows": [], "total": 0}
-    names = table.dtype.names or ()
+    names = table.dtype.names or ()  # any column, by its name or camelCase
     key = sort.lstrip("-")
     if key and key not in names:
         snake = {camel(n): n for n in names}
@@ -179,28 +171,9 @@ def read_results(folder: Path, *, sort: str = "", limit: int = 100, offset: int 
         raise ParamError("limit must be a whole number in 0..10000", field="limit")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ParamError("offset must be a whole number >= 0", field="offset")
-    if key:
-        values = table[key].astype(np.float64)
-        k = -values if sort.startswith("-") else values.copy()
-        k[~np.isfinite(k)] = np.inf
-        order = np.lexsort((table["index"], k))
-    else:
-        order = np.arange(len(table))
-    params = [n for n in names if n != "index" and n not in STATS and n not in ("denied_orders", "logged_violations")]
-    rows = []
-    for i in order[offset : offset + limit]:
-        r = table[int(i)]
-        rows.append(
-            {
-                "index": int(r["index"]),
-                "params": {n: r[n].item() for n in params},
-                "stats": {
-                    camel(n): (None if isinstance(v := r[n].item(), float) and not np.isfinite(v) else v)
-                    for n in names
-                    if n not in params and n != "index"
-                },
-            }
-        )
+    order = order_by(table, key, sort.startswith("-")) if key else np.arange(len(table))
+    params, stats = columns(table)
+    rows = [row_of(table, int(i), params, stats) for i in order[offset : offset + limit]]
     return {"rows": rows, "total": len(table)}
 
 

@@ -30,11 +30,21 @@ from spark.ids import wall_ms
 from spark.plugin.manager import Plugins, build_plugins
 from spark.research import evidence
 from spark.research.executors import Executor, InlineExecutor, make_executor
-from spark.research.jobs import Cancelled, SweepJob, job_for
+from spark.research.jobs import SweepJob, job_for
 from spark.research.result import Objective, SweepResult, build_table, parse_constraints, parse_objective
 from spark.research.space import DEFAULT_MAX_SETS, expand_grid, parse_space, sample_random
 
-__all__ = ["OPTION_NAMES", "Progress", "evaluate", "make_options", "new_sweep_id", "resolve_strategy", "run_sweep"]
+__all__ = [
+    "OPTION_NAMES",
+    "Progress",
+    "check_inputs",
+    "evaluate",
+    "make_options",
+    "new_sweep_id",
+    "resolve_strategy",
+    "run_sweep",
+    "sweep_result",
+]
 
 OPTION_NAMES = ("cash", "fee", "slippage_bps", "size", "size_pct", "fill", "periods_per_year", "margin", "gates")
 Progress = Callable[[int, int, dict[str, Any] | None], None]
@@ -65,6 +75,50 @@ def make_options(options: Mapping[str, Any]) -> Options:
         return Options(**options)
     except ParamError as exc:
         raise ParamError(str(exc), field=f"options.{exc.field}" if exc.field else "options") from None
+
+
+def check_inputs(
+    candles: Candles,
+    strategy: str | StrategySpec,
+    plugins: Plugins | None,
+    options: Mapping[str, Any],
+    objective: str | Objective,
+    constraints: Mapping[str, Any] | None,
+) -> tuple[StrategySpec, Options, Objective, dict[str, tuple[str, float]]]:
+    """What both drivers check first, in this order (the first ParamError wins): the candles, the strategy, the run
+    options, the objective and the constraints."""
+    if not isinstance(candles, Candles):
+        raise ParamError(f"candles must be spark.Candles, got {type(candles).__name__}", field="candles")
+    spec = resolve_strategy(strategy, plugins)
+    return spec, make_options(options), parse_objective(objective), parse_constraints(constraints)
+
+
+def sweep_result(
+    spec: StrategySpec,
+    candles: Candles,
+    options: Options,
+    sets: Sequence[dict[str, Any]],
+    table: np.ndarray,
+    objective: Objective,
+    constraints: dict[str, tuple[str, float]],
+    skipped: int,
+    **extra: Any,
+) -> SweepResult:
+    """The stats ``table`` of ``sets`` (`evaluate`) as a SweepResult: the parameters beside the stats, annualised
+    as ``candles`` and ``options`` say; ``extra`` are SweepResult's other fields (method, seed, id...)."""
+    ppy, basis = annualisation(candles, options)
+    names = tuple(p.name for p in spec.params)
+    return SweepResult(
+        strategy=spec.name,
+        param_names=names,
+        table=build_table(names, [p.type for p in spec.params], sets, table),
+        objective=objective,
+        constraints=constraints,
+        skipped=skipped,
+        periods_per_year=ppy,
+        annualisation=basis,
+        **extra,
+    )
 
 
 def default_chunk(total: int, workers: int) -> int:
@@ -176,12 +230,7 @@ def run_sweep(
     sweeps, inline for small ones. With ``evidence_dir``, writes ``sweeps/<id>/`` (``sweep_id`` or a new
     ``sw-`` id; running, then done or failed). Raises ParamError on bad input before anything runs or is
     written; Cancelled when ``cancel`` was set."""
-    if not isinstance(candles, Candles):
-        raise ParamError(f"candles must be spark.Candles, got {type(candles).__name__}", field="candles")
-    spec = resolve_strategy(strategy, plugins)
-    opts = make_options(options)
-    obj = parse_objective(objective)
-    cons = parse_constraints(constraints)
+    spec, opts, obj, cons = check_inputs(candles, strategy, plugins, options, objective, constraints)
     method = method or ("grid" if grid is not None else "random")
     if method not in METHODS:
         raise ParamError(f"method must be one of {', '.join(METHODS)}, got {method!r}", field="method")
@@ -217,12 +266,7 @@ def run_sweep(
             "constraints": {k: v[1] for k, v in cons.items()},
             "options": opts.to_json(),
         },
-        "data": {
-            "symbol": candles.symbol,
-            "timeframe": candles.timeframe,
-            "bars": len(candles),
-            "dataHash": candles.fingerprint,
-        },
+        "data": evidence.candles_doc(candles),
         "executor": runner.describe(),
         "chunking": {"chunkSize": chunk_size or default_chunk(len(sets), runner.workers)},
         "seeds": {"seed": seed},
@@ -238,7 +282,7 @@ def run_sweep(
         evidence.write_json(folder, doc)
     job = job_for(sweep_id, candles, spec, opts)
     t0 = time.perf_counter()
-    try:
+    with evidence.recording(folder, doc, runner.close if owned else None):
         if method == "tpe":
             from spark.research.tpe import run_tpe
 
@@ -268,35 +312,8 @@ def run_sweep(
                 progress=progress,
                 cancel=cancel,
             )
-    except BaseException as exc:
-        if owned:
-            runner.close()
-        if folder is not None:
-            doc.update(
-                status="failed",
-                finishedAt=wall_ms(),
-                error="cancelled" if isinstance(exc, Cancelled) else str(exc) or type(exc).__name__,
-            )
-            evidence.write_json(folder, doc)
-        raise
-    if owned:
-        runner.close()
-    ppy, basis = annualisation(candles, opts)
-    names = tuple(p.name for p in spec.params)
-    result = SweepResult(
-        strategy=spec.name,
-        param_names=names,
-        table=build_table(names, [p.type for p in spec.params], sets, table),
-        objective=obj,
-        constraints=cons,
-        skipped=skipped,
-        periods_per_year=ppy,
-        annualisation=basis,
-        method=method,
-        seed=seed,
-        id=sweep_id,
-        meta={"seconds": round(time.perf_counter() - t0, 3)},
-    )
+    result = sweep_result(spec, candles, opts, sets, table, obj, cons, skipped, method=method, seed=seed, id=sweep_id)
+    result.meta["seconds"] = round(time.perf_counter() - t0, 3)
     if folder is not None:
         evidence.write_table(folder, result.table)
         summary = result.to_json()

@@ -8,52 +8,25 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import serverkit
 import trio
 from httpx_sse import EventSource
 
-from spark.api.server import serve_app
-from spark.config import Settings
-
 TOKEN = "s3cret-token"
+audit_lines = serverkit.audit_lines  # every audit line written so far, parsed (the API tests import it from here)
 
 
 def admin(**extra: str) -> dict[str, str]:
     return {"x-admin-token": TOKEN, **extra}
 
 
-def audit_lines(settings: Settings) -> list[dict[str, Any]]:
-    """Every audit line written so far, parsed."""
-    lines: list[dict[str, Any]] = []
-    for path in sorted(settings.audit_dir.glob("backtest_*.log")):
-        lines += [json.loads(line) for line in path.read_text().splitlines() if line]
-    return lines
-
-
-@asynccontextmanager
-async def served(app: Any, stall_timeout_s: float = 3.0) -> AsyncIterator[str]:
+def served(app: Any, stall_timeout_s: float = 3.0) -> AbstractAsyncContextManager[str]:
     """Serve ``app`` with a real Hypercorn on 127.0.0.1:<free port>; yields the base URL, stops gracefully."""
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(
-            partial(
-                serve_app,
-                app,
-                host="127.0.0.1",
-                port=0,
-                shutdown_trigger=stop.wait,
-                stall_timeout_s=stall_timeout_s,
-                graceful_timeout_s=1.0,
-            )
-        )
-        try:
-            yield binds[0]
-        finally:
-            stop.set()
+    return serverkit.served(app, stall_timeout_s=stall_timeout_s)
 
 
 async def sse_events(response: Any) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import trio
 from httpx_sse import EventSource
+from serverkit import served, spawn_server, until
 
 import spark
 from spark.api import create_app
@@ -23,7 +24,7 @@ from spark.market.paper import candles_of
 from spark.system import open_system
 
 from .conftest import APPROVED, TOKEN, activate, admin
-from .livekit import served, spawn_server, until, wave, write_csv
+from .livekit import wave, write_csv
 
 BODY = {"strategy": "sma_cross", "params": APPROVED, "pair": "BTCTRY", "timeframe": "1m", "exchange": "replay"}
 MIN = 60_000

@@ -1,46 +1,14 @@
-"""Helpers of the sweep service tests: a real Hypercorn server in-process, a real ``spark serve`` child process,
-SSE events, polling and the audit log."""
+"""Helpers of the sweep service tests: SSE events (the server, polling and the audit log: `serverkit`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from functools import partial
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
-import trio
 from httpx_sse import EventSource
 
-from spark.api.server import serve_app
-from spark.config import Settings
-
-__all__ = ["audit_lines", "served", "spawn_server", "sse_events", "until"]
-
-
-def audit_lines(settings: Settings) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
-    for path in sorted(settings.audit_dir.glob("backtest_*.log")):
-        lines += [json.loads(line) for line in path.read_text().splitlines() if line]
-    return lines
-
-
-@asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
-    """``app`` on a real Hypercorn at 127.0.0.1:<free port>; yields the base URL, stops gracefully."""
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(
-            partial(serve_app, app, host="127.0.0.1", port=0, shutdown_trigger=stop.wait, graceful_timeout_s=1.0)
-        )
-        try:
-            yield binds[0]
-        finally:
-            stop.set()
+__all__ = ["sse_events"]
 
 
 async def sse_events(response: Any) -> AsyncIterator[tuple[str, dict[str, Any]]]:
@@ -48,37 +16,3 @@ async def sse_events(response: Any) -> AsyncIterator[tuple[str, dict[str, Any]]]
     async for event in EventSource(response).aiter_sse():
         if event.data:
             yield event.event, json.loads(event.data)
-
-
-async def until(check: Callable[[], Any], seconds: float = 60.0, step: float = 0.05) -> None:
-    """Poll ``check()`` (sync or async) until it is true; TooSlowError after ``seconds``."""
-    with trio.fail_after(seconds):
-        while True:
-            value = check()
-            if hasattr(value, "__await__"):
-                value = await value
-            if value:
-                return
-            await trio.sleep(step)
-
-
-def _popen(cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    with (cwd / "server.log").open("a") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "spark.cli", "serve", "--port", "0"],
-            cwd=cwd, env={**os.environ, "SPARK_STATE_DIR": str(cwd / ".spark"), **env},
-            stdout=subprocess.PIPE, stderr=log, text=True,
-        )  # fmt: skip
-
-
-async def spawn_server(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """A real ``spark serve --port 0`` child in ``cwd``; returns it and its URL (read from its stdout)."""
-    proc = _popen(cwd, env)
-    assert proc.stdout is not None
-    with trio.fail_after(60):
-        while True:
-            line = await trio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
-            if not line:
-                raise AssertionError(f"spark serve exited: {(cwd / 'server.log').read_text()[-2000:]}")
-            if "serving on" in line:
-                return proc, line.split("serving on", 1)[1].split()[0]

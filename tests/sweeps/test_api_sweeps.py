@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import pytest
+from serverkit import audit_lines, until
 
 import spark
 from spark.config import Settings
@@ -16,7 +17,6 @@ from spark.plugin.manager import build_plugins
 from spark.research.sweep import run_sweep
 
 from .conftest import BIG, SMALL, admin
-from .sweepkit import audit_lines, until
 
 GRID = {"fast": "4:12:4", "slow": [20, 30, 40]}
 

@@ -12,13 +12,14 @@ from typing import Any
 
 import httpx
 import trio
+from serverkit import served, spawn_server, until
 
 from spark.api import create_app
 from spark.config import Settings
 from spark.system import open_system
 
 from .conftest import BIG, TOKEN, admin
-from .sweepkit import served, spawn_server, sse_events, until
+from .sweepkit import sse_events
 
 LONG = {"grid": {"fast": "2:40:1", "slow": "50:250:2"}, "feed": BIG}  # 3,939 sets over 100,000 bars
 MEDIUM = {"grid": {"fast": "2:40:1", "slow": "50:250:2"}, "feed": {**BIG, "args": {**BIG["args"], "bars": 30_000}}}

@@ -1,10 +1,12 @@
-"""Reading sweeps back from their evidence folders (blocking: call these in worker threads): the documents at
-start-up, a summary of one, its detail (with a walk-forward's equity curves) and one sorted page of its results.
+"""Reading sweeps back from their evidence folders (blocking: call these in worker threads), for the service
+(`spark.actors.sweeps`, `spark.actors.sweep_desk`) and the Python side (`spark.research.store`): the documents, a
+summary of one, its detail (with a walk-forward's equity curves) and one sorted page of its results.
 
 A page is sorted by any stat (camelCase, as on the wire), parameter or ``index``; ``-`` first is descending,
-undefined values (NaN) sort last either way, ties by index. Without ``sort`` the order is the sweep's ranking: rows
-meeting the constraints first, best objective first. ``results.npy`` is memory-mapped, so a page of a million-row
-table reads the sort column and the page, not the whole file.
+undefined values (NaN) sort last either way, ties by index (`order_by`). Without ``sort`` the order is the sweep's
+ranking: rows meeting the constraints first, best objective first. ``results.npy`` is memory-mapped, so a page of a
+million-row table reads the sort column and the page, not the whole file. A row is ``{index, params, stats}``
+(`row_of`), stats camelCase, undefined ones None.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from spark.errors import InputError
 from spark.research import evidence
 from spark.research.result import Objective, parse_constraints
 
-__all__ = ["MAX_POINTS", "detail", "read_docs", "results_page", "summary_of"]
+__all__ = ["MAX_POINTS", "columns", "detail", "order_by", "read_docs", "results_page", "row_of", "summary_of"]
 
 MAX_POINTS = 2000
 _OOS, _IS = "oos_equity.npy", "is_equity.npy"
@@ -130,19 +132,42 @@ def _feasible(table: np.ndarray, doc: dict[str, Any]) -> np.ndarray:
     return ok
 
 
+def columns(table: np.ndarray) -> tuple[list[str], list[str]]:
+    """A results table's parameters and stats, by name: ``index`` first, then the parameters, then the stats (the
+    summary stats, and any the driver adds after them)."""
+    names = table.dtype.names or ()
+    first = next((i for i, n in enumerate(names) if n in STATS), len(names))
+    return list(names[1:first]), list(names[first:])
+
+
+def order_by(table: np.ndarray, column: str, descending: bool) -> np.ndarray:
+    """Row positions sorted by ``column``: undefined values (NaN) last either way, ties by index."""
+    v = np.asarray(table[column], dtype=np.float64)
+    key = -v if descending else v.copy()
+    key[~np.isfinite(key)] = np.inf
+    return np.lexsort((np.asarray(table["index"]), key))
+
+
+def row_of(table: np.ndarray, i: int, params: list[str], stats: list[str]) -> dict[str, Any]:
+    """Row ``i`` on the wire: ``{index, params, stats}``, plain Python values, stats camelCase (undefined: None)."""
+    r = table[i]
+    return {
+        "index": int(r["index"]),
+        "params": {n: _value(n, r[n]) for n in params},
+        "stats": {camel(n): _value(n, r[n]) for n in stats},
+    }
+
+
 def results_page(evidence_dir: Path, doc_id: str, sort: str | None, limit: int, offset: int) -> dict[str, Any]:
     """``{rows: [{index, params, stats, feasible}], total, sort, params}`` of a sweep's ``results.npy`` (an empty
     page, ``total`` 0, before it is written). InputError naming ``sort`` for a column that is not there."""
     folder = evidence.sweep_folder(evidence_dir, doc_id)
-    doc, _ = evidence.read_sweep(folder) if (folder / evidence.SWEEP_JSON).exists() else ({}, None)
+    doc, _ = evidence.read_sweep(folder, table=False) if (folder / evidence.SWEEP_JSON).exists() else ({}, None)
     path = folder / evidence.RESULTS
     if not path.exists():
         return {"rows": [], "total": 0, "sort": sort, "params": []}
     table = np.load(path, mmap_mode="r", allow_pickle=False)
-    names = table.dtype.names or ()
-    # index, then the parameters, then the stats (the summary stats, and any the driver adds after them)
-    first = next((i for i, n in enumerate(names) if n in STATS), len(names))
-    params, stats = [n for n in names[1:first]], list(names[first:])
+    params, stats = columns(table)
     wire = {camel(n): n for n in stats} | {n: n for n in (*params, "index")}
     index = np.asarray(table["index"])
     feasible = _feasible(table, doc)
@@ -152,24 +177,11 @@ def results_page(evidence_dir: Path, doc_id: str, sort: str | None, limit: int, 
         if column is None:
             allowed = ", ".join(["index", *params, *(camel(n) for n in stats)])
             raise InputError(f"sort: no column {sort[:40]!r} (one of {allowed}; '-' first: descending)", field="sort")
-        v = np.asarray(table[column], dtype=np.float64)
-        key = -v if descending else v.copy()
-        key[~np.isfinite(key)] = np.inf
-        order = np.lexsort((index, key))
+        order = order_by(table, column, descending)
     else:
         obj = objective_of(doc)
         key = obj.key(np.asarray(table[obj.stat]))
         order = np.lexsort((index, key, ~feasible))
     page = order[offset : offset + limit]
-    rows = []
-    for i in page:
-        r = table[int(i)]
-        rows.append(
-            {
-                "index": int(r["index"]),
-                "params": {n: _value(n, r[n]) for n in params},
-                "stats": {camel(n): _value(n, r[n]) for n in stats},
-                "feasible": bool(feasible[int(i)]),
-            }
-        )
+    rows = [{**row_of(table, int(i), params, stats), "feasible": bool(feasible[int(i)])} for i in page]
     return {"rows": rows, "total": len(table), "sort": sort, "params": params}
