@@ -107,13 +107,11 @@ def parse_sweep_body(body: Any, plugins: Plugins, settings: Settings) -> SweepDr
             raise InputError(f"unknown field {str(key)[:40]!r} (allowed: {', '.join(BODY_FIELDS)})",
                              field=str(key)[:40])  # fmt: skip
     options = body.get("options", {})
-    if isinstance(options, Mapping) and "gates" in options:
-        raise InputError("risk gates are not offered for sweeps over the API (run the set as a backtest with gates)",
-                         field="options.gates")  # fmt: skip
     base = RunRequest.parse(
         {k: body[k] for k in ("strategy", "feed", "options") if k in body},
         plugins,
         FeedEnv(data_dir=settings.data_dir, restricted=True),
+        default_gates=settings.risk_gates,
     )
     spec = plugins.strategy(base.strategy)
     grid, space = body.get("grid"), body.get("space")
@@ -164,13 +162,16 @@ def parse_sweep_body(body: Any, plugins: Plugins, settings: Settings) -> SweepDr
         raise InputError("no valid parameter set to try (the strategy refuses every combination)",
                          field="grid" if method == "grid" else "space")  # fmt: skip
     chosen = {wire: py for wire, py in OPTION_FIELDS.items() if isinstance(options, Mapping) and wire in options}
+    # the run's gates (options.gates, else the risk_gates setting): a gated sweep takes the generic path
+    gates = {} if base.options.gates is None else {"gates": base.options.gates}
     return SweepDraft(
         kind="sweep" if walk is None else "walkforward",
         strategy=spec.name,
         feed_name=base.feed_name,
         feed_args=dict(base.feed_args),
-        options={py: getattr(base.options, py) for py in chosen.values()},
-        options_wire={wire: getattr(base.options, py) for wire, py in chosen.items()},
+        options={py: getattr(base.options, py) for py in chosen.values()} | gates,
+        options_wire={wire: getattr(base.options, py) for wire, py in chosen.items()}
+        | {k: g.to_json() for k, g in gates.items()},
         method=method,
         grid=None if grid is None else {str(k): v for k, v in grid.items()},
         space=None if space is None else {str(k): v for k, v in space.items()},

@@ -73,16 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="annualisation basis (default: from the timeframe, 24x7), e.g. 252 for a stock exchange",
     )
     p.add_argument("--margin", action="store_true", help="allow orders that need more cash than the account holds")
-    gates = p.add_mutually_exclusive_group()
-    gates.add_argument(
-        "--gate",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE[:MODE]",
-        help="a risk gate, e.g. maxOrderNotional=1000, longOnly=true, maxDrawdownPct=10:log, onViolation=log "
-        "(repeatable; default: the risk_gates setting)",
-    )
-    gates.add_argument("--gates", metavar="JSON", help="risk gates as options.gates JSON, e.g. '{\"longOnly\": true}'")
+    add_gate_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the report")
     p.add_argument("--csv", action="store_true", help="also write the trades and equity as CSV files beside it")
     p.add_argument("--no-evidence", action="store_true", help="write nothing: print the report (or --json) only")
@@ -104,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         fill=args.fill,
         periods_per_year=args.periods_per_year,
         margin=args.margin,
-        gates=_gates(args, settings.risk_gates),
+        gates=gates_of(args, settings.risk_gates),
     )
     feed_name, feed_args = _feed(plugins, args.data, _pairs(args.feed_arg, "--feed-arg", "feed.args"))
     feed = plugins.feed(feed_name)
@@ -170,7 +161,21 @@ def _pairs(items: list[str], flag: str, prefix: str) -> dict[str, str]:
     return out
 
 
-def _gates(args: argparse.Namespace, default: str) -> Gates | None:
+def add_gate_arguments(p: argparse.ArgumentParser) -> None:
+    """``--gate NAME=VALUE[:MODE]`` (repeatable) or ``--gates JSON``: `spark backtest`, `sweep` and `walkforward`."""
+    gates = p.add_mutually_exclusive_group()
+    gates.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE[:MODE]",
+        help="a risk gate, e.g. maxOrderNotional=1000, longOnly=true, maxDrawdownPct=10:log, onViolation=log "
+        "(repeatable; default: the risk_gates setting)",
+    )
+    gates.add_argument("--gates", metavar="JSON", help="risk gates as options.gates JSON, e.g. '{\"longOnly\": true}'")
+
+
+def gates_of(args: argparse.Namespace, default: str) -> Gates | None:
     """``--gates JSON`` or the ``--gate`` pairs (a value is read as JSON: numbers, true; ``:deny``/``:log`` after it
     sets that gate's mode); neither: the ``risk_gates`` setting."""
     if args.gates is not None:

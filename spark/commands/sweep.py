@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spark.commands.backtest import _feed, _pairs, report_text
+from spark.commands.backtest import _feed, _pairs, add_gate_arguments, gates_of, report_text
 from spark.config import Settings, load_settings
 from spark.engine.options import FILL_MODES
 from spark.errors import ParamError, SparkError
@@ -80,6 +80,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fill", choices=FILL_MODES, default="next_open", help="next_open (default) or close")
     p.add_argument("--periods-per-year", type=float, help="annualisation basis (default: from the timeframe)")
     p.add_argument("--margin", action="store_true", help="allow orders that need more cash than the account holds")
+    add_gate_arguments(p)  # a gated sweep takes the generic path (docs/risk-gates.md)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-evidence", action="store_true", help="write nothing")
     p.add_argument("--evidence-dir", type=Path, help="where evidence goes (default: SPARK_EVIDENCE_DIR)")
@@ -171,6 +172,9 @@ def load_inputs(args: argparse.Namespace) -> tuple[Settings, Plugins, Any, Any, 
     for name in ("size", "size_pct", "periods_per_year"):
         if options[name] is None:
             del options[name]
+    gates = gates_of(args, settings.risk_gates)
+    if gates is not None:
+        options["gates"] = gates
     candles = plugins.feed(feed_name).load(feed_args, FeedEnv(data_dir=settings.data_dir, restricted=False))
     return settings, plugins, spec, candles, {"name": feed_name, "args": feed_args}, options
 
@@ -258,8 +262,12 @@ def _resume_args(args: argparse.Namespace, evidence_dir: Path) -> str:
     feed = ctx.get("feed") or {"name": "default", "args": {}}
     args.data = feed["name"] if feed["name"] != "csv" else feed["args"]["path"]
     args.feed_arg = [f"{k}={v}" for k, v in feed["args"].items() if k != "path" or feed["name"] != "csv"]
+    args.gate, args.gates = [], json.dumps({})  # the sweep's own gates (none: none, whatever the setting says)
     for name, value in spec.get("options", {}).items():
-        setattr(args, name, value)
+        if name == "gates":
+            args.gates = json.dumps(value or {})
+        else:
+            setattr(args, name, value)
     args.random = args.tpe = None
     if spec["method"] == "grid":
         args.grid = [f"{k}={v if isinstance(v, str) else ','.join(map(str, v))}" for k, v in spec["grid"].items()]

@@ -19,7 +19,13 @@ While the socket is down (state ``rest_fallback``), and for every candle the soc
 in progress when a subscription began, those of a gap), the candle comes from REST klines, polled every
 ``feed_poll_s`` for at most one interval; one that REST cannot give either is sent flat at the previous close with
 ``filled=True``. A candle built from trades is checked against klines one interval later: a mismatch is logged and
-counted (spark_feed_reconcile_mismatches_total), and the exchange's candle is what `history` answers from then on.
+counted (spark_feed_reconcile_mismatches_total), the exchange's candle is sent as a correction
+(``FeedEvent(correction=...)``: the consumer puts it in place of the one it had, `spark.market.session`), and it is
+what `history` answers from then on.
+
+Every REST call of the feed (candle polling, reconciliation, `history` for warm-up and backfill, the pair check)
+waits on one request budget per host (`spark.market.rest.shared_limits`), so together they keep to the published
+limits (the graph host's 600 per 10 minutes).
 """
 
 from __future__ import annotations
@@ -311,11 +317,11 @@ class BtcturkCandleSource:
             built = self._builder.take(next_ts)
             candle, filled = (built, False) if covered and built is not None else await self._from_rest(next_ts, built)
             if candle is not None:
-                if built is candle:  # built from trades: checked against the exchange one interval later
-                    self._to_check.append(candle)
                 self._last_close = candle.close
                 assert self._send is not None
                 await self._send.send(FeedEvent(candle=as_live(candle, filled=filled)))
+                if built is candle:  # built from trades: checked against the exchange one interval later (after
+                    self._to_check.append(candle)  # it was sent: a correction never overtakes its candle)
             next_ts += self.step
 
     async def _from_rest(self, ts: int, built: Kline | None) -> tuple[Kline | None, bool]:
@@ -344,7 +350,8 @@ class BtcturkCandleSource:
             return []
 
     async def _reconcile(self) -> None:
-        """One interval after a candle built from trades closed, compare it with the exchange's klines."""
+        """One interval after a candle built from trades closed, compare it with the exchange's klines; a mismatch
+        is counted, kept for `history`, and sent as a correction."""
         while True:
             await trio.sleep(self.settings.feed_poll_s)
             due = [k for k in self._to_check if self.clock.now_ms() >= k.ts + 2 * self.step]
@@ -362,6 +369,8 @@ class BtcturkCandleSource:
                             self.pair, ours.ts, ours, theirs)  # fmt: skip
                 if self.metrics is not None:
                     self.metrics.feed_reconcile_mismatches.labels(exchange=EXCHANGE, pair=self.pair).inc()
+                assert self._send is not None
+                await self._send.send(FeedEvent(correction=as_live(theirs)))
 
     # -- state ----------------------------------------------------------------------------------------------------
 

@@ -79,6 +79,7 @@ class FakeExchange:
     connections: int = 0  # WebSocket connections accepted so far
     connected_at: list[float] = field(default_factory=list)  # trio time of each, for the reconnect-budget tests
     requests: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))  # REST paths asked, in order
+    asked_at: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=10_000))  # (trio time, path)
     _listeners: list[trio.MemorySendChannel[FakeTrade]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -253,6 +254,7 @@ def _rest_app(exchange: FakeExchange) -> QuartTrio:
     @app.before_request
     async def faults() -> Response | None:
         exchange.requests.append(request.path)
+        exchange.asked_at.append((trio.current_time(), request.path))
         fault = exchange.rest_faults[0] if exchange.rest_faults else None
         if fault == "429":
             exchange.rest_faults.popleft()

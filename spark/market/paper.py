@@ -8,6 +8,13 @@ the fills of earlier bars stay as they were; the book checks that, and a strateg
 session (`StrategyError`) rather than trading on it. Orders fill by the engine's rules: with ``fill="next_open"``
 (the default) an order decided at a candle's close fills at the next candle's open, i.e. at the next step.
 
+Corrections (`correct`): the exchange's version of a candle already in the series (BTCTurk's reconciliation, one
+interval after the candle closed) takes its place when the re-run over the corrected series leaves every fill
+already made exactly as it was: decisions from then on see the exchange's candle, and the series is still one
+that a backtest reproduces. When it would change a fill already made (a decision taken on our candle, a fill at
+its open), it cannot be undone: the book keeps its candle and says so (``applied=False``), so the series stays
+the one the session's fills came from.
+
 Cost, and its bound: a step is one engine run over n candles, O(n): 1.1 ms at 10,000 candles, 4.7 ms at 50,000 and
 11 ms at 100,000 (SMA cross, one core; about twice one plain backtest of those candles; ``python bench/live.py``).
 The candles live in a column buffer grown by doubling, handed to the engine as read-only views, so a step copies
@@ -18,6 +25,7 @@ Blocking: call `step` from a worker thread, never on the event loop. Pure: no I/
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +41,7 @@ from spark.engine.strategy import StrategySpec
 from spark.errors import SparkError, StrategyError
 from spark.market.source import LiveCandle
 
-__all__ = ["PaperBook", "SeriesFull", "Step", "candles_of", "default_warmup"]
+__all__ = ["Correction", "PaperBook", "SeriesFull", "Step", "candles_of", "default_warmup"]
 
 
 class SeriesFull(SparkError):
@@ -59,6 +67,19 @@ class Step:
     @property
     def bars(self) -> int:
         return len(self.candles)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Correction:
+    """The exchange's version (``exchange``) of a candle of the series (``ours``): ``applied`` when it took its place,
+    else ``reason`` says which fill it would have changed; ``equity`` at the last close and ``stats`` after it."""
+
+    ours: LiveCandle
+    exchange: LiveCandle
+    applied: bool
+    reason: str | None
+    equity: float
+    stats: dict[str, Any]
 
 
 def default_warmup(spec: StrategySpec, params: Mapping[str, Any]) -> int:
@@ -154,6 +175,43 @@ class PaperBook:
             stats={camel(k): v for k, v in report.stats.items()},
         )
 
+    def correct(self, candle: LiveCandle) -> Correction | None:
+        """Put the exchange's ``candle`` in place of the series' candle of the same ``ts`` if that changes no fill
+        already made (module docstring); None when the series has no such candle or has it already."""
+        at = bisect.bisect_left(self.rows, candle.ts, key=lambda c: c.ts)
+        if at == len(self.rows) or self.rows[at].ts != candle.ts or self.rows[at] == candle:
+            return None
+        ours = self.rows[at]
+        self._put(at, candle)
+        try:
+            result = self._evaluate()
+        except BaseException:
+            self._put(at, ours)
+            raise
+        changed = _first_change(result.report.fills.array, self._fills)
+        reason = None
+        if changed is None:
+            self.result = result
+        else:
+            self._put(at, ours)
+            reason = (
+                f"it would change a fill already made (on the candle at {self.rows[changed].ts}): a decision taken"
+                " cannot be undone, the session keeps its own candle"
+            )
+        assert self.result is not None
+        report = self.result.report
+        return Correction(
+            ours=ours, exchange=candle, applied=changed is None, reason=reason,
+            equity=float(report.equity[-1]), stats={camel(k): v for k, v in report.stats.items()},
+        )  # fmt: skip
+
+    def _put(self, at: int, candle: LiveCandle) -> None:
+        """Candle ``at`` of the series replaced (validated as a candle)."""
+        checked = candles_of([candle])
+        self.rows[at] = candle
+        for row, name in enumerate(COLUMNS):
+            self._columns[row, at] = getattr(checked, name)[0]
+
     def _grow(self, fresh: list[LiveCandle]) -> None:
         """Validate the new candles (as Candles are) and write them into the column buffer, doubling it when full."""
         checked = candles_of(fresh)
@@ -176,11 +234,14 @@ class PaperBook:
             views[name] = view
         return Candles(symbol=self.symbol, timeframe=self.timeframe, **views)
 
-    def _run(self) -> BacktestResult:
+    def _evaluate(self) -> BacktestResult:
         candles = self.candles()
-        result = backtest(
+        return backtest(
             candles, self.spec, self.params, self.options, run_id=self.session_id, started_at=int(candles.timestamp[0])
         )
+
+    def _run(self) -> BacktestResult:
+        result = self._evaluate()
         fills, previous = result.report.fills.array, self._fills
         if len(fills) < len(previous) or not np.array_equal(fills[: len(previous)], previous):
             raise StrategyError(
@@ -189,3 +250,13 @@ class PaperBook:
             )
         self.result = result
         return result
+
+
+def _first_change(fills: np.ndarray, made: np.ndarray) -> int | None:
+    """None when ``fills`` are exactly the fills ``made``; else the bar of the first that differs (or is new)."""
+    if len(fills) == len(made) and np.array_equal(fills, made):
+        return None
+    n = min(len(fills), len(made))
+    differ = np.flatnonzero(np.any(fills[:n] != made[:n], axis=1))
+    first = int(differ[0]) if len(differ) else n
+    return int((fills if first < len(fills) else made)[first, 0])

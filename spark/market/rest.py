@@ -1,6 +1,8 @@
 """BTCTurk's public REST API, async (httpx over trio): exchange info, recent trades and paged klines history.
 
-Each host has its own `RateLimiter` at the published limits (Settings ``market_graph_*``, ``market_api_*``). A 429
+Each host has one `RateLimiter` at the published limits (Settings ``market_graph_*``, ``market_api_*``), shared by
+every client in the process's trio run (`shared_limits`): the exchange counts per IP, so a feed's candle polling and
+reconciliation, its warm-up and backfill `history`, and any other client of the same host draw on one budget. A 429
 blocks that host for its ``Retry-After`` seconds (capped by ``market_retry_after_max_s``) and the call is retried;
 a 5xx or a transport error is retried ``market_rest_retries`` times with jittered exponential backoff; a 4xx is
 not retried. When the retries run out the call raises `Unavailable` (503: the exchange, not the caller, failed).
@@ -18,13 +20,14 @@ from typing import Any
 
 import httpx
 import trio
+from trio.lowlevel import RunVar
 
 from spark.config import Settings
 from spark.errors import DataError, InputError, Unavailable
 from spark.market.klines import RESOLUTIONS, Kline, check_timeframe, loads_exact, parse_decimal, parse_klines
 from spark.market.ratelimit import RateLimiter
 
-__all__ = ["BtcturkRest", "Trade", "backoff_s"]
+__all__ = ["BtcturkRest", "RestLimits", "Trade", "backoff_s", "shared_limits"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,35 @@ class Trade:
     tid: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RestLimits:
+    """The request budgets of BTCTurk's two hosts: the graph host (klines) and the REST host (exchange info,
+    trades)."""
+
+    graph: RateLimiter
+    api: RateLimiter
+
+
+_LIMITS: RunVar[dict[tuple[object, ...], RestLimits]] = RunVar("spark_btcturk_limits")
+
+
+def shared_limits(settings: Settings) -> RestLimits:
+    """The budgets of the hosts ``settings`` names, one per trio run (and per limit setting): every client made
+    in this run with the same hosts and limits waits on the same windows and the same 429 blocks."""
+    s = settings
+    key = (s.btcturk_graph_url, s.market_graph_limit, s.market_graph_period_s,
+           s.btcturk_rest_url, s.market_api_limit, s.market_api_period_s)  # fmt: skip
+    try:
+        known = _LIMITS.get()
+    except LookupError:
+        known = {}
+        _LIMITS.set(known)
+    if key not in known:
+        graph = RateLimiter(s.market_graph_limit, s.market_graph_period_s)
+        known[key] = RestLimits(graph=graph, api=RateLimiter(s.market_api_limit, s.market_api_period_s))
+    return known[key]
+
+
 def backoff_s(attempt: int, first_s: float, cap_s: float, rng: random.Random | None = None) -> float:
     """Jittered exponential backoff: ``first_s * 2**attempt`` capped at ``cap_s``, then a random 50-100 % of it,
     never under ``first_s`` (attempt 0 waits exactly ``first_s``)."""
@@ -48,14 +80,15 @@ def backoff_s(attempt: int, first_s: float, cap_s: float, rng: random.Random | N
 
 
 class BtcturkRest:
-    """One client per task or command, its limiters shared by its calls: ``async with BtcturkRest(settings) as
-    rest:``. The base URLs come from the Settings (tests point them at `spark.market.fake`)."""
+    """One client per task or command: ``async with BtcturkRest(settings) as rest:``; its requests wait on the
+    run's `shared_limits`. The base URLs come from the Settings (tests point them at
+    `spark.market.fake`). Made inside a trio run."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.limits = shared_limits(settings)
         self._http = httpx.AsyncClient(timeout=settings.market_rest_timeout_s)
-        self._graph = RateLimiter(settings.market_graph_limit, settings.market_graph_period_s)
-        self._api = RateLimiter(settings.market_api_limit, settings.market_api_period_s)
+        self._graph, self._api = self.limits.graph, self.limits.api
         self.requests = 0  # every HTTP request sent, retries included (statistics)
 
     async def __aenter__(self) -> BtcturkRest:

@@ -9,18 +9,26 @@ live actor (`spark.actors.live`) and by ``spark live`` in a terminal alike.
    are appended), then **catch-up**: ``history`` from the last recorded candle to the market's clock now.
 2. **Live**: ``source.run`` sends closed candles and feed states. A candle after a gap first backfills the gap from
    ``history``; a duplicate is skipped. Each step runs in a worker thread (the engine never runs on the event loop),
-   its candles then its fills are appended (fsync) before anything is published.
+   its candles then its fills are appended (fsync) before anything is published. A **correction** (the exchange's
+   version of a candle sent before, from its reconciliation one interval later) goes to the book
+   (`PaperBook.correct`): it takes the candle's place in the series and in ``candles.csv`` when that changes no fill
+   already made, so every later decision sees the exchange's candle; when it would change one (a decision taken on
+   our candle cannot be undone) the session keeps its candle. Either way it is recorded in ``corrections.jsonl``,
+   counted in the summary's ``corrections`` ``{applied, kept}`` and published. So a backtest over ``candles.csv``
+   reproduces the session's fills and trades exactly, corrections included, and ``corrections.jsonl`` names every
+   candle where that series is still ours rather than the exchange's.
 3. **End**: the feed closing ends the session ``stopped``; a feed that fails for good, a strategy that raises or
    looks ahead, or evidence that cannot be written ends it ``failed`` with the reason; ``live_max_bars`` reached
    ends it ``stopped``. Cancelled from outside (a stop, a shutdown), it writes nothing: whoever cancelled decides
    (a stop records ``stopped``; a shutdown leaves it ``running`` so it resumes).
 
 ``publish`` gets each change as one dict (the SSE ``event: live`` data): ``{session, candles, fills, trades,
-equity}`` where ``session`` is the summary (`summary`).
+equity}`` where ``session`` is the summary (`summary`); a correction's also has ``correction`` (its record).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,7 +41,7 @@ from spark.engine.options import Options
 from spark.engine.strategy import StrategySpec
 from spark.errors import SparkError
 from spark.market import session_store as files
-from spark.market.paper import PaperBook, SeriesFull, Step
+from spark.market.paper import Correction, PaperBook, SeriesFull, Step
 from spark.market.replay import interval_ms
 from spark.market.source import FeedEvent, FeedState, LiveCandle
 from spark.market.sources import OpenedSource
@@ -103,8 +111,23 @@ def recorded_detail(
         "equity": last.equity[-1][1] if last and last.equity else None,
         "position": last.position if last else 0.0,
         "stats": last.stats if last else None,
+        "corrections": correction_counts(files.read_corrections(evidence_dir, doc["id"])),
     }
     return book_detail(book, summary, points)
+
+
+def correction_counts(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """``{applied, kept}``: the exchange's corrections the series took, and those it could not."""
+    applied = sum(1 for r in records if r.get("applied"))
+    return {"applied": applied, "kept": len(records) - applied}
+
+
+def correction_record(c: Correction, at_ms: int) -> dict[str, Any]:
+    """A line of ``corrections.jsonl`` (and the ``correction`` of its event)."""
+    return {
+        "ts": c.exchange.ts, "at": at_ms, "ours": candle_wire(c.ours)[1:6], "exchange": candle_wire(c.exchange)[1:6],
+        "applied": c.applied, "reason": c.reason,
+    }  # fmt: skip
 
 
 class LiveSession:
@@ -134,6 +157,7 @@ class LiveSession:
             session_id=self.id,
         )  # fmt: skip
         self.last: Step | None = None
+        self.corrections = {"applied": 0, "kept": 0}
         self.ended = trio.Event()
 
     # --- what the API shows ---------------------------------------------------------------------------------------
@@ -148,6 +172,7 @@ class LiveSession:
             "equity": last.equity[-1][1] if last and last.equity else None,
             "position": last.position if last else 0.0,
             "stats": last.stats if last else None,
+            "corrections": dict(self.corrections),
         }
 
     def detail(self, points: int = 2000) -> dict[str, Any]:
@@ -196,6 +221,8 @@ class LiveSession:
         if self.evidence_dir is not None:
             recorded = await trio.to_thread.run_sync(files.read_candles, self.evidence_dir, self.id)
             step = await self._evaluate(recorded)  # recorded already: evaluated, not appended again
+            fixes = await trio.to_thread.run_sync(files.read_corrections, self.evidence_dir, self.id)
+            self.corrections = correction_counts(fixes)
         if step is not None and self.book.result is not None and self.evidence_dir is not None:
             derived = [f.to_json() for f in self.book.result.report.fills]
             kept = await trio.to_thread.run_sync(files.read_fills, self.evidence_dir, self.id)
@@ -220,6 +247,9 @@ class LiveSession:
                     if event.candle is not None:
                         if await self._guarded(self._candle(event.candle)):
                             break
+                    elif event.correction is not None:
+                        if await self._guarded(self._correct(event.correction)):
+                            break
                     elif event.state is not None:
                         if await self._guarded(self._feed_state(event.state, event.detail)):
                             break
@@ -241,6 +271,28 @@ class LiveSession:
         if last is not None and candle.ts > last + self.interval:  # a gap: backfill what history has
             rows = [*(await self.source.history(last + 1, candle.ts)), candle]
         await self._step(rows, publish=True)
+
+    async def _correct(self, candle: LiveCandle) -> None:
+        """The exchange's version of a candle of the series: applied or kept (module docstring), recorded,
+        published. A candle the series does not hold, or holds already as the exchange has it, changes nothing."""
+        fixed = await trio.to_thread.run_sync(self.book.correct, candle, limiter=self.limiter)
+        if fixed is None:
+            return
+        record = correction_record(fixed, self.now_ms())
+        if self.evidence_dir is not None:
+            with trio.CancelScope(shield=True):  # the series on disk is the book's before the record says so
+                if fixed.applied:
+                    await trio.to_thread.run_sync(files.replace_candles, self.evidence_dir, self.id, [candle])
+                await trio.to_thread.run_sync(files.append_correction, self.evidence_dir, self.id, record)
+        self.corrections["applied" if fixed.applied else "kept"] += 1
+        if fixed.applied and self.last is not None and self.last.equity:
+            marked = (*self.last.equity[:-1], (self.last.equity[-1][0], fixed.equity))
+            self.last = dataclasses.replace(self.last, equity=marked, stats=fixed.stats)
+        what = "took the exchange's correction" if fixed.applied else f"kept its own candle: {fixed.reason}"
+        log.info("live session %s: candle %d %s", self.id, candle.ts, what)
+        await self.publish(
+            {"session": self.summary(), "candles": [], "fills": [], "trades": [], "equity": [], "correction": record}
+        )
 
     async def _feed_state(self, state: FeedState, detail: str) -> None:
         self.doc = {**self.doc, "feed": {"state": state.value, "detail": detail, "at": self.now_ms()}}

@@ -4,11 +4,17 @@
                    to reopen it, the override if any), rewritten atomically on every status or feed change
     candles.csv    every candle of the series (warm-up included), in Spark's CSV layout, appended and fsynced
     fills.jsonl    every fill, one JSON object a line (wire names), appended and fsynced after its candle
+    corrections.jsonl  every correction of a candle by the exchange (its reconciliation), one a line: ``{ts, at,
+                   ours, exchange, applied, reason}`` (``ours``/``exchange`` as ``[open, high, low, close, volume]``)
 
 Candles go first and fills after, so after a crash the fills file lags the candles by at most one step; a resumed
 session re-runs the engine over the recorded candles and appends the fills that are missing (`missing_fills`). A
 line cut short by a crash (no newline at the end) is not part of the record: readers skip it and the next append
-truncates it first. A backtest over ``candles.csv`` reproduces the session's trades exactly.
+truncates it first. A correction that was applied rewrites ``candles.csv`` with the exchange's row in place
+(`replace_candles`, atomic) and then appends its line; one that was kept (it would have changed a fill already made,
+`spark.market.paper`) only appends its line. So ``candles.csv`` is always the series the session's fills come from,
+and a backtest over it reproduces the session's fills and trades exactly; ``corrections.jsonl`` says where that
+series still holds our own candle rather than the exchange's, and why.
 
 Every function blocks (file I/O): call them from a worker thread. Ids are checked before a path is built.
 """
@@ -31,13 +37,16 @@ from spark.market.source import LiveCandle
 __all__ = [
     "STATUSES",
     "append_candles",
+    "append_correction",
     "append_fills",
     "create_session",
     "list_sessions",
     "missing_fills",
     "read_candles",
+    "read_corrections",
     "read_doc",
     "read_fills",
+    "replace_candles",
     "session_dir",
     "write_doc",
 ]
@@ -45,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STATUSES = ("running", "stopped", "failed")
+CORRECTIONS = "corrections.jsonl"  # a session recorded before corrections were has none: read as empty
 
 
 def session_dir(evidence_dir: Path, session_id: str) -> Path:
@@ -60,10 +70,11 @@ def create_session(evidence_dir: Path, doc: dict[str, Any]) -> Path:
     try:
         _write_atomic(folder / "candles.csv", HEADER + "\n")
         _write_atomic(folder / "fills.jsonl", "")
+        _write_atomic(folder / CORRECTIONS, "")
         _write_atomic(folder / "session.json", text)
         _fsync_dir(folder.parent)
     except BaseException:
-        for name in ("candles.csv", "fills.jsonl", "session.json"):
+        for name in ("candles.csv", "fills.jsonl", CORRECTIONS, "session.json"):
             with contextlib.suppress(OSError):
                 (folder / name).unlink()
         with contextlib.suppress(OSError):
@@ -102,6 +113,30 @@ def append_candles(evidence_dir: Path, session_id: str, candles: Iterable[LiveCa
 
 def append_fills(evidence_dir: Path, session_id: str, fills: Iterable[dict[str, Any]]) -> None:
     _append(session_dir(evidence_dir, session_id) / "fills.jsonl", "".join(_json(f) for f in fills))
+
+
+def replace_candles(evidence_dir: Path, session_id: str, candles: Iterable[LiveCandle]) -> None:
+    """``candles.csv`` rewritten at once (temp file, fsync, rename) with ``candles`` in place of the rows of the same
+    ``ts``; a row the file lacks is not added."""
+    by_ts = {c.ts: c for c in candles}
+    rows = read_candles(evidence_dir, session_id)
+    text = HEADER + "\n" + "".join(write_row(by_ts.get(r.ts, r)) for r in rows)
+    _write_atomic(session_dir(evidence_dir, session_id) / "candles.csv", text)
+
+
+def append_correction(evidence_dir: Path, session_id: str, record: dict[str, Any]) -> None:
+    path = session_dir(evidence_dir, session_id) / CORRECTIONS
+    if not path.exists():
+        _write_atomic(path, "")
+    _append(path, _json(record))
+
+
+def read_corrections(evidence_dir: Path, session_id: str) -> list[dict[str, Any]]:
+    path = session_dir(evidence_dir, session_id) / CORRECTIONS
+    if not path.exists():
+        return []
+    _cut_partial(path)
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def read_candles(evidence_dir: Path, session_id: str) -> list[LiveCandle]:

@@ -3,7 +3,10 @@
 A source runs as a trio task: ``await source.run(send)`` sends ``FeedEvent``s until it is cancelled or fails for good
 (then it sends a final ``failed`` status and returns). Closed candles only, in time order, each once; a candle that
 could not be recovered after a gap is sent with ``filled=True`` (flat at the previous close, volume 0), never invented
-silently. ``history`` answers closed candles from the exchange's REST history, for warm-up and for catching up.
+silently. A source that checks its candles against the exchange later (BTCTurk reconciles each candle built from
+trades one interval on) may send a candle already sent once more as a ``correction``: the exchange's version, same
+``ts``, after the candle itself. ``history`` answers closed candles from the exchange's REST history (corrections
+included), for warm-up and for catching up.
 """
 
 from __future__ import annotations
@@ -45,9 +48,11 @@ class LiveCandle:
 
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
-    """A closed candle, or a change of the feed's state (``detail`` says why, for logs and the dashboard)."""
+    """A closed candle, the exchange's correction of one sent before, or a change of the feed's state (``detail``
+    says why, for logs and the dashboard)."""
 
     candle: LiveCandle | None = None
+    correction: LiveCandle | None = None
     state: FeedState | None = None
     detail: str = ""
 

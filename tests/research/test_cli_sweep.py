@@ -151,3 +151,26 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], words: str, tmp_path:
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert len(out.stderr.strip().splitlines()) == 1 and words in out.stderr, out.stderr
     assert not (tmp_path / "evidence" / "sweeps").exists() or not any((tmp_path / "evidence" / "sweeps").iterdir())
+
+
+def test_sweep_with_gates_applies_them_and_resume_keeps_them(tmp_path: Path) -> None:
+    import spark
+
+    gated = ["--gate", "maxDrawdownPct=2", "--gate", "maxPositionNotional=5000:log", "--size-pct", "1"]
+    out = spark_cli(["sweep", *GRID, *gated, "--json"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    candles = spark.load_candles(Path(spark.__file__).parents[1] / "plugins" / "data" / "GOOG.csv")
+    top = doc["top"][0]
+    want = spark.run_backtest(candles, "sma_cross", top["params"], size_pct=1, gates={
+        "maxDrawdownPct": 2, "maxPositionNotional": {"value": 5000, "onViolation": "log"}}).report.stats  # fmt: skip
+    assert want["denied_orders"] > 0  # the case is not vacuous
+    assert top["stats"]["deniedOrders"] == want["denied_orders"]
+    assert top["stats"]["sharpe"] == want["sharpe"]
+    saved, _ = read_sweep(sweep_folder(tmp_path / "evidence", doc["id"]))
+    assert set(saved["spec"]["options"]["gates"]) == {"maxDrawdownPct", "maxPositionNotional"}
+    again = spark_cli(["sweep", "--resume", doc["id"], "--json"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["top"][0]["stats"]["deniedOrders"] == want["denied_orders"]
+    bad = spark_cli(["sweep", *GRID, "--gate", "maxLeverage=2"], tmp_path)
+    assert bad.returncode == 2 and "maxLeverage" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -100,7 +100,7 @@ async def test_a_grid_sweep_runs_and_its_results_come_sorted(client: Any, system
         ({"grid": {"fast": [5]}, "walkForward": {"folds": 0}}, "walkForward.folds"),
         ({"grid": {"fast": [5]}, "walkForward": {"fold": 3}}, "walkForward.fold"),
         ({"grid": {"fast": [5]}, "options": {"fee": 3}}, "options.fee"),
-        ({"grid": {"fast": [5]}, "options": {"gates": {"longOnly": True}}}, "options.gates"),
+        ({"grid": {"fast": [5]}, "options": {"gates": {"maxLeverage": 2}}}, "options.gates.maxLeverage"),
         ({"grid": {"fast": [5]}, "strategy": "nope"}, "strategy"),
         ({"grid": {"fast": [5]}, "feed": {"name": "csv", "args": {"path": "../etc/passwd"}}}, "feed.args.path"),
         ({"grid": {"fast": [5]}, "seed": -1}, "seed"),

@@ -128,13 +128,9 @@ export function priceChart(box, { id, signal }) {
       const markerList = win
         ? [...ov.ohlc.markers.filter((m) => m.ts < win.from || m.ts > win.to), ...ohlc.markers].sort((a, b) => a.ts - b.ts)
         : ohlc.markers;
-      const colors = charts.themeColors(); // once: reading the CSS variables per marker costs a style pass each
-      // Drawn: about one marker per two pixels (more only overlap, and cost every frame); the readout keeps all.
-      const budget = Math.max(50, Math.round((box.clientWidth || 800) / 2));
-      const drawn = markerList.length <= budget ? markerList
-        : Array.from({ length: budget }, (_, i) => markerList[Math.round((i * (markerList.length - 1)) / (budget - 1))]);
-      s.candles.markers(drawn.map((m) => markerOf(m, candles, drawn.length, colors)).sort((a, b) => a.time - b.time));
-      box.dataset.markersDrawn = String(drawn.length);
+      s.markerSource = markerList;
+      s.candleData = candles;
+      paintMarkers();
       s.markerList = markerList.map((m) => ({ ...m, time: charts.snapTime(candles, charts.seconds(m.ts)) }));
       box.dataset.markers = String(markerList.length);
     }
@@ -142,6 +138,28 @@ export function priceChart(box, { id, signal }) {
     const bench = (doc) => (doc.benchmark ? charts.toLine(doc.timestamp, doc.benchmark) : []);
     s.bench.setData(merge(win ? bench(ov.equity) : [], bench(equity)));
     s.dd.setData(merge(win ? charts.toLine(ov.equity.timestamp, ov.equity.drawdownPct) : [], charts.toLine(equity.timestamp, equity.drawdownPct)));
+  }
+
+  /** Trade markers (about one per two pixels: more only overlap, and cost every frame; the readout keeps all)
+   * and the risk gates' denials (a square above the bar: denied in the warning colour, logged muted). */
+  function paintMarkers() {
+    const candles = s.candleData;
+    const colors = charts.themeColors(); // once: reading the CSS variables per marker costs a style pass each
+    const budget = Math.max(50, Math.round((box.clientWidth || 800) / 2));
+    const drawn = thin(s.markerSource, budget);
+    const denials = thin(s.denials || [], Math.max(25, Math.round(budget / 4)));
+    s.candles.markers([
+      ...drawn.map((m) => markerOf(m, candles, drawn.length, colors)),
+      ...denials.map((d, i) => denialMarker(d, i, candles, denials.length, colors)),
+    ].filter((m) => m.time !== null).sort((a, b) => a.time - b.time));
+    box.dataset.markersDrawn = String(drawn.length);
+    box.dataset.denialsDrawn = String(denials.length);
+  }
+
+  function denialMarker(d, i, candles, count, c) {
+    const logged = d.action === 'log';
+    return { time: charts.snapTime(candles, charts.seconds(d.ts)), position: 'aboveBar', shape: 'square', size: 0.8,
+      color: logged ? c.muted : c.warn, text: count <= 60 ? (logged ? 'logged' : 'denied') : undefined, id: `d${i}` };
   }
 
   function markerOf(m, candles, count, c) {
@@ -173,6 +191,10 @@ export function priceChart(box, { id, signal }) {
     const here = candle && s.markerList ? s.markerList.filter((m) => m.time === candle.time) : [];
     const trades = here.map((m) => h('span.trade-note', { dataset: { trade: String(m.trade) } },
       `trade #${m.trade} ${m.side} ${m.kind} at ${fmtPrice(m.price, decimals)} (qty ${m.qty.toLocaleString('en-US', { maximumFractionDigits: 6 })}${m.kind === 'exit' || m.open ? `, PnL ${signedMoney(m.pnl)}` : ''})`));
+    const gated = candle && s.denials ? s.denials.filter((d) => charts.snapTime(s.candleData, charts.seconds(d.ts)) === candle.time) : [];
+    const gates = gated.map((d) => h('span.denial-note', { dataset: { bar: String(d.bar) } },
+      `${d.action === 'log' ? 'logged' : 'denied'}: ${d.side} ${d.qty.toLocaleString('en-US', { maximumFractionDigits: 6 })} (${d.reason})`));
+    trades.push(...gates);
     const out = h('span', {});
     parts.forEach((p, i) => { if (i) out.append(' · '); out.append(p); });
     if (trades.length) out.append(h('br'), ...trades.flatMap((t, i) => (i ? [' · ', t] : [t])));
@@ -251,12 +273,24 @@ export function priceChart(box, { id, signal }) {
 
   return {
     ready,
+    /** Mark the risk gates' denials and logged violations (rows of GET /api/backtest/<id>/denied). */
+    denials(rows) {
+      s.denials = rows;
+      box.dataset.denials = String(rows.length);
+      if (s.candles && s.candleData) paintMarkers();
+    },
     destroy() {
       destroyed = true;
       if (inflight) inflight.abort();
       if (panes) panes.destroy();
     },
   };
+}
+
+/** At most `budget` items spread evenly over `list` (its first and last kept). */
+function thin(list, budget) {
+  if (list.length <= budget) return list;
+  return Array.from({ length: budget }, (_, i) => list[Math.round((i * (list.length - 1)) / (budget - 1))]);
 }
 
 function frames(n) {

@@ -1,9 +1,11 @@
 // The report of one run: header (live status), stats, the chart (price with trades and indicators, equity with
-// buy and hold, drawdown: pricechart.js), trades, monthly returns, settings and fingerprint, artifact downloads.
+// buy and hold, drawdown: pricechart.js), trades, a gated run's risk-gate denials (denials.js: a table, and markers
+// on the chart), monthly returns, settings and fingerprint, artifact downloads.
 // The chart is fetched first and drawn before anything else is loaded.
 
 import { access, guardButton } from './access.js';
 import { ApiError, api, routes } from './api.js';
+import { denialsCard, firstPage } from './denials.js';
 import { fmtBytes, fmtDuration, fmtStat, fmtTime, h, humanize } from './format.js';
 import { monthlyTable } from './monthly.js';
 import { priceChart, priceDecimals } from './pricechart.js';
@@ -137,6 +139,13 @@ export function reportView(main, { store, live, id }) {
         if (disposed) return;
         const decimals = chartBox.dataset.decimals ? Number(chartBox.dataset.decimals) : priceDecimals(null);
         tradesBox.replaceChildren(h('h2', { id: 'trades-title' }, 'Trades'), tradesTable({ id, decimals, signal: controller.signal }));
+        const gated = await firstPage(id, controller.signal).catch((err) => (err instanceof ApiError && err.status === 404 ? null : Promise.reject(err)));
+        if (disposed) return;
+        const gatesCard = denialsCard({ id, first: gated, decimals, signal: controller.signal });
+        if (gatesCard) {
+          tradesBox.after(gatesCard);
+          if (chart) chart.denials(gated.denied);
+        }
         const arts = await api(routes.artifacts(id), { signal: controller.signal });
         if (disposed) return;
         const list = (arts && arts.artifacts) || [];
