@@ -14,7 +14,8 @@ of connections) or ``default``:
     abrupt     the TCP stream is cut ``fake_stall_after_s`` after the batch, no close frame
     duplicate  the subscribe is acked ``ok:false`` (as a second subscribe to the same channel is)
     garbage    a frame that is not JSON, one that is not ``[type, {...}]`` and an unknown type, between trades
-    drop       one 422 in every three is not sent (the candles then differ from the exchange's klines)
+    drop       one 422 in every three is not sent (the candles built then differ from the exchange's klines:
+               the client's reconciliation corrects them)
 
 A pair the exchange does not list (or in lower case) is acked ``ok:true`` and then silent, as the real one does.
 REST faults are queued in `FakeExchange.rest_faults` (``"429"``, ``"503"``, ``"no_data"``), each answering one

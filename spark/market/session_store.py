@@ -133,10 +133,7 @@ def append_correction(evidence_dir: Path, session_id: str, record: dict[str, Any
 
 def read_corrections(evidence_dir: Path, session_id: str) -> list[dict[str, Any]]:
     path = session_dir(evidence_dir, session_id) / CORRECTIONS
-    if not path.exists():
-        return []
-    _cut_partial(path)
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return _read_lines(path) if path.exists() else []
 
 
 def read_candles(evidence_dir: Path, session_id: str) -> list[LiveCandle]:
@@ -146,9 +143,7 @@ def read_candles(evidence_dir: Path, session_id: str) -> list[LiveCandle]:
 
 
 def read_fills(evidence_dir: Path, session_id: str) -> list[dict[str, Any]]:
-    path = session_dir(evidence_dir, session_id) / "fills.jsonl"
-    _cut_partial(path)
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return _read_lines(session_dir(evidence_dir, session_id) / "fills.jsonl")
 
 
 def missing_fills(recorded: list[dict[str, Any]], derived: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -163,6 +158,11 @@ def missing_fills(recorded: list[dict[str, Any]], derived: list[dict[str, Any]])
 
 def _json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    _cut_partial(path)
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def _append(path: Path, text: str) -> None:

@@ -74,7 +74,8 @@ async def test_normal_stream_sends_each_closed_candle_once_as_the_exchange_has_i
     assert source.connections == 1 and source.bad_frames == 0
     metrics = source.metrics
     assert metrics.value("spark_feed_frames_total", {"exchange": "btcturk", "type": "421"}) == 1
-    assert metrics.value("spark_feed_frames_total", {"exchange": "btcturk", "type": "422"}) > 20
+    frames = metrics.value("spark_feed_frames_total", {"exchange": "btcturk", "type": "422"})
+    assert frames > 10  # a trade every 50 ms over three 0.5 s candles: about 20-30
     assert metrics.value("spark_feed_last_data_age_seconds", {"exchange": "btcturk", "pair": "BTCTRY"}) < 1.0
 
 

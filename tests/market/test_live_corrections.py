@@ -80,3 +80,24 @@ async def test_the_exchanges_candle_wins_in_a_running_session(fake, tmp_path: Pa
     closed = [t.to_json() for t in result.report.trades if not t.open]
     assert [published[t["id"]] for t in closed] == closed
     assert recorded_detail(doc, spec, Options(), tmp_path, 10)["session"]["corrections"] == live.corrections
+
+    # resumed after a restart: the record's series re-run as it is, the corrections counted from their file
+    again: list[dict[str, Any]] = []
+    published = trio.Event()
+
+    async def publish_again(event: dict[str, Any]) -> None:
+        again.append(event)
+        published.set()
+
+    source = BtcturkCandleSource(fake.client_settings(), "BTCTRY", "1m", clock=fake.exchange.clock)
+    resumed = LiveSession(
+        doc, spec=spec, options=Options(), opened=OpenedSource(source=source, now_ms=source.clock.now_ms, state={}),
+        evidence_dir=tmp_path, publish=publish_again, max_bars=10_000, now_ms=lambda: 1_700_000_000_000,
+    )  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(resumed.run, resume=True))
+        with trio.fail_after(10):
+            await published.wait()
+        nursery.cancel_scope.cancel()
+    assert again[0]["session"]["corrections"] == live.corrections
+    assert resumed.book.rows[: len(recorded)] == recorded
