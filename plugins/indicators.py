@@ -27,20 +27,32 @@ def smas(x: np.ndarray, *windows: int) -> list[np.ndarray]:
     c = np.cumsum(x, dtype=np.float64) if any(n <= len(x) for n in windows) else None
     out = []
     for n in windows:
-        avg = np.full(len(x), np.nan)
-        if c is not None and n <= len(x):
-            avg[n - 1] = c[n - 1] / n
-            np.subtract(c[n:], c[:-n], out=avg[n:])
-            avg[n:] /= n
+        if c is None or n > len(x):
+            out.append(np.full(len(x), np.nan))
+            continue
+        avg = np.empty(len(x))  # every element written once below (np.full would write the whole array twice)
+        avg[: n - 1] = np.nan
+        avg[n - 1] = c[n - 1] / n
+        np.subtract(c[n:], c[:-n], out=avg[n:])
+        avg[n:] /= n
         out.append(avg)
     return out
 
 
 def crossed_above(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Strict cross up: ``a[t-1] < b[t-1]`` and ``a[t] > b[t]`` (a touch is not a cross); bar 0 never crosses."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"crossed_above needs two series of one length, got shapes {a.shape} and {b.shape}")
     out = np.zeros(len(a), dtype=bool)
-    out[1:] = (a[:-1] < b[:-1]) & (a[1:] > b[1:])
+    _cross_up(a, b, out)  # one pass, no temporaries: the same comparisons as the numpy expression, NaN never crossing
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _cross_up(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (compiled)
+    for t in range(1, len(a)):
+        out[t] = a[t - 1] < b[t - 1] and a[t] > b[t]
 
 
 def crossed_below(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -3,12 +3,15 @@ config disables, behind a typed facade (`Plugins`) that validates what each plug
 
 Building is two steps, so a worker process does not rescan what the server already found: `scan_plugins` reads
 the installed entry points once into a `PluginSet` (plain, picklable), and `build_plugins` loads exactly that set
-into a fresh pluggy manager (Python caches the imports, so a rebuild costs little). Nothing here is cached at
-module level: each system and each worker run builds its own.
+into a fresh pluggy manager (Python caches the imports, so a rebuild costs little). Each system and each worker
+run builds its own; only `installed_plugins`, the default of the Python API's calls that are given no plugins,
+keeps one at module level (rebuilt when the import path's folders change).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -21,7 +24,7 @@ from spark.errors import PluginError, UnknownPlugin
 from spark.plugin import hookspecs
 from spark.plugin.feeds import FeedSpec
 
-__all__ = ["BUILTIN_PLUGINS", "PluginSet", "Plugins", "build_plugins", "scan_plugins"]
+__all__ = ["BUILTIN_PLUGINS", "PluginSet", "Plugins", "build_plugins", "installed_plugins", "scan_plugins"]
 
 # Core features ship as plugins; they load first so that any other plugin can override what they register. Their
 # names are reserved: only Spark's own entry points (module ``spark_plugins.<name>``) may use them.
@@ -71,6 +74,32 @@ def scan_plugins(disabled: Iterable[str] = (), extra: Iterable[tuple[object, str
         disabled=tuple(dict.fromkeys(disabled)),
         extra=extra,
     )
+
+
+_INSTALLED: tuple[tuple[tuple[str, int | None], ...], Plugins] | None = None
+
+
+def installed_plugins() -> Plugins:
+    """`build_plugins()` of every installed plugin, kept while the import path's folders are unchanged.
+
+    The entry-point scan reads every distribution's metadata (milliseconds: more than a small backtest costs);
+    installing or removing a distribution changes its site-packages folder, so a new plugin is seen on the next
+    call. Used where a caller gives no ``plugins`` (`spark.run_backtest`, `spark.run_sweep`)."""
+    global _INSTALLED
+    key = _path_key()
+    if _INSTALLED is None or _INSTALLED[0] != key:
+        _INSTALLED = (key, build_plugins())
+    return _INSTALLED[1]
+
+
+def _path_key() -> tuple[tuple[str, int | None], ...]:
+    out = []
+    for entry in sys.path:
+        try:
+            out.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            out.append((entry, None))
+    return tuple(out)
 
 
 def build_plugins(plugin_set: PluginSet | None = None) -> Plugins:

@@ -27,7 +27,7 @@ from spark.engine.sweep import stats_table
 from spark.engine.sweep_kernel import ACC_COLS
 from spark.errors import ParamError
 from spark.ids import wall_ms
-from spark.plugin.manager import Plugins, build_plugins
+from spark.plugin.manager import Plugins, installed_plugins
 from spark.research import evidence
 from spark.research.executors import Executor, InlineExecutor, make_executor
 from spark.research.jobs import SweepJob, job_for
@@ -63,7 +63,7 @@ def new_sweep_id(now_ms: int, kind: str = "sw") -> str:
 def resolve_strategy(strategy: str | StrategySpec, plugins: Plugins | None = None) -> StrategySpec:
     if isinstance(strategy, StrategySpec):
         return strategy
-    return (plugins if plugins is not None else build_plugins()).strategy(strategy)
+    return (plugins if plugins is not None else installed_plugins()).strategy(strategy)
 
 
 def make_options(options: Mapping[str, Any]) -> Options:

@@ -42,3 +42,19 @@ def test_rolling_std_matches_numpy(goog_close: np.ndarray, n: int) -> None:
     assert np.isnan(out[: n - 1]).all()
     np.testing.assert_allclose(out[n - 1 :], expected, rtol=1e-9, atol=1e-12)
     assert rolling_std(np.array([1.0, 2, 3, 4]), 2)[1:].tolist() == [0.5, 0.5, 0.5]
+
+
+def test_crosses_equal_the_numpy_comparisons_with_nans_ties_and_integers() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        a, b = rng.normal(size=500), rng.normal(size=500)
+        a[rng.integers(0, 500, 25)] = np.nan
+        a[::9] = b[::9]  # ties never cross
+        for x, y in ((a, b), (rng.integers(0, 4, 500), rng.integers(0, 4, 500))):
+            want = np.zeros(len(x), dtype=bool)
+            want[1:] = (x[:-1] < y[:-1]) & (x[1:] > y[1:])
+            assert np.array_equal(crossed_above(x, y), want)
+            assert np.array_equal(crossed_below(y, x), want)
+    assert crossed_above(np.array([]), np.array([])).tolist() == []
+    with pytest.raises(ValueError, match="one length"):
+        crossed_above(np.zeros(3), np.zeros(4))
