@@ -5,11 +5,12 @@ Building is two steps, so a worker process does not rescan what the server alrea
 the installed entry points once into a `PluginSet` (plain, picklable), and `build_plugins` loads exactly that set
 into a fresh pluggy manager (Python caches the imports, so a rebuild costs little). Each system and each worker
 run builds its own; only `installed_plugins`, the default of the Python API's calls that are given no plugins,
-keeps one at module level (rebuilt when the import path's folders change).
+keeps one at module level (rebuilt when the import path or its site-packages folders change).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -83,8 +84,9 @@ def installed_plugins() -> Plugins:
     """`build_plugins()` of every installed plugin, kept while the import path's folders are unchanged.
 
     The entry-point scan reads every distribution's metadata (milliseconds: more than a small backtest costs);
-    installing or removing a distribution changes its site-packages folder, so a new plugin is seen on the next
-    call. Used where a caller gives no ``plugins`` (`spark.run_backtest`, `spark.run_sweep`)."""
+    installing or removing a distribution changes its site-packages folder (and a new folder on ``sys.path`` is
+    a new key), so a new plugin is seen on the next call. Used where a caller gives no ``plugins``
+    (`spark.run_backtest`, `spark.run_sweep`)."""
     global _INSTALLED
     key = _path_key()
     if _INSTALLED is None or _INSTALLED[0] != key:
@@ -93,12 +95,15 @@ def installed_plugins() -> Plugins:
 
 
 def _path_key() -> tuple[tuple[str, int | None], ...]:
+    """The import path, with the modification time of its site-packages folders (where an install writes its
+    ``*.dist-info``): a few microseconds, against a scan's milliseconds."""
     out = []
     for entry in sys.path:
-        try:
-            out.append((entry, os.stat(entry or ".").st_mtime_ns))
-        except OSError:
-            out.append((entry, None))
+        stamp = None
+        if entry.endswith(("site-packages", "dist-packages")):
+            with contextlib.suppress(OSError):
+                stamp = os.stat(entry).st_mtime_ns
+        out.append((entry, stamp))
     return tuple(out)
 
 

@@ -209,3 +209,31 @@ def test_run_backtest_builds_fresh_plugins_and_sees_a_new_install(
     monkeypatch.syspath_prepend(str(sites["late"]))  # installed while this process runs
     result = spark.run_backtest(candles, strategy="late_arrival")
     assert result.metadata["strategy"] == {"name": "late_arrival", "version": "99"}
+
+
+def test_installed_plugins_is_scanned_once_and_sees_a_plugin_installed_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from spark.plugin.manager import installed_plugins
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    first = installed_plugins()
+    assert installed_plugins() is first  # kept: no rescan while nothing is installed
+    with pytest.raises(UnknownPlugin):
+        first.strategy("kept_late")
+    install_plugin(
+        tmp_path,
+        "spark-kept-late",
+        {"kept_late.py": STRATEGY_PLUGIN.format(name="kept_late")},
+        {"kept_late": "kept_late"},
+        site,
+    )
+    importlib.invalidate_caches()
+    later = installed_plugins()
+    assert later is not first and later.strategy("kept_late").name == "kept_late"
+    candles = spark.load_candles(Path(spark.__file__).parents[1] / "plugins" / "data" / "GOOG.csv")
+    assert spark.run_backtest(candles, "kept_late").metadata["strategy"]["name"] == "kept_late"
