@@ -3,6 +3,12 @@
 Measures (issue 3 targets, printed as ratios; never asserted):
   enqueue    POST /api/backtest/start latency with 10 concurrent admin clients    p95 < 20 ms, and within 3x
              the p95 of one client alone (the ratio is printed)
+The start clients are lean (`LeanClient`: one keep-alive HTTP/1.1 connection each, a prebuilt request, the status
+line and Content-Length read back; all in this one trio process): httpx spent about 4 ms of CPU per request, as much
+as the server, on the same 2 cores. Beside each start figure the server's CPU per request is printed (Linux
+/proc), and the same two loads run on GET /health: each client sends its next request as soon as it has its answer
+(a closed loop), so the 10-client p95 is bounded below by about 10x the server's CPU per request (Little's law),
+whatever the route; /health's ratio is that floor, measured.
   list       GET /api/backtest (limit 100) with 10,000 runs in history             p95 < 50 ms
   sse        200 clients connecting within one second: first event p95 < 500 ms, delivery lag p95 < 50 ms,
              ids in order for every client
@@ -33,6 +39,92 @@ import trio
 
 TOKEN = secrets.token_hex(16)
 ADMIN = {"x-admin-token": TOKEN}
+
+
+class LeanClient:
+    """One keep-alive HTTP/1.1 connection that sends prebuilt requests and reads back the status and body (by
+    Content-Length): a bench client that costs little CPU, so the server it measures keeps the cores."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.stream: trio.SocketStream | None = None
+        self.buffer = b""
+
+    @staticmethod
+    def request(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
+        lines = [f"{method} {path} HTTP/1.1", "Host: bench", f"Content-Length: {len(body)}"]
+        if body:
+            lines.append("Content-Type: application/json")
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    async def send(self, data: bytes) -> tuple[int, bytes]:
+        if self.stream is None:
+            self.stream = await trio.open_tcp_stream(self.host, self.port)
+        await self.stream.send_all(data)
+        while b"\r\n\r\n" not in self.buffer:
+            await self._fill()
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = next(int(x.split(b":", 1)[1]) for x in lines[1:] if x.lower().startswith(b"content-length:"))
+        while len(self.buffer) < length:
+            await self._fill()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return status, body
+
+    async def _fill(self) -> None:
+        assert self.stream is not None
+        chunk = await self.stream.receive_some(65536)
+        if not chunk:
+            raise SystemExit("the server closed the connection")
+        self.buffer += chunk
+
+    async def aclose(self) -> None:
+        if self.stream is not None:
+            await self.stream.aclose()
+
+
+def server_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def closed_loop(url: str, clients: int, per_client: int, data: list[bytes], pid: int) -> tuple[list[float], str]:
+    """``clients`` lean clients, each sending ``per_client`` requests back to back (``data[i]`` for the i-th);
+    returns the latencies (ms) and the CPU per request of the server and of this bench process."""
+    latencies: list[float] = []
+
+    async def one() -> None:
+        client = LeanClient(url)
+        try:
+            await client.send(LeanClient.request("GET", "/health"))
+            await ready.wait()
+            for i in range(per_client):
+                t0 = time.perf_counter()
+                status, body = await client.send(data[i % len(data)])
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if status not in (200, 201):
+                    raise SystemExit(f"answered {status}: {body[:200]!r}")
+        finally:
+            await client.aclose()
+
+    ready = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for _ in range(clients):
+            nursery.start_soon(one)
+        await trio.sleep(0.2)
+        server0, own0 = server_cpu_s(pid), time.process_time()
+        ready.set()
+    server1, own1 = server_cpu_s(pid), time.process_time()
+    n = clients * per_client
+    server = "n/a" if server0 is None or server1 is None else f"{(server1 - server0) * 1000 / n:.2f} ms"
+    return latencies, f"CPU per request: server {server}, bench client {(own1 - own0) * 1000 / n:.2f} ms"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -150,35 +242,30 @@ async def bench_list_and_enqueue(root: Path, quick: bool) -> float:
             listing = await timed_gets(client, "/api/backtest", 100 if quick else 500)
             report("GET /api/backtest (10k history)", listing, 95, 50, pct(idle, 95))
 
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as alone:  # reference: one admin at a time
-            single = []
-            for _ in range(20 if quick else 100):
-                t0 = time.perf_counter()
-                (await alone.post("/api/backtest/start", json={}, headers=ADMIN)).raise_for_status()
-                single.append((time.perf_counter() - t0) * 1000)
+        pid = server.proc.pid
+        body = [
+            LeanClient.request("POST", "/api/backtest/start", json.dumps({"notes": f"bench {i}"}).encode(), ADMIN)
+            for i in range(10)
+        ]
+        health = [LeanClient.request("GET", "/health")]
+        await closed_loop(server.url, 1, 20, body, pid)  # warm-up
+        single, cpu1 = await closed_loop(server.url, 1, 20 if quick else 100, body, pid)
         report("POST start, 1 admin (reference)", single, 95, 20, pct(idle, 95))
-
-        per_client = 10 if quick else 40
-        latencies: list[float] = []
-
-        async def admin_client() -> None:
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as own:
-                await own.get("/health")
-                for i in range(per_client):
-                    t0 = time.perf_counter()
-                    response = await own.post("/api/backtest/start", json={"notes": f"bench {i}"}, headers=ADMIN)
-                    latencies.append((time.perf_counter() - t0) * 1000)
-                    if response.status_code != 201:
-                        raise SystemExit(f"start answered {response.status_code}: {response.text}")
-
-        async with trio.open_nursery() as nursery:
-            for _ in range(10):
-                nursery.start_soon(admin_client)
+        print(f"    {cpu1}", flush=True)
+        latencies, cpu10 = await closed_loop(server.url, 10, 10 if quick else 40, body, pid)
         report("POST start, 10 concurrent admins", latencies, 95, 20, pct(idle, 95))
+        print(f"    {cpu10}", flush=True)
         ratio = pct(latencies, 95) / pct(single, 95)
         print(
             f"  start p95, 10 concurrent / 1 alone: {ratio:.2f}x (target within 3x: group commit of the records "
             f"and audit lines)",
+            flush=True,
+        )
+        h1, hcpu1 = await closed_loop(server.url, 1, 20 if quick else 100, health, pid)
+        h10, hcpu10 = await closed_loop(server.url, 10, 10 if quick else 40, health, pid)
+        print(
+            f"  the floor, same loads on GET /health: 1 client p95 {pct(h1, 95):.2f} ms ({hcpu1}); 10 clients p95 "
+            f"{pct(h10, 95):.2f} ms ({hcpu10}); ratio {pct(h10, 95) / pct(h1, 95):.2f}x",
             flush=True,
         )
         return pct(idle, 99)

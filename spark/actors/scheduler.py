@@ -15,9 +15,9 @@ report that it finished is held: a run cancelled before its launch never starts;
 killed; either way it leaves no result files (a run that ends failed never does).
 
 Every status change goes, in order, to the run store (memory at once, disk in the background with per-run
-ordering), to the metrics and to the broadcaster. Statuses: queued -> running -> done | failed. On Stop every queued
-or running run ends failed, "interrupted", the simulator is told to stop (its inbox closes), and the scheduler
-returns once its pending writes and the simulator's last reports are in.
+ordering), to the metrics, the log and the broadcaster (`spark.actors.run_changes`). Statuses: queued -> running
+-> done | failed. On Stop every queued or running run ends failed, "interrupted", the simulator is told to stop (its
+inbox closes), and the scheduler returns once its pending writes and the simulator's last reports are in.
 """
 
 from __future__ import annotations
@@ -39,17 +39,16 @@ from spark.actors.messages import (
     Job,
     Launch,
     Progress,
-    RunChanged,
     RunDeleted,
     Start,
     Stop,
     Wake,
 )
+from spark.actors.run_changes import RunChanges
 from spark.actors.verdicts import RecordBatch, Verdicts, cancelled_answer
 from spark.config import Settings
 from spark.errors import Conflict, NotFound, SparkError, Unavailable
 from spark.ids import new_run_id, wall_ms
-from spark.logs import fields
 from spark.metrics import Metrics
 from spark.plugin.manager import PluginSet
 from spark.service.record import PluginsUsed, RunRecord
@@ -58,7 +57,6 @@ from spark.service.store import RunStore, new_record
 __all__ = ["PROGRESS_EVERY_S", "QUEUE_FULL_RETRY_S", "SchedulerStatistics", "run"]
 
 log = logging.getLogger(__name__)
-run_log = logging.getLogger("spark.runs")  # one line per run status change (spark.logs)
 
 QUEUE_FULL_RETRY_S = 5  # Retry-After when the queue is full
 PROGRESS_EVERY_S = 0.25  # a run's progress is published at most this often
@@ -158,6 +156,17 @@ class _Scheduler:
         self.deleting: set[str] = set()  # deletes being audited
         self.executing: dict[str, float] = {}  # run id -> trio time it started; until its worker is gone
         self.progress_sent: dict[str, float] = {}  # run id -> trio time its progress was last published
+        self.changes = RunChanges(
+            store=store,
+            metrics=metrics,
+            verdicts=self.verdicts,
+            publish=publish,
+            nursery=nursery,
+            executing=self.executing,
+            now_ms=now_ms,
+        )
+        self.end, self.change = self.changes.end, self.changes.change
+        self.artifacts_run = metrics.artifacts.labels(type="run")  # looked up once: every start counts one
         self.closing = False
         self.launch_open = True
 
@@ -227,11 +236,8 @@ class _Scheduler:
             message.reply.fail(message.error)
             return
         record = accepted.record
-        self.store.put(record, written=True)
-        self.metrics.runs_total.labels(status="queued").inc()
-        _log_status(record)
-        self.metrics.artifacts.labels(type="run").inc()
-        await self.publish.send(RunChanged(record=record))
+        await self.changes.queued(record)
+        self.artifacts_run.inc()
         self.metrics.enqueue_latency.observe(trio.current_time() - accepted.request.accepted_at)
         message.reply.set({"id": record.id, "status": "queued", "startedAt": record.started_at})
         if self.closing:
@@ -390,50 +396,3 @@ class _Scheduler:
         if self.launch_open:
             self.launch_open = False
             await self.launch.aclose()
-
-    # --- changes -----------------------------------------------------------------------------------------------
-
-    async def end(
-        self, run_id: str, *, error: str | None = None, stats: dict[str, Any] | None = None, **market: Any
-    ) -> int:
-        """Move a run to done (no error) or failed; returns the record version (persisted in the background)."""
-        was = self.store.status(run_id)
-        status = "failed" if error is not None else "done"
-        if was == "running":
-            self.metrics.active_runs.dec()
-            started = self.executing.get(run_id)
-            if started is not None:
-                self.metrics.duration.observe(trio.current_time() - started)
-        changes: dict[str, Any] = {"status": status, "error": error, "finished_at": self.now_ms(), **market}
-        if status == "done":
-            changes.update(progress=1.0, stats=stats)
-        return await self.change(run_id, **changes)
-
-    async def change(self, run_id: str, *, persist: bool = True, **changes: Any) -> int:
-        record, version = self.store.update(run_id, **changes)
-        if "status" in changes:
-            self.metrics.runs_total.labels(status=changes["status"]).inc()
-            run_log.info(
-                "run %s %s%s",
-                run_id,
-                record.status,
-                "" if record.error is None else f" ({record.error})",
-                extra=fields(
-                    event="run", id=run_id, status=record.status, error=record.error, strategy=record.strategy
-                ),
-            )
-        if persist:
-            self.nursery.start_soon(self.verdicts.persist, run_id, version)
-        await self.publish.send(RunChanged(record=record))
-        return version
-
-
-def _log_status(record: RunRecord) -> None:
-    """One line per status change (spark.logs: event ``run``)."""
-    run_log.info(
-        "run %s %s%s",
-        record.id,
-        record.status,
-        "" if record.error is None else f" ({record.error})",
-        extra=fields(event="run", id=record.id, status=record.status, error=record.error, strategy=record.strategy),
-    )
