@@ -5,9 +5,10 @@ No per-bar output and no trade tables: the pass keeps equity, the running peak a
 accumulators (layout ``ACC_*``). A signal run only ever trades market orders, without stops or gates, and enters
 from flat (an exit is booked before an entry on the same bar), so its fills are booked here in locals
 (`_book_exit`, `_book_entry`) by the same arithmetic, in the same order, as the fill kernel's general helpers
-(`spark.engine.kernel._execute`/`_enter`); tests check the two agree bit for bit. Signals are evaluated inside the
-pass from a rule over precomputed arrays (indicators computed once per distinct window by the caller), so no
-boolean array is built per set:
+(`spark.engine.kernel._execute`/`_enter`); tests check the two agree (counts and equity exactly, the running sums
+to 1e-12: the table path sums with numpy's pairwise addition). Signals are evaluated inside the pass from a rule
+over precomputed arrays (indicators computed once per distinct window by the caller), so no boolean array is built
+per set:
 
 - ``RULE_BOOL``: ``ent``/``ex`` (and ``sent``/``sex`` for shorts) are the signal arrays themselves;
 - ``RULE_CROSS``: enter when ``ea`` crosses strictly above ``eb``, exit when ``xa`` crosses strictly below ``xb``
