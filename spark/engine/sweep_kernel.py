@@ -93,7 +93,9 @@ def _next_entry(rule, t, n, start, ent, sent, ea, eb, lo_level):
                 j += 1
         return j
     if rule == RULE_CROSS:
-        if j == 0:
+        if j == 0:  # bar 0 never crosses, but a short signal there still enters
+            if shorts and sent[0]:
+                return 0
             j = 1
         while j < n:
             if ea[j] > eb[j] and ea[j - 1] < eb[j - 1]:
