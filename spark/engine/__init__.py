@@ -2,6 +2,7 @@
 
 from spark.engine.backtest import ENGINE_VERSION, backtest, collect
 from spark.engine.candles import COLUMNS, Candles
+from spark.engine.csvtext import equity_csv, trades_csv
 from spark.engine.gates import Gates
 from spark.engine.options import Options
 from spark.engine.orders import Order
@@ -14,8 +15,6 @@ from spark.engine.result import (
     Rejected,
     Report,
     Trade,
-    equity_csv,
-    trades_csv,
 )
 from spark.engine.strategy import Intent, Plot, StrategyContext, StrategySpec
 
