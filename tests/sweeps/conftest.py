@@ -17,6 +17,8 @@ from spark.system import open_system
 TOKEN = "sweep-s3cret"
 SMALL = {"name": "synthetic", "args": {"bars": 1500, "seed": 7, "timeframe": "1h"}}  # inline: under 64 sets
 BIG = {"name": "synthetic", "args": {"bars": 100_000, "seed": 7, "timeframe": "1m"}}
+# 38,199 sets over 100,000 bars: ~15 s of kernel time on two workers, still running when a test cuts it off
+LONG = {"grid": {"fast": "2:120:1", "slow": "130:450:1"}, "feed": BIG}
 
 
 def admin() -> dict[str, str]:

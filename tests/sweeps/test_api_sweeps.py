@@ -16,7 +16,7 @@ from spark.plugin.feeds import FeedEnv
 from spark.plugin.manager import build_plugins
 from spark.research.sweep import run_sweep
 
-from .conftest import BIG, SMALL, admin
+from .conftest import LONG, SMALL, admin
 
 GRID = {"fast": "4:12:4", "slow": [20, 30, 40]}
 
@@ -189,8 +189,7 @@ async def test_cancel_stops_a_running_sweep_within_a_second(client: Any, system:
 
     import trio
 
-    body = {"grid": {"fast": "2:40:1", "slow": "50:250:2"}, "feed": BIG}  # 3,939 sets on the local pool
-    sweep_id = (await (await start(client, body)).get_json())["id"]
+    sweep_id = (await (await start(client, LONG)).get_json())["id"]
     await until(lambda: (system.sweeps()[0]["done"] or 0) > 0, 180)
     # the pool's workers (trio-parallel's cached engine workers, left by earlier tests in this process, are not)
     pool = [p for p in multiprocessing.active_children() if not p.name.startswith("trio-parallel")]
@@ -212,7 +211,7 @@ async def test_cancel_stops_a_running_sweep_within_a_second(client: Any, system:
 
 
 async def test_a_queued_sweep_cancelled_never_starts(client: Any, system: Any, settings: Settings) -> None:
-    first = await (await start(client, {"grid": {"fast": "2:40:1", "slow": "50:250:2"}, "feed": BIG})).get_json()
+    first = await (await start(client, LONG)).get_json()
     second = await (await start(client, {"grid": {"fast": [5, 6]}, "feed": SMALL})).get_json()
     assert system.sweeps(status="queued")[0]["id"] == second["id"]  # one runs at a time
     answer = await client.delete(f"/api/sweeps/cancel/{second['id']}", headers=admin())
