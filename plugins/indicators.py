@@ -17,26 +17,53 @@ __all__ = ["crossed_above", "crossed_below", "rolling_std", "sma", "smas", "wild
 def sma(x: np.ndarray, n: int) -> np.ndarray:
     """Simple moving average over ``n`` bars via a running sum (NaN for the first n-1 bars).
 
-    ``np.cumsum`` adds sequentially, so a prefix of the series gives a prefix of the result exactly.
+    The running sum adds sequentially, as ``np.cumsum`` does, so a prefix of the series gives a prefix of the
+    result exactly, and each value is ``(sum[t] - sum[t-n]) / n`` of those sums.
     """
     return smas(x, n)[0]
 
 
 def smas(x: np.ndarray, *windows: int) -> list[np.ndarray]:
-    """`sma` for several windows from one running sum (each bit for bit what `sma` gives alone)."""
-    c = np.cumsum(x, dtype=np.float64) if any(n <= len(x) for n in windows) else None
-    out = []
-    for n in windows:
-        if c is None or n > len(x):
-            out.append(np.full(len(x), np.nan))
-            continue
-        avg = np.empty(len(x))  # every element written once below (np.full would write the whole array twice)
-        avg[: n - 1] = np.nan
-        avg[n - 1] = c[n - 1] / n
-        np.subtract(c[n:], c[:-n], out=avg[n:])
-        avg[n:] /= n
-        out.append(avg)
-    return out
+    """`sma` for several windows in one compiled pass over ``x`` (each bit for bit what `sma` gives alone).
+
+    Only the last ``max(windows) + 1`` running sums are kept (a ring), never a cumulative-sum array the length of
+    the series: on a 1,000,000-bar run that is 8 MB less memory to allocate and fault in per call."""
+    if any(isinstance(n, bool) or int(n) != n or n < 1 for n in windows):
+        raise ValueError(f"SMA windows must be whole numbers of bars >= 1, got {list(windows)}")
+    values = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty((len(windows), len(values)))
+    _running_means(values, np.array(windows, dtype=np.int64), out)
+    return list(out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _running_means(x: np.ndarray, windows: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (compiled)
+    n, k = len(x), len(windows)
+    widest = windows.max() if k else 0
+    size = 1
+    while size <= widest:  # a power of two, so a ring index is a mask, not a division
+        size *= 2
+    ring = np.empty(size)
+    mask = size - 1
+    acc = 0.0
+    warm = min(n, widest)
+    for t in range(warm):  # until the widest window is full
+        acc += x[t]
+        ring[t & mask] = acc
+        for j in range(k):
+            w = windows[j]
+            if t < w - 1:
+                out[j, t] = np.nan
+            elif t == w - 1:
+                out[j, t] = acc / w
+            else:
+                out[j, t] = (acc - ring[(t - w) & mask]) / w
+    for t in range(warm, n):
+        acc += x[t]
+        ring[t & mask] = acc
+        for j in range(k):
+            w = windows[j]
+            out[j, t] = (acc - ring[(t - w) & mask]) / w
 
 
 def crossed_above(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -94,7 +94,11 @@ def backtest(
         stats["logged_violations"] = int((sim.denied[:, 2] == 0.0).sum())
     phase_done("stats")
     close = candles.close
-    benchmark = options.cash * close / close[0] if close[0] > 0 else np.full(len(close), options.cash)
+    if close[0] > 0:  # cash * close / close[0], computed in one array (no temporary the series' length)
+        benchmark = np.multiply(close, float(options.cash))
+        benchmark /= close[0]
+    else:
+        benchmark = np.full(len(close), options.cash)
     for arr in (sim.equity, dd, sim.fills, sim.trades, sim.rejected, benchmark, sim.denied, sim.gate_states):
         if arr is not None:
             arr.flags.writeable = False

@@ -1,4 +1,5 @@
-"""The per-bar fill loop, compiled with numba: the only place the engine walks bars one by one.
+"""The per-bar fill loop for every intent kind, compiled with numba (signal runs without risk gates take the
+leaner `spark.engine.signal_kernel`, which returns exactly what this loop returns for them).
 
 Everything path-dependent lives here (position, cash, pending orders, stop-loss/take-profit, trade bookkeeping);
 everything else is vectorised numpy around it. Compiled with ``cache=True`` (the compile cost is paid once per
@@ -424,16 +425,7 @@ def _run(
     dens = np.empty((256 + den_room if gated else 0, DEN_COLS))
     gst = np.empty((256 if gated else 0, GST_COLS))
     t = np.int64(0)
-    signals_only = mode == SIGNALS and not gated
     while True:
-        if signals_only:  # the common case, without the other kinds' per-bar checks
-            t = _signal_bars(t, o, c, ent, ex, sent, sex, fill_close, per_bar, st, fills, trades, rejs, dens, equity)
-            if t >= n:
-                break
-            fills = _grow(fills, int(st[_NF]) + per_bar)
-            trades = _grow(trades, int(st[_NT]) + per_bar)
-            rejs = _grow(rejs, int(st[_NR]) + per_bar)
-            continue
         t = _bars(
             t,
             o,
@@ -592,57 +584,6 @@ def _bars(
     st[_PEND_ENTRY] = pend_entry
     st[_PEND_TGT] = pend_tgt
     st[_P0], st[_P1], st[_WORK], st[_OI] = p0, p1, work, oi
-    st[_EXPOSED] = exposed
-    return t
-
-
-@njit(cache=True, error_model="numpy")
-def _signal_bars(t0, o, c, ent, ex, sent, sex, fill_close, per_bar, st, fills, trades, rejs, dens, equity):
-    """`_bars` for signal intents without risk gates, bit for bit: signals set no stop-loss/take-profit and no
-    working order, so steps (2) and (3) never act; a bar without a pending fill and without a signal only marks
-    the equity, and the tables' room is checked on the bars that may trade."""
-    n = c.shape[0]
-    shorts = sent.shape[0] > 0
-    pend_exit, pend_entry = st[_PEND_EXIT] != 0.0, int(st[_PEND_ENTRY])
-    exposed = int(st[_EXPOSED])
-    pos, money = st[_POS], st[_CASH]
-    t = t0
-    while t < n:
-        if pend_exit or pend_entry != 0 or ent[t] or ex[t] or (shorts and (sent[t] or sex[t])):
-            if (
-                int(st[_NF]) + per_bar > fills.shape[0]
-                or int(st[_NT]) + per_bar > trades.shape[0]
-                or int(st[_NR]) + per_bar > rejs.shape[0]
-            ):
-                break
-            if not fill_close and t > 0:
-                if pend_exit and pos != 0.0:
-                    _execute(st, fills, trades, rejs, dens, t, -pos, 0.0, o[t], 0, -1)
-                if pend_entry != 0:
-                    _enter(st, fills, trades, rejs, dens, t, pend_entry, o[t], 0, -1)
-                pend_exit, pend_entry = False, 0
-                pos = st[_POS]
-            leave = (pos > 0 and ex[t]) or (pos < 0 and shorts and sex[t])
-            entry = 0
-            if pos == 0.0 or leave:
-                if ent[t]:
-                    entry = 1
-                elif shorts and sent[t]:
-                    entry = -1
-            if fill_close:
-                if leave:
-                    _execute(st, fills, trades, rejs, dens, t, -pos, 0.0, c[t], 0, -1)
-                if entry != 0:
-                    _enter(st, fills, trades, rejs, dens, t, entry, c[t], 0, -1)
-            elif t != n - 1:
-                pend_exit, pend_entry = leave, entry
-            pos, money = st[_POS], st[_CASH]
-        equity[t] = money + pos * c[t]
-        if pos != 0.0:
-            exposed += 1
-        t += 1
-    st[_PEND_EXIT] = 1.0 if pend_exit else 0.0
-    st[_PEND_ENTRY] = pend_entry
     st[_EXPOSED] = exposed
     return t
 

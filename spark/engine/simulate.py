@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spark.engine import kernel
+from spark.engine import kernel, signal_kernel
 from spark.engine.candles import Candles
 from spark.engine.options import Options
 from spark.engine.orders import Order
@@ -93,6 +93,16 @@ def simulate(candles: Candles, intent: Intent, options: Options) -> Simulation:
         per_bar = 4 * int(np.bincount(ob).max()) + 8
     size = 1.0 if options.size is None else float(options.size)
     pct = math.nan if options.size_pct is None else float(options.size_pct)
+    costs = (
+        float(options.cash),
+        float(options.fee),
+        float(options.slippage_bps) / 1e4,
+        size,
+        pct,
+        options.fill == "close",
+        bool(options.margin),
+    )
+    orders = (ob, oside, oqty, otype, oprice, osl, otp)
     args = (
         candles.open,
         candles.high,
@@ -104,24 +114,16 @@ def simulate(candles: Candles, intent: Intent, options: Options) -> Simulation:
         sent,
         sex,
         tgt,
-        ob,
-        oside,
-        oqty,
-        otype,
-        oprice,
-        osl,
-        otp,
-        float(options.cash),
-        float(options.fee),
-        float(options.slippage_bps) / 1e4,
-        size,
-        pct,
-        options.fill == "close",
-        bool(options.margin),
+        *orders,
+        *costs,
         per_bar,
     )
     denied = states = None
-    if options.gates is None:
+    if mode == kernel.SIGNALS and options.gates is None:  # the commonest run, on its own lean loop
+        equity, fills, trades, rejected, exposed = signal_kernel.run_signals(
+            candles.open, candles.close, ent, ex, sent, sex, *costs
+        )
+    elif options.gates is None:
         equity, fills, trades, rejected, exposed = kernel.run_kernel(*args)
     else:
         equity, fills, trades, rejected, exposed, denied, states = kernel.run_gated(

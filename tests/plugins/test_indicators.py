@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from spark_plugins.indicators import crossed_above, crossed_below, rolling_std, sma, wilder_rsi
+from spark_plugins.indicators import crossed_above, crossed_below, rolling_std, sma, smas, wilder_rsi
 
 
 def test_sma_by_hand() -> None:
@@ -12,6 +12,23 @@ def test_sma_by_hand() -> None:
 def test_sma_matches_a_plain_window_mean_on_real_data(goog_close: np.ndarray) -> None:
     windows = np.lib.stride_tricks.sliding_window_view(goog_close, 30).mean(axis=1)
     np.testing.assert_allclose(sma(goog_close, 30)[29:], windows, rtol=1e-12)
+
+
+def test_smas_are_the_cumulative_sum_differences_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    for x in (rng.normal(size=2000).cumsum() + 100.0, rng.integers(0, 1000, 777), np.array([4.0]), np.zeros(0)):
+        c = np.cumsum(x, dtype=np.float64)
+        for windows in ((1,), (2, 5), (10, 30, 500), (1000, 3), (5, 5)):
+            for n, got in zip(windows, smas(x, *windows), strict=True):
+                want = np.full(len(x), np.nan)
+                if n <= len(x):
+                    want[n - 1] = c[n - 1] / n
+                    want[n:] = (c[n:] - c[:-n]) / n
+                assert np.array_equal(got, want, equal_nan=True), (len(x), n)
+                assert np.array_equal(got, sma(x, n), equal_nan=True)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="whole numbers of bars"):
+            smas(np.ones(10), 5, bad)
 
 
 def test_crosses_are_strict_a_touch_is_not_a_cross() -> None:
