@@ -5,12 +5,13 @@ CPU per request, as much as the server, on the same two cores)."""
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 
 import trio
 
-__all__ = ["LeanClient", "closed_loop", "server_cpu_s"]
+__all__ = ["LeanClient", "closed_loop", "paced", "server_cpu_s"]
 
 
 class LeanClient:
@@ -70,17 +71,40 @@ def server_cpu_s(pid: int) -> float | None:
 async def closed_loop(url: str, clients: int, per_client: int, data: list[bytes], pid: int) -> tuple[list[float], str]:
     """``clients`` lean clients, each sending ``per_client`` requests back to back (``data[i]`` for the i-th);
     returns the latencies (ms) and the CPU per request of the server and of this bench process."""
-    latencies: list[float] = []
+    return await _drive(url, clients, per_client, data, pid, None)
 
-    async def one() -> None:
+
+async def paced(
+    url: str, clients: int, per_client: int, rate: float, data: list[bytes], pid: int
+) -> tuple[list[float], str]:
+    """As `closed_loop`, but each client sends at its own steady ``rate`` (requests per second) from a random
+    phase, so the clients' requests overlap as independent users' do, instead of each client firing again the
+    instant it is answered (a closed loop, whose latency is the server's throughput seen from ten places). A
+    latency counts from the moment the request was due: a late answer that delays the next request is counted."""
+    return await _drive(url, clients, per_client, data, pid, 1.0 / rate)
+
+
+async def _drive(
+    url: str, clients: int, per_client: int, data: list[bytes], pid: int, interval: float | None
+) -> tuple[list[float], str]:
+    latencies: list[float] = []
+    rng = random.Random(len(data) * 1000 + clients)
+
+    async def one(phase: float) -> None:
         client = LeanClient(url)
         try:
             await client.send(LeanClient.request("GET", "/health"))
             await ready.wait()
+            start = trio.current_time() + phase
             for i in range(per_client):
-                t0 = time.perf_counter()
+                if interval is None:
+                    due = time.perf_counter()
+                else:
+                    at = start + i * interval
+                    await trio.sleep_until(at)
+                    due = time.perf_counter() - max(0.0, trio.current_time() - at)
                 status, body = await client.send(data[i % len(data)])
-                latencies.append((time.perf_counter() - t0) * 1000)
+                latencies.append((time.perf_counter() - due) * 1000)
                 if status not in (200, 201):
                     raise SystemExit(f"answered {status}: {body[:200]!r}")
         finally:
@@ -89,7 +113,7 @@ async def closed_loop(url: str, clients: int, per_client: int, data: list[bytes]
     ready = trio.Event()
     async with trio.open_nursery() as nursery:
         for _ in range(clients):
-            nursery.start_soon(one)
+            nursery.start_soon(one, rng.random() * (interval or 0.0))
         await trio.sleep(0.2)
         server0, own0 = server_cpu_s(pid), time.process_time()
         ready.set()
