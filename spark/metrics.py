@@ -96,6 +96,15 @@ class Metrics:
             self.sweeps_total.labels(status=status)
         self.sweep_sets = Counter("backtest_sweep_sets", "Parameter sets evaluated by sweeps.", registry=r)
         self.live_sessions = Gauge("spark_live_sessions", "Live (paper trading) sessions running.", registry=r)
+        self.live_corrections = Counter(
+            "spark_live_corrections",
+            "Exchange corrections of a live session's candles: applied (the series took the exchange's candle) or "
+            "kept (a fill already made on ours could not be undone).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("applied", "kept"):
+            self.live_corrections.labels(outcome=outcome)
         self.enqueue_latency = Histogram(
             "backtest_enqueue_latency_seconds",
             "Time from a start request accepted to its run queued.",

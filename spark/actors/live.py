@@ -227,6 +227,7 @@ class _Live:
             max_bars=settings.live_max_bars,
             limiter=self.limiter,
             now_ms=self.now_ms,
+            metrics=self.metrics,
         )
         self.board.live[doc["id"]] = session
         scope = trio.CancelScope()

@@ -45,6 +45,7 @@ from spark.market.paper import Correction, PaperBook, SeriesFull, Step
 from spark.market.replay import interval_ms
 from spark.market.source import FeedEvent, FeedState, LiveCandle
 from spark.market.sources import OpenedSource
+from spark.metrics import Metrics
 from spark.plugin.request import OPTION_FIELDS
 
 __all__ = [
@@ -145,12 +146,14 @@ class LiveSession:
         max_bars: int,
         limiter: trio.CapacityLimiter | None = None,
         now_ms: Callable[[], int],
+        metrics: Metrics | None = None,
     ) -> None:
         self.doc = doc
         self.id: str = doc["id"]
         self.opened, self.source = opened, opened.source
         self.evidence_dir, self.publish, self.limiter = evidence_dir, publish, limiter
         self.now_ms = now_ms  # wall clock, for the recorded times
+        self.metrics = metrics
         self.interval = interval_ms(doc["timeframe"])
         self.book = PaperBook(
             spec, doc["params"], options, symbol=doc["pair"], timeframe=doc["timeframe"], max_bars=max_bars,
@@ -284,7 +287,10 @@ class LiveSession:
                 if fixed.applied:
                     await trio.to_thread.run_sync(files.replace_candles, self.evidence_dir, self.id, [candle])
                 await trio.to_thread.run_sync(files.append_correction, self.evidence_dir, self.id, record)
-        self.corrections["applied" if fixed.applied else "kept"] += 1
+        outcome = "applied" if fixed.applied else "kept"
+        self.corrections[outcome] += 1
+        if self.metrics is not None:
+            self.metrics.live_corrections.labels(outcome=outcome).inc()
         if fixed.applied and self.last is not None and self.last.equity:
             marked = (*self.last.equity[:-1], (self.last.equity[-1][0], fixed.equity))
             self.last = dataclasses.replace(self.last, equity=marked, stats=fixed.stats)

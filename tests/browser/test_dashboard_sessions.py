@@ -87,6 +87,7 @@ def test_the_list_and_a_session_building_live(page: Any, console: Console, live_
     drawn_last = int(box.get_attribute("data-last-time"))
     assert drawn_last * 1000 <= doc["candles"][-1][0] and drawn_last * 1000 >= doc["candles"][-5][0]
     assert page.locator(".facts .feed").get_attribute("data-feed") == "connected"
+    assert page.locator(".facts .corrections").count() == 0  # a replay is its own record: nothing to correct
     stop = page.locator("#live-stop")
     assert stop.is_disabled() and "token" in page.locator(".why").inner_text()
     screenshot(page, "live-session")

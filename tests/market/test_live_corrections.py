@@ -17,6 +17,7 @@ from spark.market.btcturk import BtcturkCandleSource
 from spark.market.paper import candles_of
 from spark.market.session import LiveSession, recorded_detail
 from spark.market.sources import OpenedSource
+from spark.metrics import Metrics
 from spark.plugin.manager import build_plugins, scan_plugins
 
 M = 60_000
@@ -51,9 +52,10 @@ async def test_the_exchanges_candle_wins_in_a_running_session(fake, tmp_path: Pa
 
     spec = build_plugins(scan_plugins()).strategy("sma_cross")
     opened = OpenedSource(source=source, now_ms=source.clock.now_ms, state={})
+    metrics = Metrics()
     live = LiveSession(
         doc, spec=spec, options=Options(), opened=opened, evidence_dir=tmp_path, publish=publish, max_bars=10_000,
-        now_ms=lambda: 1_700_000_000_000,
+        now_ms=lambda: 1_700_000_000_000, metrics=metrics,
     )  # fmt: skip
     async with trio.open_nursery() as nursery:
         nursery.start_soon(functools.partial(live.run, resume=False))
@@ -65,6 +67,8 @@ async def test_the_exchanges_candle_wins_in_a_running_session(fake, tmp_path: Pa
     assert records == [e["correction"] for e in events if "correction" in e]
     assert len(records) >= 4 and source.mismatches >= len(records)
     assert live.summary()["corrections"] == live.corrections
+    for outcome, count in live.corrections.items():  # spark_live_corrections_total{outcome}
+        assert metrics.value("spark_live_corrections_total", {"outcome": outcome}) == count
     assert live.corrections["applied"] == sum(1 for r in records if r["applied"]) >= 1
     recorded = files.read_candles(tmp_path, SID)
     by_ts = {c.ts: c for c in recorded}

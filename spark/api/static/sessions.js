@@ -3,7 +3,8 @@
 // The list shows every session with its feed status badge (connected / reconnecting / stale / REST fallback /
 // closed / failed), bars, equity, position and trades; a session's page draws its price candles building in real
 // time with a marker per fill, and its equity line, from GET /api/live/<id> and then each `live` event (the candles,
-// fills and equity it carries are appended; the trades replace those with the same id). The Stop button stays
+// fills and equity it carries are appended; the trades replace those with the same id; a correction the series took
+// redraws its candle with the exchange's prices, and the facts count corrections taken and kept). The Stop button stays
 // visible and says why when it cannot be used (no token); the server decides (admin only, audited live.stop).
 
 import { ApiError, api, getToken, onTokenChange } from './api.js';
@@ -94,6 +95,16 @@ export function sessionsView(main, { live } = {}) {
 }
 
 /** #/live/<id>: the session's candles building, its fills as markers, its equity, its trades. */
+/** The exchange's corrections of the session's candles, when there were any: taken, or kept (a fill stood on ours). */
+function corrections(counts) {
+  const applied = (counts && counts.applied) || 0;
+  const kept = (counts && counts.kept) || 0;
+  if (!applied && !kept) return '';
+  return h('span.corrections', { dataset: { applied: String(applied), kept: String(kept) },
+    title: 'Candles the exchange reconciled: taken into the series, or kept as ours where a fill already stood on them' },
+  ` · exchange corrections: ${applied} taken, ${kept} kept`);
+}
+
 export function sessionView(main, { live, params } = {}) {
   const id = params.id;
   const title = h('h1', { tabIndex: -1 }, `Live session ${id}`);
@@ -125,6 +136,7 @@ export function sessionView(main, { live, params } = {}) {
       h(`span.status.status-${session.status}`, { dataset: { status: session.status } }, session.status), ' ', feedBadge(session),
       ` ${session.strategy} ${JSON.stringify(session.params)} on ${session.exchange} ${session.pair} ${session.timeframe}`,
       ` · ${session.bars ?? 0} bars · equity ${money(session.equity)} · position ${signed(session.position)} · trades ${stats.totalTrades ?? 0}`,
+      corrections(session.corrections),
       session.override ? h('span.override', {}, ` · override: ${session.override.reason}`) : '',
       session.error ? h('span.error', {}, ` · ${session.error}`) : '');
     main.dataset.status = session.status;
@@ -170,11 +182,23 @@ export function sessionView(main, { live, params } = {}) {
     box.dataset.lastTime = String(candles.length ? candles[candles.length - 1].time : 0);
   }
 
+  /** An exchange correction the series took: its candle redrawn with the exchange's prices. */
+  function correct(record) {
+    if (!record || !record.applied) return;
+    const time = charts.seconds(record.ts);
+    const at = candles.findIndex((k) => k.time === time);
+    if (at < 0) return;
+    const [open, high, low, close] = record.exchange;
+    candles[at] = { time, open, high, low, close };
+    s.candles.api.setData(candles); // an earlier bar: update() only takes the last one
+  }
+
   const onEvent = (ev) => {
     if (!ev.detail || ev.detail.kind !== 'live' || !ev.detail.data.session || ev.detail.data.session.id !== id) return;
     if (!panes) { pending.push(ev.detail.data); return; } // before the first answer: kept, folded in after it
     session = ev.detail.data.session;
     fold(ev.detail.data);
+    correct(ev.detail.data.correction);
     showSession();
     showTrades();
   };
@@ -204,7 +228,7 @@ export function sessionView(main, { live, params } = {}) {
       s.equity = panes.add('equity', { height: 160, title: 'Equity', timeAxis: true })
         .line({ color: c.series1, title: 'Equity', priceFormat: { type: 'price', precision: 2, minMove: 0.01 } });
       fold(doc);
-      for (const event of pending) { session = event.session; fold(event); }
+      for (const event of pending) { session = event.session; fold(event); correct(event.correction); }
       pending = [];
       panes.fit();
       showSession();
