@@ -63,6 +63,19 @@ class Options:
             raise ParamError(f"gates must be an object, got {shown(gates)}", field="gates")
         object.__setattr__(self, "gates", gates if gates else None)
 
+    def kernel_costs(self) -> tuple[float, float, float, float, float, bool, bool]:
+        """What every fill loop takes, in its argument order: (cash, fee, slippage as a fraction, size in units
+        (1 when unset), size as a fraction of equity (NaN when unset), fill at the close, margin allowed)."""
+        return (
+            float(self.cash),
+            float(self.fee),
+            float(self.slippage_bps) / 1e4,
+            1.0 if self.size is None else float(self.size),
+            math.nan if self.size_pct is None else float(self.size_pct),
+            self.fill == "close",
+            bool(self.margin),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """Every option by its Python name; ``gates`` only when the run has gates (`Gates.to_json`)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gates"}

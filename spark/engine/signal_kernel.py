@@ -22,6 +22,19 @@ from spark.engine.kernel import FILL_COLS, REJ_COLS, TRADE_COLS
 __all__ = ["run_signals"]
 
 
+@njit(inline="always", cache=True)
+def _fill_row(fills, i, t, d, q, price, paid, tid):
+    """A market fill's row (kernel.FILL_COLS: reason market, no order index)."""
+    fills[i, 0] = t
+    fills[i, 1] = 1.0 if d > 0 else -1.0
+    fills[i, 2] = q
+    fills[i, 3] = price
+    fills[i, 4] = paid
+    fills[i, 5] = 0.0
+    fills[i, 6] = -1.0
+    fills[i, 7] = tid
+
+
 @njit(cache=True, error_model="numpy")
 def run_signals(o, c, ent, ex, sent, sex, cash, fee, slip, size, pct, fill_close, margin):
     """Simulate one signal run without gates: (equity per bar, fills, trades, rejected, bars exposed at the
@@ -77,14 +90,7 @@ def run_signals(o, c, ent, ex, sent, sex, cash, fee, slip, size, pct, fill_close
                     xqty += q
                     xval += q * price
                     tfees += paid
-                    fills[nf, 0] = t
-                    fills[nf, 1] = 1.0 if d > 0 else -1.0
-                    fills[nf, 2] = q
-                    fills[nf, 3] = price
-                    fills[nf, 4] = paid
-                    fills[nf, 5] = 0.0
-                    fills[nf, 6] = -1.0
-                    fills[nf, 7] = tid
+                    _fill_row(fills, nf, t, d, q, price, paid, tid)
                     nf += 1
                     trades[nt, 0] = tid
                     trades[nt, 1] = side
@@ -135,14 +141,7 @@ def run_signals(o, c, ent, ex, sent, sex, cash, fee, slip, size, pct, fill_close
                     tid = next_id
                     next_id += 1
                     eqty, evalv, xqty, xval, real, tfees, ebar = q, q * price, 0.0, 0.0, 0.0, paid, t
-                    fills[nf, 0] = t
-                    fills[nf, 1] = 1.0 if d > 0 else -1.0
-                    fills[nf, 2] = q
-                    fills[nf, 3] = price
-                    fills[nf, 4] = paid
-                    fills[nf, 5] = 0.0
-                    fills[nf, 6] = -1.0
-                    fills[nf, 7] = tid
+                    _fill_row(fills, nf, t, d, q, price, paid, tid)
                     nf += 1
                     pos = target
         equity[t] = money + pos * c[t]

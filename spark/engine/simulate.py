@@ -91,17 +91,7 @@ def simulate(candles: Candles, intent: Intent, options: Options) -> Simulation:
         mode = kernel.ORDERS
         (ob, oside, oqty, otype, oprice, osl, otp), emit_index = _orders(intent.orders, candles)
         per_bar = 4 * int(np.bincount(ob).max()) + 8
-    size = 1.0 if options.size is None else float(options.size)
-    pct = math.nan if options.size_pct is None else float(options.size_pct)
-    costs = (
-        float(options.cash),
-        float(options.fee),
-        float(options.slippage_bps) / 1e4,
-        size,
-        pct,
-        options.fill == "close",
-        bool(options.margin),
-    )
+    costs = options.kernel_costs()
     orders = (ob, oside, oqty, otype, oprice, osl, otp)
     args = (
         candles.open,

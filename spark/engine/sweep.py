@@ -190,17 +190,7 @@ def evaluate_sets(
     params. ``start`` masks decisions before that bar (warm-up). Raises StrategyError when strategy code fails."""
     ind = indicators if indicators is not None else Indicators(candles)
     out = np.zeros((len(sets), sk.ACC_COLS))
-    size = 1.0 if options.size is None else float(options.size)
-    pct = math.nan if options.size_pct is None else float(options.size_pct)
-    args = (
-        float(options.cash),
-        float(options.fee),
-        float(options.slippage_bps) / 1e4,
-        size,
-        pct,
-        options.fill == "close",
-        bool(options.margin),
-    )
+    args = options.kernel_costs()
     gated = options.gates is not None  # risk gates live in the full kernel only
     for i, params in enumerate(sets):
         if gated:

@@ -8,9 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from spark.engine import Candles, Param, StrategyContext, StrategySpec
+from spark.engine import Candles, Options, Param, StrategyContext, StrategySpec
 
 DATA = Path(__file__).parent.parent / "data"
+# the fill options a fill-path parity test runs under: costs, both fill modes, both sizings, cash rejections, margin
+FILL_OPTIONS = [
+    Options(),
+    Options(fee=0.001, slippage_bps=7.0),
+    Options(fee=0.002, size_pct=0.9, fill="close"),
+    Options(fee=0.001, size_pct=1.0, slippage_bps=20.0),  # the cash check rejects some entries
+    Options(fee=0.0005, size=20.0, fill="close"),  # more units than the cash can pay for: rejected
+    Options(fee=0.0005, size=20.0, margin=True),
+]
 # the engine makes no ids and reads no clock: callers hand it both
 RUN = {"run_id": "bt-1700000000000-00000000", "started_at": 1_700_000_000_000}
 

@@ -15,15 +15,10 @@ from spark.engine.signal_kernel import run_signals
 from spark.engine.simulate import simulate
 from spark.engine.strategy import Intent
 
-from .helpers import load_csv
+from .helpers import FILL_OPTIONS, load_csv
 
 OPTIONS = [
-    Options(),
-    Options(fee=0.001, slippage_bps=7.0),
-    Options(fee=0.002, size_pct=0.9, fill="close"),
-    Options(fee=0.001, size_pct=1.0, slippage_bps=20.0),  # the cash check rejects some entries
-    Options(fee=0.0005, size=20.0, fill="close"),  # more units than the cash can pay for: rejected
-    Options(fee=0.0005, size=20.0, margin=True),
+    *FILL_OPTIONS,
     Options(cash=50.0, fee=0.01, size=3.0, margin=True, fill="close"),  # equity goes below zero
     Options(cash=50.0, fee=0.01, size_pct=1.0, margin=True),  # then sizing has nothing to size from
 ]

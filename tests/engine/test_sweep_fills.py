@@ -15,7 +15,7 @@ from spark.engine.simulate import simulate
 from spark.engine.sweep import evaluate_sets
 from spark.engine.sweep_kernel import ACC_NAMES, accumulate_tables
 
-from .helpers import load_csv, spec
+from .helpers import FILL_OPTIONS, load_csv, spec
 
 COUNTS = ("closed", "wins", "bad_notional", "dd_bars", "dd_start", "dd_end", "ok", "exposed", "rejected", "open")
 
@@ -33,17 +33,9 @@ def random_signals(params: dict[str, Any], ctx: Any) -> None:
 
 
 SPEC = spec(random_signals, "random_signals")
-OPTIONS = [
-    Options(),
-    Options(fee=0.001, slippage_bps=7.0),
-    Options(fee=0.002, size_pct=0.9, fill="close"),
-    Options(fee=0.001, size_pct=1.0, slippage_bps=20.0),  # the cash check rejects some entries
-    Options(fee=0.0005, size=20.0, fill="close"),  # more units than the cash can pay for: rejected
-    Options(fee=0.0005, size=20.0, margin=True),
-]
 
 
-@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("options", FILL_OPTIONS)
 @pytest.mark.parametrize("shorts", [False, True])
 @pytest.mark.parametrize("start", [0, 37])
 def test_sweep_fills_equal_the_general_fill_kernel(options: Options, shorts: bool, start: int) -> None:
