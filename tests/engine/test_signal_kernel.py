@@ -101,3 +101,27 @@ def test_run_signals_is_the_engine_path_for_signal_runs() -> None:
         o.cash, o.fee, 0.0, 1.0, math.nan, False, False,
     )  # fmt: skip
     np.testing.assert_array_equal(direct[1], simulate(candles, intent, o).fills)
+
+
+@pytest.mark.parametrize("fill", ["next_open", "close"])
+def test_tables_sized_from_the_signal_counts_hold_the_busiest_runs(fill: str) -> None:
+    # The tables are sized from the counts (positions opened <= min(entry signals, exit signals + 1)): runs that
+    # meet the bound exactly, an entry and an exit on every bar, or on every bar but a few, long and short.
+    candles = walk(3000, 11)
+    every, none = np.ones(3000, dtype=bool), np.zeros(3000, dtype=bool)
+    some = np.zeros(3000, dtype=bool)
+    some[::7] = True
+    intents = [
+        Intent(entries=every, exits=every),
+        Intent(entries=every, exits=some),
+        Intent(entries=some, exits=every),
+        Intent(entries=every, exits=none),
+        Intent(entries=none, exits=every, short_entries=every, short_exits=some),
+        Intent(entries=every, exits=every, short_entries=every, short_exits=every),
+    ]
+    for intent in intents:
+        for options in (Options(fill=fill), Options(fill=fill, size_pct=1.0, fee=0.01)):
+            sim = simulate(candles, intent, options)
+            want = general(candles, intent, options)
+            for got, expected in zip((sim.equity, sim.fills, sim.trades, sim.rejected), want[:4], strict=True):
+                np.testing.assert_array_equal(got, expected)
