@@ -11,6 +11,10 @@ Per bar ``t`` the order of events is fixed: (1) market orders decided at ``t-1``
 decisions at the close of ``t`` (market orders fill at ``close[t]`` in fill mode ``close``); (5) equity is marked at
 ``close[t]``. Outputs are plain float64 tables (column layouts below) so no Python object is built per bar.
 
+Kept in one file on purpose: numba's on-disk cache checks only the file that defines a compiled function, so a
+kernel calling a helper from another file could keep running a stale compiled copy of it after that file changed;
+every helper these kernels call is defined here (the signal-only loop, which shares none, is its own file).
+
 Risk gates (`spark.engine.gates`, only in `run_gated`): every order counts for maxOrdersPerBar; the opening part
 of an order is checked in GATE_ORDER just before its cash check (`_admit`), a violation recorded in the denied
 table and, in deny mode, not filled; the account state (ACTIVE/REDUCING/HALTED) moves at (5), from the close-marked

@@ -34,9 +34,19 @@ def row(candle) -> list[float]:
     return [candle.open, candle.high, candle.low, candle.close, candle.volume]
 
 
+def session(fake, doc, spec, folder: Path, publish, metrics: Metrics | None = None):
+    """A paper session on the fake's BTCTRY 1m feed (its market clock), recording into ``folder``; and its source."""
+    source = BtcturkCandleSource(fake.client_settings(), "BTCTRY", "1m", clock=fake.exchange.clock)
+    opened = OpenedSource(source=source, now_ms=source.clock.now_ms, state={})
+    live = LiveSession(
+        doc, spec=spec, options=Options(), opened=opened, evidence_dir=folder, publish=publish, max_bars=10_000,
+        now_ms=lambda: 1_700_000_000_000, metrics=metrics,
+    )  # fmt: skip
+    return live, source
+
+
 async def test_the_exchanges_candle_wins_in_a_running_session(fake, tmp_path: Path) -> None:
     fake.exchange.default = "drop"  # one trade in three never reaches the socket: our candles differ from klines
-    source = BtcturkCandleSource(fake.client_settings(), "BTCTRY", "1m", clock=fake.exchange.clock)
     doc = {
         "id": SID, "status": "running", "exchange": "btcturk", "pair": "BTCTRY", "timeframe": "1m",
         "strategy": "sma_cross", "params": PARAMS, "options": {}, "warmupBars": 4, "feed": None,
@@ -51,12 +61,8 @@ async def test_the_exchanges_candle_wins_in_a_running_session(fake, tmp_path: Pa
             enough.set()
 
     spec = build_plugins(scan_plugins()).strategy("sma_cross")
-    opened = OpenedSource(source=source, now_ms=source.clock.now_ms, state={})
     metrics = Metrics()
-    live = LiveSession(
-        doc, spec=spec, options=Options(), opened=opened, evidence_dir=tmp_path, publish=publish, max_bars=10_000,
-        now_ms=lambda: 1_700_000_000_000, metrics=metrics,
-    )  # fmt: skip
+    live, source = session(fake, doc, spec, tmp_path, publish, metrics)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(functools.partial(live.run, resume=False))
         with trio.fail_after(20):
@@ -93,11 +99,7 @@ async def test_the_exchanges_candle_wins_in_a_running_session(fake, tmp_path: Pa
         again.append(event)
         published.set()
 
-    source = BtcturkCandleSource(fake.client_settings(), "BTCTRY", "1m", clock=fake.exchange.clock)
-    resumed = LiveSession(
-        doc, spec=spec, options=Options(), opened=OpenedSource(source=source, now_ms=source.clock.now_ms, state={}),
-        evidence_dir=tmp_path, publish=publish_again, max_bars=10_000, now_ms=lambda: 1_700_000_000_000,
-    )  # fmt: skip
+    resumed, _ = session(fake, doc, spec, tmp_path, publish_again)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(functools.partial(resumed.run, resume=True))
         with trio.fail_after(10):
